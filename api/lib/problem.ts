@@ -1,0 +1,87 @@
+/**
+ * RFC 9457 problem details for every error the API answers. Validation failures name each field by its
+ * JSON path; nothing a caller sends turns into a 500, and no secret is echoed back.
+ */
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ZodError } from 'zod';
+import { AppError, formatPath, type ErrorType, ERROR_TYPES, type FieldIssue } from '../../domain/errors';
+import type { Logger } from '../../infra/logger';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  request_id?: string;
+  errors?: FieldIssue[];
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<ErrorType, string> = {
+  validation: 'Unprocessable Content',
+  bad_request: 'Bad Request',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not Found',
+  conflict: 'Conflict',
+  precondition_failed: 'Precondition Failed',
+  precondition_required: 'Precondition Required',
+  payload_too_large: 'Content Too Large',
+  unsupported_media_type: 'Unsupported Media Type',
+  rate_limited: 'Too Many Requests',
+  unavailable: 'Service Unavailable',
+  timeout: 'Service Unavailable',
+};
+
+export const PROBLEM_BASE = 'https://llm-auto-optimizer.dev/problems/';
+
+export function problemBody(type: ErrorType, detail: string, extra: Record<string, unknown> = {}): Problem {
+  return { type: `${PROBLEM_BASE}${type.replace(/_/g, '-')}`, title: TITLES[type], status: ERROR_TYPES[type], detail, ...extra };
+}
+
+export function problem(c: Context, type: ErrorType, detail: string, extra: Record<string, unknown> = {}): Response {
+  const body = problemBody(type, detail, { instance: c.req.path, request_id: c.get('requestId' as never), ...extra });
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  if (typeof extra.retry_after === 'number') headers['retry-after'] = String(Math.ceil(extra.retry_after));
+  return new Response(JSON.stringify(body), { status: body.status, headers });
+}
+
+export function zodIssues(error: ZodError, prefix: (string | number)[] = []): FieldIssue[] {
+  return error.issues.map((i) => ({ path: formatPath([...prefix, ...(i.path as (string | number)[])]), message: i.message }));
+}
+
+/** Hook for @hono/zod-openapi validators: 400 for unparseable input, 422 naming each bad field. */
+export function validationHook(
+  result: { success: true } | { success: false; error: ZodError; target?: string },
+  c: Context,
+): Response | undefined {
+  if (result.success) return undefined;
+  const where = result.target ?? 'input';
+  const issues = zodIssues(result.error, where === 'json' ? [] : [where]);
+  return problem(c, where === 'json' ? 'validation' : 'bad_request', `invalid ${where === 'json' ? 'request body' : where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { errors: issues });
+}
+
+/** app.onError: typed domain errors keep their status; anything unexpected is a logged 500 without internals. */
+export function errorHandler(logger: Logger) {
+  return (err: Error, c: Context): Response => {
+    if (err instanceof AppError) {
+      const { issues, retryAfterSeconds, ...rest } = err.details;
+      return problem(c, err.type, err.message, {
+        ...(issues ? { errors: issues } : {}),
+        ...(retryAfterSeconds !== undefined ? { retry_after: retryAfterSeconds } : {}),
+        ...rest,
+      });
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const type: ErrorType =
+        status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'not_found' : status === 415 ? 'unsupported_media_type' : 'bad_request';
+      const detail = /malformed json/i.test(err.message) ? 'request body is not valid JSON' : err.message || TITLES[type];
+      return problem(c, type, detail);
+    }
+    logger.error({ err, path: c.req.path, requestId: c.get('requestId' as never) }, 'unhandled error');
+    return problem(c, 'unavailable', 'internal error; the request can be retried', { status: 500, title: 'Internal Server Error', type: `${PROBLEM_BASE}internal` });
+  };
+}

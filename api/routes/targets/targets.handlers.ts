@@ -1,0 +1,46 @@
+import type { RouteHandler } from '@hono/zod-openapi';
+import { TOTAL_BASIS_POINTS } from '../../../domain/model';
+import { notFound } from '../../../domain/errors';
+import { decodeCursor, encodeCursor } from '../../lib/pagination';
+import type { ApiDeps, AppBindings } from '../../lib/types';
+import type { createTarget, getConfig, getTarget, listTargets } from './targets.routes';
+
+export function targetHandlers(deps: ApiDeps) {
+  const { targets } = deps.repos;
+
+  const create: RouteHandler<typeof createTarget, AppBindings> = async (c) => {
+    const body = c.req.valid('json');
+    const weights = body.weights ?? { [body.arms[0]!.id]: TOTAL_BASIS_POINTS };
+    const target = await targets.create({ ...body, weights });
+    c.get('logger').info({ target: target.name, arms: target.arms.length }, 'target created');
+    return c.json(target, 201, { location: `/v1/targets/${target.name}` });
+  };
+
+  const list: RouteHandler<typeof listTargets, AppBindings> = async (c) => {
+    const { limit, cursor } = c.req.valid('query');
+    const after = decodeCursor(cursor, (v): v is string => typeof v === 'string');
+    const items = await targets.list({ limit: limit + 1, ...(after ? { after } : {}) });
+    const page = items.slice(0, limit);
+    return c.json({ items: page, next_cursor: items.length > limit ? encodeCursor(page.at(-1)!.name) : null }, 200);
+  };
+
+  const get: RouteHandler<typeof getTarget, AppBindings> = async (c) => {
+    const { target } = c.req.valid('param');
+    return c.json(await targets.require(target), 200);
+  };
+
+  const config: RouteHandler<typeof getConfig, AppBindings> = async (c) => {
+    const { target } = c.req.valid('param');
+    const { segment } = c.req.valid('query');
+    const cfg = await targets.currentConfig(target, segment);
+    if (!cfg) {
+      if (!(await targets.get(target))) throw notFound(`target "${target}"`);
+      throw notFound(`segment "${segment}" of target "${target}"`);
+    }
+    const etag = `"${cfg.target}/${cfg.segment}/v${cfg.version}"`;
+    if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag });
+    return c.json(cfg, 200, { etag, 'cache-control': 'no-cache' });
+  };
+
+  return { create, list, get, config };
+}

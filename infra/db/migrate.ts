@@ -1,0 +1,25 @@
+/**
+ * Schema migrations with node-pg-migrate over plain SQL files in infra/db/migrations, applied on start.
+ * A PostgreSQL advisory lock (taken by node-pg-migrate) makes concurrent starts of several processes safe.
+ */
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import type { Logger } from '../logger';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
+
+export async function migrate(databaseUrl: string, logger?: Logger): Promise<string[]> {
+  const applied = await runner({
+    databaseUrl,
+    dir: MIGRATIONS_DIR,
+    direction: 'up',
+    migrationsTable: 'pgmigrations',
+    count: Infinity,
+    checkOrder: true,
+    verbose: false,
+    log: (msg: string) => logger?.debug({ msg }, 'migration'),
+  });
+  const names = applied.map((m) => m.name);
+  if (names.length > 0) logger?.info({ migrations: names }, 'applied schema migrations');
+  return names;
+}

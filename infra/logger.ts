@@ -1,0 +1,28 @@
+/** pino JSON logs; secrets are redacted by path so no key, token or webhook secret reaches a log line. */
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+  'secret',
+  '*.secret',
+  'token',
+  '*.token',
+  'api_key',
+  '*.api_key',
+  'password',
+  '*.password',
+];
+
+export function createLogger(processName: string, level: string): Logger {
+  return pino({
+    level,
+    base: { process: processName, pid: process.pid },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * Shared body of the three worker entrypoints: one process, one task queue, its own health server,
+ * Temporal Core metrics appended to /metrics, and a graceful drain on SIGTERM (Worker.shutdown lets
+ * in-flight activities finish within the grace period and hands workflow tasks back to the server).
+ */
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { Env } from '../infra/env';
+import { freePort } from '../infra/net';
+import { runProcess, type ProcessContext } from '../infra/process';
+import { connectWorker, installRuntime, workflowBundlePath } from '../infra/temporal';
+import { createPool, ping, type Db } from '../infra/db/pool';
+import { migrate } from '../infra/db/migrate';
+
+export interface WorkerSpec {
+  name: string;
+  taskQueue: (env: Env) => string;
+  /** Registers the workflow bundle (orchestration only). */
+  workflows: boolean;
+  activities?: (deps: { db: Db; ctx: ProcessContext }) => Promise<object> | object;
+  needsDatabase: boolean;
+}
+
+export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
+  return runProcess(spec.name, async (ctx) => {
+    const { env, logger } = ctx;
+    let metricsAddress: string | undefined;
+    if (env.TEMPORAL_CORE_METRICS) {
+      metricsAddress = `127.0.0.1:${await freePort()}`;
+      ctx.addMetricsSource(async () => {
+        const res = await fetch(`http://${metricsAddress}/metrics`);
+        return res.ok ? res.text() : '';
+      });
+    }
+    installRuntime(logger, metricsAddress);
+
+    let db: Db | undefined;
+    if (spec.needsDatabase) {
+      db = createPool(env.DATABASE_URL, env.DATABASE_POOL_MAX);
+      await migrate(env.DATABASE_URL, logger);
+      const pool = db;
+      ctx.addCheck({ name: 'postgres', check: () => ping(pool) });
+    }
+
+    const connection: NativeConnection = await connectWorker(env.TEMPORAL_ADDRESS);
+    ctx.addCheck({
+      name: 'temporal',
+      check: async () => {
+        await connection.workflowService.getSystemInfo({});
+      },
+    });
+
+    const worker = await Worker.create({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: spec.taskQueue(env),
+      ...(spec.workflows ? { workflowBundle: { codePath: await workflowBundlePath(logger) } } : {}),
+      ...(spec.activities ? { activities: await spec.activities({ db: db!, ctx }) } : {}),
+      maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      shutdownGraceTime: Math.max(1000, env.SHUTDOWN_GRACE_MS - 2000),
+    });
+    ctx.addCheck({
+      name: 'worker',
+      check: async () => {
+        if (worker.getState() !== 'RUNNING') throw new Error(`worker is ${worker.getState()}`);
+      },
+    });
+    const run = worker.run();
+    run.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
+    logger.info({ taskQueue: spec.taskQueue(env) }, 'polling task queue');
+
+    return {
+      async stop() {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await run.catch(() => undefined);
+        await connection.close();
+        await db?.end();
+      },
+    };
+  });
+}
