@@ -9,6 +9,13 @@ want="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
   exit 0
 fi
+mkdir -p .local
+# Serialized: two commands bootstrapping at once must not interleave npm ci.
+exec 9>.local/npm.lock
+flock 9
+if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+  exit 0
+fi
 echo "bootstrap: installing npm packages (package-lock.json changed)"
 npm ci --no-audit --no-fund --loglevel=error
 echo "$want" > "$marker"
