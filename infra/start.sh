@@ -9,4 +9,5 @@ bash infra/bootstrap.sh
 if [[ -z "${TEMPORAL_ADDRESS:-}" ]]; then
   bash infra/services.sh install temporal
 fi
-exec node --import tsx infra/supervisor.ts
+node --import tsx infra/build.ts
+exec node --enable-source-maps dist/infra/supervisor.mjs

@@ -4,13 +4,13 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import type { Logger } from './logger';
+import { PROJECT_ROOT } from './paths';
 
-export const PROJECT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export { PROJECT_ROOT };
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {
   const connection = await Connection.connect({ address, connectTimeout: '5 seconds' });

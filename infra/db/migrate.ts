@@ -2,11 +2,12 @@
  * Schema migrations with node-pg-migrate over plain SQL files in infra/db/migrations, applied on start.
  * A PostgreSQL advisory lock (taken by node-pg-migrate) makes concurrent starts of several processes safe.
  */
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
+import { PROJECT_ROOT } from '../paths';
 import type { Logger } from '../logger';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
+export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'infra', 'db', 'migrations');
 
 export async function migrate(databaseUrl: string, logger?: Logger): Promise<string[]> {
   const applied = await runner({
