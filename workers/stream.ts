@@ -1,19 +1,71 @@
 /**
- * Stream process: Kafka consumer group → event-time windows → aggregates. Scales by partitions.
- * Without KAFKA_BROKERS the API feeds the pipeline directly and this process only reports health.
+ * Stream process: Kafka consumer group → event-time windows → aggregates. Scales by partitions: each
+ * partition's windows and offsets are committed together in PostgreSQL, so a SIGKILL at any moment
+ * loses nothing and counts nothing twice after restart. Without KAFKA_BROKERS the API feeds the
+ * embedded pipeline directly and this process only reports health.
  */
+import { Redis } from 'ioredis';
 import { createPool, ping } from '../infra/db/pool';
 import { migrate } from '../infra/db/migrate';
+import { createAggregatesRepo } from '../infra/db/repos/aggregates';
+import { startKafkaStream, type RunningStream } from '../infra/ingest/kafka';
+import { createLock } from '../infra/lock';
 import { runProcess } from '../infra/process';
+
+const RETENTION_EVERY_MS = 10 * 60_000;
 
 await runProcess('stream', async (ctx) => {
   const { env, logger } = ctx;
   const db = createPool(env.DATABASE_URL, env.DATABASE_POOL_MAX);
   await migrate(env.DATABASE_URL, logger);
   ctx.addCheck({ name: 'postgres', check: () => ping(db) });
+  let redis: Redis | undefined;
+  if (env.REDIS_URL) {
+    const client = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3, commandTimeout: 5_000 });
+    client.on('error', () => undefined);
+    redis = client;
+    ctx.addCheck({ name: 'redis', check: async () => void (await client.ping()) });
+  } else logger.warn('REDIS_URL unset: dedup is in-process and forgets ids on restart');
+
+  let stream: RunningStream | undefined;
   if (!env.KAFKA_BROKERS) logger.info('KAFKA_BROKERS unset: HTTP ingestion feeds the pipeline directly');
+  else {
+    stream = await startKafkaStream({ env, db, logger, ...(redis ? { redis } : {}) });
+    const consumer = stream.consumer;
+    let crashed: string | undefined;
+    consumer.on(consumer.events.CRASH, (e) => (crashed = String(e.payload.error)));
+    ctx.addCheck({
+      name: 'kafka',
+      check: async () => {
+        if (crashed) throw new Error(`consumer crashed: ${crashed}`);
+      },
+    });
+    logger.info({ topic: env.KAFKA_EVENTS_TOPIC, group: env.KAFKA_CONSUMER_GROUP }, 'consuming');
+  }
+
+  // Retention: the DELETE is idempotent, so two at once do no harm, but N processes sweeping one table
+  // at once only contend; the lock lets one do each round and the others skip it.
+  const aggregates = createAggregatesRepo(db);
+  const lock = createLock(redis, logger);
+  const retention = setInterval(() => {
+    const cutoff = new Date(Date.now() - env.AGGREGATES_RETENTION_DAYS * 86_400_000);
+    lock
+      .withLock('retention:aggregates', () => aggregates.deleteBefore(cutoff), { ttlMs: 60_000 })
+      .then(
+        (r) =>
+          r.acquired &&
+          r.value > 0 &&
+          logger.info({ removed: r.value, cutoff }, 'retention removed old windows'),
+      )
+      .catch((err: unknown) => logger.warn({ err }, 'retention failed'));
+  }, RETENTION_EVERY_MS);
+  retention.unref();
+
   return {
     async stop() {
+      clearInterval(retention);
+      await stream?.stop();
+      redis?.disconnect();
       await db.end();
     },
   };

@@ -1,0 +1,266 @@
+/**
+ * Ingest throughput, end to end into durable aggregates:
+ *  - HTTP batches on embedded defaults (WAL + in-process pipeline, in-process dedup) over a real socket;
+ *  - Kafka: produce with acks=all, consume with the stream's consumer group, Redis dedup;
+ * both committed to PostgreSQL (DATABASE_URL), with p50/p99 ack latency; beside them, the rate at which
+ * the same payload is merely JSON-parsed (the ceiling). `npx tsx bench/ingest.ts [--json]`.
+ */
+import '@hono/zod-openapi';
+import { mkdtempSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { Redis } from 'ioredis';
+import { createApp } from '../api/app';
+import { TASK_QUEUES } from '../domain/names';
+import { TelemetryEvent } from '../domain/events';
+import { createPool } from '../infra/db/pool';
+import { migrate } from '../infra/db/migrate';
+import { createApiKeysRepo } from '../infra/db/repos/api-keys';
+import { createDecisionsRepo } from '../infra/db/repos/decisions';
+import { createTargetsRepo } from '../infra/db/repos/targets';
+import { loadEnv } from '../infra/env';
+import { startEmbeddedIngest } from '../infra/ingest';
+import { createKafka, KafkaSink, startKafkaStream } from '../infra/ingest/kafka';
+import { createLogger } from '../infra/logger';
+import { connectClient } from '../infra/temporal';
+import { createMetrics } from '../infra/metrics';
+import { createAggregatesRepo } from '../infra/db/repos/aggregates';
+
+type Figures = Record<string, number | string>;
+
+const BATCH = 1000;
+const HTTP_SECONDS = Number(process.env.BENCH_INGEST_SECONDS ?? 10);
+const HTTP_CLIENTS = 8;
+const KAFKA_EVENTS = Number(process.env.BENCH_KAFKA_EVENTS ?? 200_000);
+
+function makeEvents(prefix: string, n: number, from = 0) {
+  const now = Date.now();
+  return Array.from({ length: n }, (_, i) => {
+    const k = from + i;
+    return {
+      type: 'llm.request',
+      id: `${prefix}-${k}`,
+      timestamp: new Date(now - 30_000 + (k % 20_000)).toISOString(),
+      target: prefix,
+      segment: 'default',
+      arm: k % 3 === 0 ? 'gpt-4o' : 'haiku',
+      request_id: `${prefix}-r${k}`,
+      model: k % 3 === 0 ? 'gpt-4o' : 'claude-3-5-haiku',
+      provider: k % 3 === 0 ? 'openai' : 'anthropic',
+      latency_ms: 200 + (k % 1500),
+      ttft_ms: 50 + (k % 100),
+      input_tokens: 500 + (k % 700),
+      output_tokens: 100 + (k % 300),
+      status: k % 50 === 0 ? 'error' : 'ok',
+      quality_score: (k % 100) / 100,
+    };
+  });
+}
+
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+const round = (n: number, d = 1) => Number(n.toFixed(d));
+
+function parseCeiling(body: string, events: number): Figures {
+  const started = performance.now();
+  let n = 0;
+  while (performance.now() - started < 2_000) {
+    JSON.parse(body);
+    n += events;
+  }
+  const parseRate = n / ((performance.now() - started) / 1000);
+  const sample = JSON.parse(body) as unknown[];
+  const s2 = performance.now();
+  let v = 0;
+  while (performance.now() - s2 < 2_000) for (const e of sample) if (TelemetryEvent.safeParse(e).success) v++;
+  return {
+    json_parse_ceiling_events_per_s: Math.round(parseRate),
+    zod_validate_events_per_s: Math.round(v / ((performance.now() - s2) / 1000)),
+  };
+}
+
+async function httpBench(): Promise<Figures> {
+  const env = {
+    ...loadEnv(),
+    KAFKA_BROKERS: undefined,
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-bench-')),
+    INGEST_RATE_LIMIT_EPS: 100_000_000,
+    INGEST_RATE_LIMIT_BURST: 100_000_000,
+  };
+  const logger = createLogger('bench', 'silent');
+  await migrate(env.DATABASE_URL);
+  const db = createPool(env.DATABASE_URL, 10);
+  const ingest = await startEmbeddedIngest({ env, db, logger, name: `bench-${Date.now()}` });
+  const metrics = createMetrics('bench');
+  const temporal = await connectClient(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE);
+  const app = createApp({
+    env,
+    logger,
+    metrics,
+    db,
+    // Routers are built over a real client; the bench never starts a workflow.
+    temporal,
+    taskQueues: TASK_QUEUES,
+    repos: { targets: createTargetsRepo(db), decisions: createDecisionsRepo(db) },
+    checks: [],
+    metricsSources: [],
+    ingest: ingest.front,
+  });
+  const key = (await createApiKeysRepo(db).create({ name: 'bench', roles: ['ingest'], createdBy: 'bench' }))
+    .key;
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`;
+  const target = `bench-http-${Date.now()}`;
+  // Bodies are prepared up front so the clients cost little CPU; each batch has fresh ids.
+  const bodies: string[] = [];
+  const prepared = Math.ceil((HTTP_SECONDS * 150_000) / BATCH);
+  for (let b = 0; b < prepared; b++) bodies.push(JSON.stringify(makeEvents(target, BATCH, b * BATCH)));
+  const ceiling = parseCeiling(bodies[0]!, BATCH);
+
+  const latencies: number[] = [];
+  let next = 0;
+  let sent = 0;
+  const started = performance.now();
+  const deadline = started + HTTP_SECONDS * 1000;
+  const client = async () => {
+    while (performance.now() < deadline && next < bodies.length) {
+      const body = bodies[next++]!;
+      const t = performance.now();
+      const r = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body,
+      });
+      await r.arrayBuffer();
+      if (r.status === 202) {
+        latencies.push(performance.now() - t);
+        sent += BATCH;
+      } else if (r.status !== 503) throw new Error(`ingest answered ${r.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: HTTP_CLIENTS }, client));
+  const ackedAt = performance.now();
+  await ingest.pipeline.drain(120_000);
+  const doneAt = performance.now();
+  latencies.sort((a, b) => a - b);
+  const stored = await createAggregatesRepo(db).query({
+    target,
+    from: new Date(Date.now() - 3_600_000).toISOString(),
+    to: new Date(Date.now() + 3_600_000).toISOString(),
+  });
+  const count = stored.reduce((s, w) => s + w.count, 0);
+  await new Promise<void>((r) => server.close(() => r()));
+  await ingest.stop();
+  await temporal.connection.close();
+  await db.end();
+  return {
+    ...ceiling,
+    http_batch_events: BATCH,
+    http_clients: HTTP_CLIENTS,
+    http_events_acked: sent,
+    http_events_aggregated: count,
+    http_acked_events_per_s: Math.round(sent / ((ackedAt - started) / 1000)),
+    http_end_to_end_events_per_s: Math.round(count / ((doneAt - started) / 1000)),
+    http_ack_p50_ms: round(pct(latencies, 0.5)),
+    http_ack_p99_ms: round(pct(latencies, 0.99)),
+  };
+}
+
+async function kafkaBench(): Promise<Figures> {
+  const base = loadEnv();
+  if (KAFKA_EVENTS <= 0) return { kafka: 'skipped: BENCH_KAFKA_EVENTS=0' };
+  if (!base.KAFKA_BROKERS || !base.REDIS_URL)
+    return { kafka: 'skipped: KAFKA_BROKERS and REDIS_URL must be set' };
+  const env = { ...base, INGEST_FLUSH_INTERVAL_MS: 500 };
+  const logger = createLogger('bench', 'silent');
+  const db = createPool(env.DATABASE_URL, 10);
+  const redis = new Redis(env.REDIS_URL!);
+  const kafka = createKafka(env.KAFKA_BROKERS!, 'llmopt-bench');
+  const admin = kafka.admin();
+  await admin.connect();
+  const topic = `llmopt.bench.${Date.now()}`;
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic, numPartitions: 8 },
+      { topic: `${topic}.dlq`, numPartitions: 1 },
+    ],
+  });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const sink = new KafkaSink(producer, topic);
+  const target = `bench-kafka-${Date.now()}`;
+  const all = makeEvents(target, KAFKA_EVENTS).map((event) => ({
+    event: event as never,
+    ts: Date.parse(event.timestamp),
+  }));
+
+  const latencies: number[] = [];
+  const produceStart = performance.now();
+  for (let i = 0; i < all.length; i += BATCH * 5) {
+    const chunk = all.slice(i, i + BATCH * 5);
+    await Promise.all(
+      Array.from({ length: 5 }, async (_, j) => {
+        const t = performance.now();
+        await sink.accept(chunk.slice(j * BATCH, (j + 1) * BATCH));
+        latencies.push(performance.now() - t);
+      }),
+    );
+  }
+  const produced = performance.now() - produceStart;
+  latencies.sort((a, b) => a - b);
+
+  const repo = createAggregatesRepo(db);
+  const consumeStart = performance.now();
+  const stream = await startKafkaStream({
+    env,
+    db,
+    logger,
+    redis,
+    topic,
+    dlqTopic: `${topic}.dlq`,
+    groupId: `bench-${Date.now()}`,
+  });
+  const total = all.length;
+  for (;;) {
+    const cps = await repo.checkpoints(`kafka:${topic}:`);
+    if (cps.reduce((s, c) => s + c.nextOffset, 0) >= total) break;
+    if (performance.now() - consumeStart > 300_000)
+      throw new Error('kafka consumer did not finish within 300 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const consumed = performance.now() - consumeStart;
+  await stream.stop();
+  sink.close();
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
+  await admin.disconnect();
+  redis.disconnect();
+  await db.end();
+  return {
+    kafka_events: total,
+    kafka_produce_acks_all_events_per_s: Math.round(total / (produced / 1000)),
+    kafka_produce_ack_p50_ms: round(pct(latencies, 0.5)),
+    kafka_produce_ack_p99_ms: round(pct(latencies, 0.99)),
+    kafka_consume_to_durable_aggregates_events_per_s: Math.round(total / (consumed / 1000)),
+  };
+}
+
+export async function runIngestBench(): Promise<Figures> {
+  const http = await httpBench();
+  const kafka = await kafkaBench().catch((err: unknown) => ({
+    kafka_error: err instanceof Error ? err.message : String(err),
+  }));
+  return { ...http, ...kafka };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const figures = await runIngestBench();
+  for (const [k, v] of Object.entries(figures)) process.stdout.write(`${k.padEnd(50)} ${v}\n`);
+  if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(figures)}\n`);
+  process.exit(0);
+}

@@ -1,0 +1,293 @@
+/**
+ * Window aggregates in PostgreSQL. Each ingest shard (a WAL, a Kafka partition) owns one row per window
+ * and rewrites it whole, together with the shard's checkpoint, in one transaction: a replay after a
+ * crash rewrites the same rows from the same offsets, so nothing counts twice. Readers merge shards.
+ */
+import type { WindowAggregate } from '../../../domain/aggregate';
+import {
+  decodeState,
+  emptyState,
+  encodeState,
+  mergeInto,
+  toWindowAggregate,
+  type AggregateState,
+  type EncodedState,
+  type WindowKey,
+} from '../../../domain/windowing/aggregate-state';
+import { withTransaction, type Db } from '../pool';
+
+export interface ShardWindow extends WindowKey {
+  state: AggregateState;
+}
+
+export interface Checkpoint {
+  /** Next offset the shard reads; everything before it is reflected in the rows. */
+  nextOffset: number;
+  /** Epoch ms of the shard's watermark, null before its first event. */
+  watermark: number | null;
+  /** Counters since the shard began, for /metrics and tests. */
+  events: number;
+  duplicates: number;
+  tooLate: number;
+}
+
+export interface ClaimedShard extends Checkpoint {
+  epoch: number;
+}
+
+export interface DeadLetter {
+  offset: number;
+  eventId: string | null;
+  reason: string;
+  payload: unknown;
+}
+
+/** The shard was claimed by another owner since this one loaded it (rebalance); drop its state. */
+export class ShardFencedError extends Error {
+  override name = 'ShardFencedError';
+}
+
+interface AggregateRow extends EncodedState {
+  target: string;
+  segment: string;
+  arm: string;
+  window_start: Date;
+  window_end: Date;
+}
+
+const COLUMNS = `target, segment, arm, window_start, window_end, count, ok, errors, latency_sum_us, latency_sketch,
+  ttft_sketch, input_tokens, output_tokens, cost_nusd, cache_hits, quality_count, quality_mean, quality_m2, feedback`;
+
+const keyOf = (r: { target: string; segment: string; arm: string; start: number; end: number }) =>
+  `${r.target}\u0000${r.segment}\u0000${r.arm}\u0000${r.start}\u0000${r.end}`;
+
+/** Rows per INSERT statement: 20 parameters a row stays well under PostgreSQL's 65,535 limit. */
+const UPSERT_CHUNK = 500;
+
+export function createAggregatesRepo(db: Db) {
+  return {
+    /**
+     * Stored base windows of target/segment/arm overlapping [from, to), as WindowAggregate, shards merged.
+     * Without segment (or arm) every segment (arm) is returned, each as its own series.
+     */
+    async query(q: {
+      target: string;
+      segment?: string;
+      arm?: string;
+      from: string;
+      to: string;
+    }): Promise<WindowAggregate[]> {
+      const merged = await this.queryStates(q);
+      return merged.map((w) => toWindowAggregate(w, w.state));
+    },
+
+    /** Like query, but the mergeable states (for re-bucketing into coarser steps without loss). */
+    async queryStates(q: {
+      target: string;
+      segment?: string;
+      arm?: string;
+      from: string;
+      to: string;
+    }): Promise<ShardWindow[]> {
+      const r = await db.query<AggregateRow>(
+        `SELECT ${COLUMNS} FROM window_aggregates
+          WHERE target = $1 AND ($2::text IS NULL OR segment = $2) AND ($3::text IS NULL OR arm = $3)
+            AND window_start < $5::timestamptz AND window_end > $4::timestamptz
+          ORDER BY window_start, segment, arm`,
+        [q.target, q.segment ?? null, q.arm ?? null, q.from, q.to],
+      );
+      const out = new Map<string, ShardWindow>();
+      for (const row of r.rows) {
+        const w: ShardWindow = {
+          target: row.target,
+          segment: row.segment,
+          arm: row.arm,
+          start: row.window_start.getTime(),
+          end: row.window_end.getTime(),
+          state: decodeState(row),
+        };
+        const k = keyOf(w);
+        const prev = out.get(k);
+        if (prev) mergeInto(prev.state, w.state);
+        else out.set(k, w);
+      }
+      return [...out.values()];
+    },
+
+    /**
+     * Takes ownership of a shard: bumps its epoch (fencing any previous owner) and returns where it stands.
+     */
+    async claim(shard: string): Promise<ClaimedShard> {
+      const r = await db.query<{
+        epoch: number;
+        next_offset: number;
+        watermark: Date | null;
+        events: number;
+        duplicates: number;
+        too_late: number;
+      }>(
+        `INSERT INTO ingest_checkpoints (shard, epoch) VALUES ($1, 1)
+         ON CONFLICT (shard) DO UPDATE SET epoch = ingest_checkpoints.epoch + 1, updated_at = now()
+         RETURNING epoch, next_offset, watermark, events, duplicates, too_late`,
+        [shard],
+      );
+      const row = r.rows[0]!;
+      return {
+        epoch: row.epoch,
+        nextOffset: row.next_offset,
+        watermark: row.watermark ? row.watermark.getTime() : null,
+        events: row.events,
+        duplicates: row.duplicates,
+        tooLate: row.too_late,
+      };
+    },
+
+    /** The shard's own rows of windows ending after `sinceEnd` (epoch ms): the open state to resume. */
+    async loadShard(shard: string, sinceEnd: number): Promise<ShardWindow[]> {
+      const r = await db.query<AggregateRow>(
+        `SELECT ${COLUMNS} FROM window_aggregates WHERE shard = $1 AND window_end > $2::timestamptz`,
+        [shard, new Date(sinceEnd).toISOString()],
+      );
+      return r.rows.map((row) => ({
+        target: row.target,
+        segment: row.segment,
+        arm: row.arm,
+        start: row.window_start.getTime(),
+        end: row.window_end.getTime(),
+        state: decodeState(row),
+      }));
+    },
+
+    /**
+     * Writes the shard's changed windows (whole state, not deltas), its dead letters and its checkpoint
+     * in one transaction. Throws ShardFencedError when another owner claimed the shard meanwhile.
+     */
+    async commit(
+      shard: string,
+      epoch: number,
+      windows: readonly ShardWindow[],
+      checkpoint: Checkpoint,
+      deadLetters: readonly DeadLetter[] = [],
+    ): Promise<void> {
+      await withTransaction(db, async (tx) => {
+        // Lock the checkpoint row first: a concurrent claim waits, and a stale owner sees its epoch gone.
+        const fence = await tx.query(
+          `UPDATE ingest_checkpoints SET next_offset = $3, watermark = $4, events = $5, duplicates = $6, too_late = $7,
+             updated_at = now() WHERE shard = $1 AND epoch = $2`,
+          [
+            shard,
+            epoch,
+            checkpoint.nextOffset,
+            checkpoint.watermark === null ? null : new Date(checkpoint.watermark).toISOString(),
+            checkpoint.events,
+            checkpoint.duplicates,
+            checkpoint.tooLate,
+          ],
+        );
+        if (fence.rowCount !== 1) throw new ShardFencedError(`shard ${shard} was claimed by another owner`);
+        for (let i = 0; i < windows.length; i += UPSERT_CHUNK) {
+          const chunk = windows.slice(i, i + UPSERT_CHUNK);
+          const params: unknown[] = [];
+          const tuples = chunk.map((w) => {
+            const e = encodeState(w.state);
+            const base = params.length;
+            params.push(
+              w.target,
+              w.segment,
+              w.arm,
+              new Date(w.start).toISOString(),
+              new Date(w.end).toISOString(),
+              shard,
+              e.count,
+              e.ok,
+              JSON.stringify(e.errors),
+              e.latency_sum_us,
+              e.latency_sketch,
+              e.ttft_sketch,
+              e.input_tokens,
+              e.output_tokens,
+              e.cost_nusd,
+              e.cache_hits,
+              e.quality_count,
+              e.quality_mean,
+              e.quality_m2,
+              JSON.stringify(e.feedback),
+            );
+            return `(${Array.from({ length: 20 }, (_, j) => `$${base + j + 1}`).join(',')})`;
+          });
+          await tx.query(
+            `INSERT INTO window_aggregates (target, segment, arm, window_start, window_end, shard, count, ok, errors,
+               latency_sum_us, latency_sketch, ttft_sketch, input_tokens, output_tokens, cost_nusd, cache_hits,
+               quality_count, quality_mean, quality_m2, feedback)
+             VALUES ${tuples.join(',')}
+             ON CONFLICT (target, segment, arm, window_start, window_end, shard) DO UPDATE SET
+               count = excluded.count, ok = excluded.ok, errors = excluded.errors, latency_sum_us = excluded.latency_sum_us,
+               latency_sketch = excluded.latency_sketch, ttft_sketch = excluded.ttft_sketch,
+               input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
+               cost_nusd = excluded.cost_nusd, cache_hits = excluded.cache_hits, quality_count = excluded.quality_count,
+               quality_mean = excluded.quality_mean, quality_m2 = excluded.quality_m2, feedback = excluded.feedback,
+               updated_at = now()`,
+            params,
+          );
+        }
+        for (const d of deadLetters) {
+          await tx.query(
+            `INSERT INTO ingest_dead_letters (shard, "offset", event_id, reason, payload) VALUES ($1,$2,$3,$4,$5)
+             ON CONFLICT DO NOTHING`,
+            [shard, d.offset, d.eventId, d.reason, JSON.stringify(d.payload ?? null)],
+          );
+        }
+      });
+    },
+
+    async checkpoints(prefix = ''): Promise<(Checkpoint & { shard: string; epoch: number })[]> {
+      const r = await db.query<{
+        shard: string;
+        epoch: number;
+        next_offset: number;
+        watermark: Date | null;
+        events: number;
+        duplicates: number;
+        too_late: number;
+      }>(`SELECT * FROM ingest_checkpoints WHERE shard LIKE $1 || '%' ORDER BY shard`, [prefix]);
+      return r.rows.map((row) => ({
+        shard: row.shard,
+        epoch: row.epoch,
+        nextOffset: row.next_offset,
+        watermark: row.watermark ? row.watermark.getTime() : null,
+        events: row.events,
+        duplicates: row.duplicates,
+        tooLate: row.too_late,
+      }));
+    },
+
+    async deadLetters(shardPrefix: string, limit = 100): Promise<DeadLetter[]> {
+      const r = await db.query<{ offset: number; event_id: string | null; reason: string; payload: unknown }>(
+        `SELECT "offset", event_id, reason, payload FROM ingest_dead_letters WHERE shard LIKE $1 || '%'
+          ORDER BY created_at, "offset" LIMIT $2`,
+        [shardPrefix, limit],
+      );
+      return r.rows.map((row) => ({
+        offset: row.offset,
+        eventId: row.event_id,
+        reason: row.reason,
+        payload: row.payload,
+      }));
+    },
+
+    /** Retention: drops windows that ended before the cutoff. Returns the number of rows removed. */
+    async deleteBefore(cutoff: Date): Promise<number> {
+      const r = await db.query('DELETE FROM window_aggregates WHERE window_end < $1', [cutoff.toISOString()]);
+      return r.rowCount ?? 0;
+    },
+  };
+}
+
+export type AggregatesRepo = ReturnType<typeof createAggregatesRepo>;
+
+/** Merge window states into one (an empty state when none). */
+export function mergeWindows(states: readonly AggregateState[]): AggregateState {
+  const out = emptyState();
+  for (const s of states) mergeInto(out, s);
+  return out;
+}

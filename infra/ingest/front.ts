@@ -1,0 +1,207 @@
+/**
+ * The ingest front door shared by POST /v1/events and POST /v1/traces: body decoding (gzip, JSON array
+ * or NDJSON) within limits, per-event validation naming index and field, in-batch duplicate ids, a
+ * token bucket per source, and the hand-off to the sink (durable before it resolves).
+ */
+import { gunzipSync, inflateSync } from 'node:zlib';
+import { checkEvent, type TelemetryEvent } from '../../domain/events';
+import { AppError, type FieldIssue } from '../../domain/errors';
+import type { AcceptedEvent, IngestSink } from './pipeline';
+
+export interface IngestLimits {
+  maxBatchEvents: number;
+  maxDecompressedBytes: number;
+  maxFutureSkewMs: number;
+}
+
+export interface RejectedEvent {
+  index: number;
+  id?: string;
+  errors: FieldIssue[];
+}
+
+export interface BatchOutcome {
+  accepted: AcceptedEvent[];
+  rejected: RejectedEvent[];
+}
+
+/** Decompresses per Content-Encoding, refusing to inflate past the limit (a gzip bomb gets 413). */
+export function decodeBody(body: Buffer, contentEncoding: string | undefined, maxBytes: number): Buffer {
+  const enc = (contentEncoding ?? 'identity').trim().toLowerCase();
+  if (enc === 'identity' || enc === '') return body;
+  if (enc !== 'gzip' && enc !== 'deflate') {
+    throw new AppError(
+      'unsupported_media_type',
+      `Content-Encoding "${enc}" is not supported; send gzip, deflate or identity`,
+    );
+  }
+  try {
+    return enc === 'gzip'
+      ? gunzipSync(body, { maxOutputLength: maxBytes })
+      : inflateSync(body, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if (err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new AppError('payload_too_large', `decompressed body exceeds ${maxBytes} bytes`);
+    }
+    throw new AppError('bad_request', `body is not valid ${enc} data`, {
+      issues: [{ path: '(body)', message: `invalid ${enc} stream` }],
+    });
+  }
+}
+
+/** A JSON array (or {"events": [...]}) or NDJSON, by Content-Type; each element is validated later. */
+export function splitBatch(
+  text: string,
+  contentType: string | undefined,
+): { items: unknown[]; lineErrors: Map<number, string> } {
+  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  const lineErrors = new Map<number, string>();
+  if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl') {
+    const items: unknown[] = [];
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        items.push(JSON.parse(line));
+      } catch (err) {
+        lineErrors.set(items.length, `line is not valid JSON: ${(err as Error).message}`);
+        items.push(undefined);
+      }
+    }
+    return { items, lineErrors };
+  }
+  if (type !== 'application/json') {
+    throw new AppError(
+      'unsupported_media_type',
+      `Content-Type "${type}" is not accepted; send application/json (an array) or application/x-ndjson`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new AppError('bad_request', `request body is not valid JSON: ${(err as Error).message}`, {
+      issues: [{ path: '(body)', message: 'malformed JSON' }],
+    });
+  }
+  if (Array.isArray(parsed)) return { items: parsed, lineErrors };
+  if (
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    Array.isArray((parsed as { events?: unknown }).events)
+  ) {
+    return { items: (parsed as { events: unknown[] }).events, lineErrors };
+  }
+  throw new AppError('validation', 'expected a JSON array of events (or {"events": [...]})', {
+    issues: [{ path: '(root)', message: 'expected an array of events' }],
+  });
+}
+
+/** Validates each element; valid events are accepted even when others in the batch are not. */
+export function validateBatch(
+  items: readonly unknown[],
+  now: number,
+  limits: IngestLimits,
+  lineErrors = new Map<number, string>(),
+): BatchOutcome {
+  if (items.length > limits.maxBatchEvents) {
+    throw new AppError(
+      'payload_too_large',
+      `batch has ${items.length} events; at most ${limits.maxBatchEvents} per request`,
+    );
+  }
+  const accepted: AcceptedEvent[] = [];
+  const rejected: RejectedEvent[] = [];
+  const firstIndex = new Map<string, number>();
+  for (let i = 0; i < items.length; i++) {
+    const lineError = lineErrors.get(i);
+    if (lineError !== undefined) {
+      rejected.push({ index: i, errors: [{ path: `[${i}]`, message: lineError }] });
+      continue;
+    }
+    const raw = items[i];
+    const rawId = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined;
+    const id = typeof rawId === 'string' ? rawId : undefined;
+    const r = checkEvent(raw, now, limits.maxFutureSkewMs);
+    if (!r.ok) {
+      rejected.push({
+        index: i,
+        ...(id !== undefined ? { id } : {}),
+        errors: r.issues.map((x) => ({
+          path: x.path === '(root)' ? `[${i}]` : `[${i}].${x.path}`,
+          message: x.message,
+        })),
+      });
+      continue;
+    }
+    const prior = firstIndex.get(r.event.id);
+    if (prior !== undefined) {
+      rejected.push({
+        index: i,
+        id: r.event.id,
+        errors: [{ path: `[${i}].id`, message: `duplicate of the event at index ${prior}` }],
+      });
+      continue;
+    }
+    firstIndex.set(r.event.id, i);
+    accepted.push({ event: r.event, ts: r.ts });
+  }
+  return { accepted, rejected };
+}
+
+/** Token bucket per source (API key or client address): refills continuously, takes whole batches. */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Takes n tokens, or returns the seconds until n would be available (never more than the burst). */
+  take(source: string, n: number): { ok: true } | { ok: false; retryAfterSeconds: number } {
+    const t = this.now();
+    const b = this.buckets.get(source) ?? { tokens: this.burst, at: t };
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerSecond);
+    b.at = t;
+    this.buckets.set(source, b);
+    const need = Math.min(n, this.burst);
+    if (b.tokens >= need) {
+      b.tokens -= need;
+      return { ok: true };
+    }
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((need - b.tokens) / this.ratePerSecond)) };
+  }
+}
+
+export interface IngestFront {
+  sink: IngestSink;
+  limits: IngestLimits;
+  buckets?: TokenBuckets;
+}
+
+/** Rate-limits, validates and hands the valid events to the sink; throws AppError for whole-batch faults. */
+export async function ingestItems(
+  front: IngestFront,
+  source: string,
+  items: readonly unknown[],
+  lineErrors?: Map<number, string>,
+): Promise<{ accepted: number; rejected: RejectedEvent[] }> {
+  if (items.length > front.limits.maxBatchEvents) {
+    throw new AppError(
+      'payload_too_large',
+      `batch has ${items.length} events; at most ${front.limits.maxBatchEvents} per request`,
+    );
+  }
+  const limited = front.buckets?.take(source, items.length);
+  if (limited && !limited.ok) {
+    throw new AppError('rate_limited', `ingest rate limit for ${source} exceeded`, {
+      retryAfterSeconds: limited.retryAfterSeconds,
+    });
+  }
+  const outcome = validateBatch(items, Date.now(), front.limits, lineErrors);
+  if (outcome.accepted.length > 0) await front.sink.accept(outcome.accepted);
+  return { accepted: outcome.accepted.length, rejected: outcome.rejected };
+}
+
+export type { TelemetryEvent };

@@ -1,0 +1,110 @@
+/**
+ * Builds the ingest side of a process from the env: the embedded WAL pipeline when KAFKA_BROKERS is
+ * unset (or forced), with dedup in Redis when REDIS_URL is set (in-process otherwise), a price book
+ * refreshed from the table, a circuit breaker around the database commit shown in /readyz, and the
+ * per-source token buckets.
+ */
+import type { Redis } from 'ioredis';
+import { createAggregatesRepo, type AggregatesRepo } from '../db/repos/aggregates';
+import type { Db } from '../db/pool';
+import type { Env } from '../env';
+import type { Logger } from '../logger';
+import type { ReadinessCheck } from '../process';
+import { createCommitBreaker, createDedup, createPriceSource, shardConfig } from './common';
+import { TokenBuckets, type IngestFront } from './front';
+import { EmbeddedPipeline } from './pipeline';
+
+export { createCommitBreaker, createDedup, createPriceSource, shardConfig } from './common';
+
+export interface EmbeddedIngest {
+  front: IngestFront;
+  pipeline: EmbeddedPipeline;
+  aggregates: AggregatesRepo;
+  checks: ReadinessCheck[];
+  onPricesChanged(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The embedded pipeline (WAL → windows → PostgreSQL), started and ready to accept. */
+export async function startEmbeddedIngest(opts: {
+  env: Env;
+  db: Db;
+  logger: Logger;
+  redis?: Redis;
+  /** WAL directory and shard name; one per process (tests give each their own). */
+  name?: string;
+}): Promise<EmbeddedIngest> {
+  const { env, db, logger } = opts;
+  const aggregates = createAggregatesRepo(db);
+  const prices = createPriceSource(db, logger);
+  await prices.refresh();
+  const breaker = createCommitBreaker('ingest-database');
+  const pipeline = new EmbeddedPipeline({
+    dataDir: env.DATA_DIR,
+    name: opts.name ?? 'api',
+    repo: aggregates,
+    dedup: createDedup(env, opts.redis),
+    prices: prices.get,
+    shard: shardConfig(env),
+    flushIntervalMs: env.INGEST_FLUSH_INTERVAL_MS,
+    maxBufferedEvents: env.INGEST_MAX_BUFFERED_EVENTS,
+    walSegmentBytes: env.INGEST_WAL_SEGMENT_BYTES,
+    logger,
+    guard: breaker.guard,
+  });
+  await pipeline.start();
+  const front: IngestFront = {
+    sink: pipeline,
+    limits: {
+      maxBatchEvents: env.INGEST_MAX_BATCH_EVENTS,
+      maxDecompressedBytes: env.INGEST_MAX_DECOMPRESSED_BYTES,
+      maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
+    },
+    buckets: new TokenBuckets(env.INGEST_RATE_LIMIT_EPS, env.INGEST_RATE_LIMIT_BURST),
+  };
+  return {
+    front,
+    pipeline,
+    aggregates,
+    checks: [breaker.check(), { name: 'ingest-pipeline', check: async () => pipeline.health() }],
+    onPricesChanged: () => prices.refresh(),
+    async stop() {
+      await pipeline.stop();
+      prices.close();
+      breaker.breaker.shutdown();
+    },
+  };
+}
+
+/** The API's front door for the configured mode: Kafka producer (acks=all) or the embedded pipeline. */
+export async function startIngestFront(opts: { env: Env; db: Db; logger: Logger; redis?: Redis }): Promise<{
+  front: IngestFront;
+  checks: ReadinessCheck[];
+  onPricesChanged(): Promise<void>;
+  stop(): Promise<void>;
+}> {
+  const { env } = opts;
+  if (!env.KAFKA_BROKERS) return startEmbeddedIngest(opts);
+  const { createKafka, KafkaSink } = await import('./kafka');
+  const producer = createKafka(env.KAFKA_BROKERS, 'llmopt-api').producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const sink = new KafkaSink(producer, env.KAFKA_EVENTS_TOPIC);
+  return {
+    front: {
+      sink,
+      limits: {
+        maxBatchEvents: env.INGEST_MAX_BATCH_EVENTS,
+        maxDecompressedBytes: env.INGEST_MAX_DECOMPRESSED_BYTES,
+        maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
+      },
+      buckets: new TokenBuckets(env.INGEST_RATE_LIMIT_EPS, env.INGEST_RATE_LIMIT_BURST),
+    },
+    checks: [sink.readiness()],
+    // The stream process prices events; it refreshes its own book from the table.
+    onPricesChanged: async () => undefined,
+    async stop() {
+      sink.close();
+      await producer.disconnect();
+    },
+  };
+}

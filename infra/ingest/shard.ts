@@ -1,0 +1,305 @@
+/**
+ * One ingest shard (a WAL, a Kafka partition): dedup → feedback join → event-time windows → whole-row
+ * upserts with the shard's checkpoint in one transaction. A shard has one owner at a time (epoch
+ * fencing in PostgreSQL); its state after a restart is exactly what the last commit stored.
+ */
+import type {
+  LlmRequestEvent,
+  TelemetryEvent,
+  UserFeedbackEvent,
+  EvalResultEvent,
+} from '../../domain/events';
+import { UNASSIGNED_ARM } from '../../domain/events';
+import type { PriceBook } from '../../domain/pricing';
+import {
+  addFeedback,
+  addQuality,
+  addRequest,
+  emptyState,
+  mergeInto,
+  type AggregateState,
+} from '../../domain/windowing/aggregate-state';
+import { alignDown, WindowEngine } from '../../domain/windowing/engine';
+import type { AggregatesRepo, Checkpoint, DeadLetter } from '../db/repos/aggregates';
+import type { Dedup } from './dedup';
+
+export interface IngestRecord {
+  offset: number;
+  /** Null for a consumed offset that carries no event (a dead-lettered message). */
+  event: TelemetryEvent | null;
+  /** Event time, epoch ms. */
+  ts: number;
+}
+
+type EventRecord = IngestRecord & { event: TelemetryEvent };
+
+export interface ShardConfig {
+  /** Width of the stored base windows. */
+  windowMs: number;
+  maxOutOfOrdernessMs: number;
+  allowedLatenessMs: number;
+  /** How long (event time) a request stays joinable by its request_id for feedback and evals. */
+  joinHorizonMs: number;
+  /** Upper bound on remembered requests for the join (memory), oldest forgotten first. */
+  joinMaxEntries: number;
+}
+
+export interface TooLate {
+  offset: number;
+  event: TelemetryEvent;
+  watermark: number;
+}
+
+export interface ShardDeps {
+  repo: AggregatesRepo;
+  dedup: Dedup;
+  prices: () => PriceBook;
+  /** Kafka mode: dead-letter too-late events to the DLQ topic before the commit that skips them. */
+  deadLetter?: (records: TooLate[]) => Promise<void>;
+}
+
+const SEP = '\u0000';
+
+interface Joined {
+  segment: string;
+  arm: string;
+  ts: number;
+}
+
+type Attached = UserFeedbackEvent | (EvalResultEvent & { request_id: string });
+
+export class ShardProcessor {
+  private engine!: WindowEngine<AggregateState>;
+  private epoch = 0;
+  private checkpoint: Checkpoint = { nextOffset: 0, watermark: null, events: 0, duplicates: 0, tooLate: 0 };
+  private readonly requests = new Map<string, Joined>();
+  /** Feedback and evals waiting for their request (they may arrive first), by request_id. */
+  private readonly pending = new Map<string, { ts: number; event: Attached }[]>();
+  private deadLetters: DeadLetter[] = [];
+  private tooLateOut: TooLate[] = [];
+  private uncommitted = 0;
+
+  constructor(
+    readonly shard: string,
+    private readonly config: ShardConfig,
+    private readonly deps: ShardDeps,
+  ) {}
+
+  /** Claims the shard and restores its open windows; returns the offset to read from. */
+  async open(): Promise<number> {
+    const claimed = await this.deps.repo.claim(this.shard);
+    this.epoch = claimed.epoch;
+    this.checkpoint = {
+      nextOffset: claimed.nextOffset,
+      watermark: claimed.watermark,
+      events: claimed.events,
+      duplicates: claimed.duplicates,
+      tooLate: claimed.tooLate,
+    };
+    this.engine = new WindowEngine<AggregateState>({
+      spec: { kind: 'tumbling', sizeMs: this.config.windowMs },
+      maxOutOfOrdernessMs: this.config.maxOutOfOrdernessMs,
+      allowedLatenessMs: this.config.allowedLatenessMs,
+      create: emptyState,
+      merge: mergeInto,
+    });
+    this.engine.setWatermark(claimed.watermark);
+    if (claimed.watermark !== null) {
+      const rows = await this.deps.repo.loadShard(
+        this.shard,
+        claimed.watermark - this.config.allowedLatenessMs,
+      );
+      for (const r of rows) this.engine.restore(r.target + SEP + r.segment + SEP + r.arm, r, r.state);
+    }
+    return claimed.nextOffset;
+  }
+
+  get nextOffset(): number {
+    return this.checkpoint.nextOffset;
+  }
+
+  get watermark(): number | null {
+    return this.checkpoint.watermark;
+  }
+
+  get stats(): Readonly<Checkpoint> & { openWindows: number; uncommitted: number } {
+    return { ...this.checkpoint, openWindows: this.engine.openWindows, uncommitted: this.uncommitted };
+  }
+
+  /** Records must come in offset order; records below nextOffset (already reflected) are skipped. */
+  async process(records: readonly IngestRecord[]): Promise<void> {
+    const fresh = records.filter((r) => r.offset >= this.checkpoint.nextOffset);
+    if (fresh.length === 0) return;
+    const events = fresh.filter((r): r is EventRecord => r.event !== null);
+    const first = await this.deps.dedup.firstSeen(
+      this.shard,
+      events.map((r) => ({ id: r.event.id, offset: r.offset })),
+    );
+    const prices = this.deps.prices();
+    for (let i = 0; i < events.length; i++) {
+      const r = events[i]!;
+      if (!first[i]) this.checkpoint.duplicates++;
+      else this.apply(r, prices);
+    }
+    this.checkpoint.nextOffset = fresh.at(-1)!.offset + 1;
+    this.uncommitted += fresh.length;
+    const wm = this.engine.watermark;
+    this.checkpoint.watermark = Number.isFinite(wm) ? wm : null;
+  }
+
+  /** Persists changed windows and the checkpoint; then the offsets up to nextOffset are durable. */
+  async flush(): Promise<{ committed: number; windows: number }> {
+    const dirty = this.engine.takeDirty();
+    this.engine.takeEmissions();
+    if (this.uncommitted === 0 && dirty.length === 0)
+      return { committed: this.checkpoint.nextOffset, windows: 0 };
+    // Snapshot synchronously: processing may continue while the commit is in flight.
+    const windows = dirty.map((w) => {
+      const [target, segment, arm] = w.key.split(SEP) as [string, string, string];
+      return { target, segment, arm, start: w.start, end: w.end, state: cloneForCommit(w.acc) };
+    });
+    const checkpoint = { ...this.checkpoint };
+    const deadLetters = this.deadLetters;
+    const tooLate = this.tooLateOut;
+    this.deadLetters = [];
+    this.tooLateOut = [];
+    const uncommitted = this.uncommitted;
+    try {
+      if (tooLate.length > 0 && this.deps.deadLetter) await this.deps.deadLetter(tooLate);
+      await this.deps.repo.commit(
+        this.shard,
+        this.epoch,
+        windows,
+        checkpoint,
+        this.deps.deadLetter ? [] : deadLetters,
+      );
+    } catch (err) {
+      // Nothing was stored: mark the windows dirty again so the next flush retries them whole.
+      for (const w of dirty) this.engine.markDirty(w);
+      this.deadLetters = [...deadLetters, ...this.deadLetters];
+      this.tooLateOut = [...tooLate, ...this.tooLateOut];
+      throw err;
+    }
+    this.uncommitted -= uncommitted;
+    return { committed: checkpoint.nextOffset, windows: windows.length };
+  }
+
+  private apply(r: EventRecord, prices: PriceBook): void {
+    const e = r.event;
+    this.checkpoint.events++;
+    this.resolveExpiredPending(r.ts);
+    switch (e.type) {
+      case 'llm.request':
+        this.applyRequest(r, e, prices);
+        return;
+      case 'user.feedback':
+      case 'eval.result':
+        if (e.type === 'eval.result' && e.request_id === undefined) {
+          this.addTo(r, e.segment, e.arm ?? UNASSIGNED_ARM, (s) => addQuality(s, e.score));
+          return;
+        }
+        this.applyAttached(r, e as Attached);
+        return;
+      default:
+        // Exposure and health events are validated and counted but do not change request aggregates.
+        return;
+    }
+  }
+
+  private applyRequest(r: EventRecord, e: LlmRequestEvent, prices: PriceBook): void {
+    const arm = e.arm ?? UNASSIGNED_ARM;
+    const cost = e.cost_usd ?? prices.cost(e.model, e.input_tokens, e.output_tokens, r.ts) ?? 0;
+    if (!this.addTo(r, e.segment, arm, (s) => addRequest(s, e, cost))) return;
+    this.remember(e.request_id, { segment: e.segment, arm, ts: r.ts });
+    const waiting = this.pending.get(e.request_id);
+    if (waiting) {
+      this.pending.delete(e.request_id);
+      for (const p of waiting) this.attach(r.offset, p.ts, p.event, { segment: e.segment, arm, ts: r.ts });
+    }
+  }
+
+  private applyAttached(r: EventRecord, e: Attached): void {
+    if (e.arm !== undefined) {
+      this.attach(r.offset, r.ts, e, { segment: e.segment, arm: e.arm, ts: r.ts });
+      return;
+    }
+    const joined = this.requests.get(e.request_id);
+    if (joined) {
+      this.attach(r.offset, r.ts, e, joined);
+      return;
+    }
+    if (this.engine.arrival(r.ts) === 'too_late') {
+      this.recordTooLate(r);
+      return;
+    }
+    const list = this.pending.get(e.request_id) ?? [];
+    list.push({ ts: r.ts, event: e });
+    this.pending.set(e.request_id, list);
+  }
+
+  private attach(offset: number, ts: number, e: Attached, to: Joined): void {
+    const fold =
+      e.type === 'user.feedback'
+        ? (s: AggregateState) => addFeedback(s, e)
+        : (s: AggregateState) => addQuality(s, e.score);
+    this.addTo({ offset, ts, event: e }, to.segment, to.arm, fold);
+  }
+
+  /**
+   * Feedback whose request never came is counted unassigned just before the watermark would make it
+   * too late, so the outcome does not depend on arrival order within the lateness bound.
+   */
+  private resolveExpiredPending(nextTs: number): void {
+    if (this.pending.size === 0) return;
+    const nextWm = nextTs - this.config.maxOutOfOrdernessMs;
+    if (nextWm <= this.engine.watermark) return;
+    for (const [requestId, list] of this.pending) {
+      const keep = list.filter((p) => {
+        const end = alignDown(p.ts, this.config.windowMs) + this.config.windowMs;
+        if (end + this.config.allowedLatenessMs > nextWm) return true;
+        this.attach(-1, p.ts, p.event, { segment: p.event.segment, arm: UNASSIGNED_ARM, ts: p.ts });
+        return false;
+      });
+      if (keep.length === 0) this.pending.delete(requestId);
+      else this.pending.set(requestId, keep);
+    }
+  }
+
+  private addTo(r: EventRecord, segment: string, arm: string, fold: (s: AggregateState) => void): boolean {
+    const arrival = this.engine.add(r.event.target + SEP + segment + SEP + arm, r.ts, fold);
+    if (arrival === 'too_late') {
+      this.recordTooLate(r);
+      return false;
+    }
+    return true;
+  }
+
+  private recordTooLate(r: EventRecord): void {
+    this.checkpoint.tooLate++;
+    const wm = this.engine.watermark;
+    if (this.deps.deadLetter) this.tooLateOut.push({ offset: r.offset, event: r.event, watermark: wm });
+    else {
+      this.deadLetters.push({
+        offset: r.offset,
+        eventId: r.event.id,
+        reason: `too_late: event time ${new Date(r.ts).toISOString()} is beyond the allowed lateness (watermark ${new Date(wm).toISOString()})`,
+        payload: r.event,
+      });
+    }
+  }
+
+  private remember(requestId: string, j: Joined): void {
+    this.requests.set(requestId, j);
+    if (this.requests.size <= this.config.joinMaxEntries && this.requests.size % 1024 !== 0) return;
+    const cutoff = this.engine.watermark - this.config.joinHorizonMs;
+    for (const [id, v] of this.requests) {
+      if (v.ts >= cutoff && this.requests.size <= this.config.joinMaxEntries) break;
+      this.requests.delete(id);
+    }
+  }
+}
+
+/** Commit encodes later (after awaits); a copy keeps it from seeing events processed meanwhile. */
+function cloneForCommit(s: AggregateState): AggregateState {
+  return mergeInto(emptyState(), s);
+}

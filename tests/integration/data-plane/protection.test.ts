@@ -1,0 +1,83 @@
+/**
+ * Ingest protection: a per-source token bucket answers 429 with Retry-After, a full buffer answers 503
+ * instead of growing memory, and the database circuit breaker shows in /readyz.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCommitBreaker } from '../../../infra/ingest/common';
+import { uniqueName } from '../../helpers/env';
+import { call, startTestSystem, type TestSystem } from '../../helpers/system';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startTestSystem({
+    workers: false,
+    ingest: {
+      name: uniqueName('protect'),
+      env: {
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-protect-')),
+        INGEST_RATE_LIMIT_EPS: 10,
+        INGEST_RATE_LIMIT_BURST: 30,
+        INGEST_MAX_BUFFERED_EVENTS: 25,
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await sys?.stop();
+});
+
+const batch = (target: string, n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({
+    type: 'system.health',
+    id: `${target}-${from + i}`,
+    timestamp: new Date().toISOString(),
+    target,
+    component: 'router',
+    status: 'ok',
+  }));
+
+describe('ingest protection', () => {
+  it('answers 429 with Retry-After once a source spends its token bucket, and serves other sources', async () => {
+    const target = uniqueName('limited');
+    const key = await sys.keyFor('ingest');
+    expect((await call(sys.app, 'POST', '/v1/events', batch(target, 20), {}, { auth: key })).status).toBe(
+      202,
+    );
+    const limited = await call(sys.app, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('content-type')).toContain('application/problem+json');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Another source has its own bucket.
+    const other = await sys.keyFor('ingest');
+    expect(
+      (await call(sys.app, 'POST', '/v1/events', batch(target, 20, 40), {}, { auth: other })).status,
+    ).toBe(202);
+  });
+
+  it('answers 503 with Retry-After when accepting would overflow the bounded buffer', async () => {
+    const r = await call(sys.app, 'POST', '/v1/events', batch(uniqueName('full'), 26));
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('1');
+    expect(r.body.detail).toMatch(/buffer is full/);
+  });
+
+  it('shows the ingest database breaker and pipeline in /readyz', async () => {
+    const r = await call(sys.app, 'GET', '/readyz');
+    expect(r.status).toBe(200);
+    expect(r.body.checks.map((c: { name: string }) => c.name)).toEqual(
+      expect.arrayContaining(['ingest-database', 'ingest-pipeline']),
+    );
+  });
+
+  it('opens the breaker after repeated failures so readiness names it', async () => {
+    const b = createCommitBreaker('ingest-database');
+    for (let i = 0; i < 4; i++)
+      await b.guard(() => Promise.reject(new Error('connection refused'))).catch(() => undefined);
+    await expect(b.check().check()).rejects.toThrow(/circuit open/);
+    await expect(b.guard(() => Promise.resolve(1))).rejects.toThrow();
+    b.breaker.shutdown();
+  });
+});
