@@ -9,11 +9,24 @@ import type { Decision, DecisionDraft, Target } from '../../domain/model';
 import type { TargetsRepo } from '../../infra/db/repos/targets';
 import type { DecisionsRepo } from '../../infra/db/repos/decisions';
 import type { Logger } from '../../infra/logger';
+import { runIntelligence } from '../../domain/intelligence/cycle';
+import { fnv1a32 } from '../../domain/routing';
+import type { AnalysisReportsRepo } from '../../infra/db/repos/analysis-reports';
+import type { RolloutsRepo } from '../../infra/db/repos/rollouts';
+import { createJudgeActivities, type AggregatesSource } from './judge-stage';
 
 export interface AnalysisDeps {
   targets: TargetsRepo;
   decisions: DecisionsRepo;
   logger: Logger;
+  /** Window aggregates for the canary judge (infra/db/repos/aggregates.ts); without it verdicts stay marginal. */
+  aggregates?: AggregatesSource;
+  /** Where analysis reports are stored; without it they are only logged. */
+  reports?: AnalysisReportsRepo;
+  /** Active rollouts block new changes in their segment. */
+  rollouts?: Pick<RolloutsRepo, 'active'>;
+  /** How far back a cycle reads window aggregates (ANALYSIS_LOOKBACK_MINUTES). */
+  lookbackMinutes?: number;
 }
 
 export interface DecideInput {
@@ -24,6 +37,8 @@ export interface DecideInput {
 
 export function createAnalysisActivities(deps: AnalysisDeps) {
   return {
+    ...createJudgeActivities({ aggregates: deps.aggregates }),
+
     /** Loads a target with its arms and segments. Non-retryable `TargetNotFound` when it does not exist. */
     async loadTarget(name: string): Promise<Target> {
       const target = await deps.targets.get(name);
@@ -32,11 +47,17 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
     },
 
     /**
-     * Analyzes the target's aggregates and drafts one decision per segment. Until the data plane provides
-     * aggregates, every segment gets a `no_action` draft that says what it looked at.
+     * Runs the analyzers, strategies and coordinator (domain/intelligence) over the target's window
+     * aggregates of the last ANALYSIS_LOOKBACK_MINUTES, stores the analysis report, and returns one or
+     * more decision drafts per segment (`no_action` with its reasons when nothing should change).
+     * Non-retryable `InvalidConfig` when a segment has no routing config.
      */
     async decideCycle(input: DecideInput): Promise<DecisionDraft[]> {
-      const drafts: DecisionDraft[] = [];
+      const target = await deps.targets.get(input.target);
+      if (!target)
+        throw ApplicationFailure.nonRetryable(`target "${input.target}" does not exist`, 'TargetNotFound');
+      const routing: Record<string, { version: number; weights: Record<string, number> }> = {};
+      const activeRollouts: string[] = [];
       for (const segment of input.segments) {
         const config = await deps.targets.currentConfig(input.target, segment);
         if (!config) {
@@ -45,25 +66,52 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
             'InvalidConfig',
           );
         }
-        drafts.push({
-          target: input.target,
-          segment,
-          strategy: 'none',
-          kind: 'no_action',
-          from_version: config.version,
-          from_weights: config.weights,
-          to_weights: null,
-          canary_arm: null,
-          baseline_arm: null,
-          expected_impact: { cost: null, latency: null, quality: null },
-          confidence: 1,
-          safety_checks: [],
-          rollback_plan: 'nothing to roll back',
-          explanation: `No telemetry aggregates for ${input.target}/${segment} yet; routing config v${config.version} stays.`,
-          requires_approval: false,
-        });
+        routing[segment] = { version: config.version, weights: config.weights };
+        if (deps.rollouts && (await deps.rollouts.active(input.target, segment)))
+          activeRollouts.push(segment);
       }
-      return drafts;
+      const now = new Date();
+      const from = new Date(now.getTime() - (deps.lookbackMinutes ?? 60) * 60_000);
+      const aggregates = deps.aggregates
+        ? (
+            await deps.aggregates.query({
+              target: input.target,
+              from: from.toISOString(),
+              to: now.toISOString(),
+            })
+          ).filter((a) => input.segments.includes(a.segment))
+        : [];
+      const out = runIntelligence({
+        target: input.target,
+        policy: target.policy,
+        arms: target.arms,
+        routing,
+        aggregates,
+        active_rollouts: activeRollouts,
+        now: now.toISOString(),
+        // Deterministic per cycle: a retried activity draws the same posterior samples.
+        seed: fnv1a32(input.cycleId),
+      });
+      await deps.reports?.upsert({
+        cycle_id: input.cycleId,
+        target: input.target,
+        segments: input.segments,
+        window_from: from.toISOString(),
+        window_to: now.toISOString(),
+        report: out.report,
+        candidates: out.candidates,
+      });
+      deps.logger.info(
+        {
+          target: input.target,
+          windows: aggregates.length,
+          decisions: out.decisions.map((d) => `${d.segment}:${d.kind}`),
+        },
+        'cycle analyzed',
+      );
+      return out.decisions
+        .filter((d) => input.segments.includes(d.segment))
+        .map(({ serving_change: _serving, ...d }) => d);
     },
 
     /** Stores the drafts as decisions of this cycle; a retry stores nothing twice. */
@@ -71,9 +119,16 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
       const out: Decision[] = [];
       for (const draft of input.drafts) {
         const { requires_approval, ...rest } = draft;
-        const status = draft.kind === 'no_action' ? 'no_action' : requires_approval ? 'awaiting_approval' : 'approved';
+        const status =
+          draft.kind === 'no_action' ? 'no_action' : requires_approval ? 'awaiting_approval' : 'approved';
         out.push(
-          await deps.decisions.insert({ ...rest, id: randomUUID(), status, cycle_id: input.cycleId, rollout_id: null }),
+          await deps.decisions.insert({
+            ...rest,
+            id: randomUUID(),
+            status,
+            cycle_id: input.cycleId,
+            rollout_id: null,
+          }),
         );
       }
       deps.logger.info({ cycleId: input.cycleId, decisions: out.map((d) => d.id) }, 'recorded decisions');

@@ -29,7 +29,13 @@ function stage(baseline: ArmTruth, canary: ArmTruth, n: number, seed: number) {
   const windows = (arm: string, truth: ArmTruth) =>
     [0, 1, 2].map((w) =>
       buildAggregate(
-        { target: 't', segment: 'default', arm, window_start: `2026-01-01T0${w}:00:00.000Z`, window_end: `2026-01-01T0${w + 1}:00:00.000Z` },
+        {
+          target: 't',
+          segment: 'default',
+          arm,
+          window_start: `2026-01-01T0${w}:00:00.000Z`,
+          window_end: `2026-01-01T0${w + 1}:00:00.000Z`,
+        },
         requests(truth, Math.ceil(n / 3), rng),
       ),
     );
@@ -38,7 +44,8 @@ function stage(baseline: ArmTruth, canary: ArmTruth, n: number, seed: number) {
 
 function rate(trials: number, seed0: number, canary: ArmTruth, outcome: 'fail' | 'pass') {
   let hits = 0;
-  for (let s = 0; s < trials; s++) if (stage(baseTruth, canary, JUDGE_DEFAULTS.min_samples_per_arm, seed0 + s).outcome === outcome) hits++;
+  for (let s = 0; s < trials; s++)
+    if (stage(baseTruth, canary, JUDGE_DEFAULTS.min_samples_per_arm, seed0 + s).outcome === outcome) hits++;
   return hits / trials;
 }
 

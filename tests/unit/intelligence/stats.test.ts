@@ -127,16 +127,22 @@ describe('sampling', () => {
 
   it('Holm never lowers a p-value and keeps the order (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }), (ps) => {
-        const adj = holmAdjust(ps);
-        ps.forEach((p, i) => expect(adj[i]!).toBeGreaterThanOrEqual(p));
-        ps.forEach((p, i) => ps.forEach((q, j) => p < q && expect(adj[i]!).toBeLessThanOrEqual(adj[j]!)));
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 12 }),
+        (ps) => {
+          const adj = holmAdjust(ps);
+          ps.forEach((p, i) => expect(adj[i]!).toBeGreaterThanOrEqual(p));
+          ps.forEach((p, i) => ps.forEach((q, j) => p < q && expect(adj[i]!).toBeLessThanOrEqual(adj[j]!)));
+        },
+      ),
     );
   });
 
   it('Mann-Whitney is antisymmetric: swapping the samples negates z (property)', () => {
-    const bins = fc.array(fc.record({ value: fc.integer({ min: 1, max: 20 }), count: fc.integer({ min: 1, max: 5 }) }), { minLength: 1, maxLength: 10 });
+    const bins = fc.array(
+      fc.record({ value: fc.integer({ min: 1, max: 20 }), count: fc.integer({ min: 1, max: 5 }) }),
+      { minLength: 1, maxLength: 10 },
+    );
     fc.assert(
       fc.property(bins, bins, (x, y) => {
         const a = mannWhitneyHistograms(x, y);

@@ -1,0 +1,399 @@
+/**
+ * Model selection (issue #4 §2): per segment, Thompson sampling over arms on a reward that respects
+ * the target's policy. The quality floor binds the target as a whole (DESIGN.md §5: "a target's policy
+ * picks the point"), so each posterior draw solves the target-level problem — the cheapest assignment
+ * of arms to segments whose traffic-weighted quality keeps the floor against the best arm — by a
+ * Lagrangian relaxation, and an arm's Thompson probability in a segment is the share of draws in which
+ * it is that draw's choice. A switch is proposed only when that probability passes the threshold.
+ *
+ * Quality posteriors are hierarchical: an arm's quality in a segment is Beta around a logit-additive
+ * prior (arm effect + segment difficulty), so a segment with little data on an arm borrows from what
+ * the arm does elsewhere and what the segment does for other arms; the arm effect is itself drawn from
+ * its pooled posterior so that early, thin evidence stays uncertain.
+ */
+import { TOTAL_BASIS_POINTS, type Arm, type TargetPolicy, type Weights } from '../model';
+import { sampleBeta, sampleNormal, type Rng } from '../stats/distributions';
+import type { Candidate } from '../intelligence/types';
+import { keepsSlo, type ArmFacts, type SegmentFacts } from './arm-stats';
+
+export interface ModelSelectionParams {
+  switch_threshold: number;
+  exploration_share: number;
+  posterior_draws: number;
+  prior_strength: number;
+  /**
+   * Added to the floor when planning: the arms a plan picks are those that look best, so their quality
+   * regresses toward the mean afterwards (winner's curse); the margin absorbs that.
+   */
+  quality_margin: number;
+  /** Smallest exploration share a segment keeps however sure the posterior is. */
+  min_exploration_share: number;
+}
+
+export interface SegmentPosterior {
+  segment: string;
+  primary: string;
+  /** Thompson probability that each arm is the policy-optimal choice for the segment. */
+  p_optimal: Record<string, number>;
+  /** Posterior mean quality of each arm in the segment. */
+  quality_mean: Record<string, number>;
+  best: string;
+}
+
+export interface ModelSelectionResult {
+  candidates: Candidate[];
+  segments: SegmentPosterior[];
+  reference_arm: string | null;
+  /** Posterior mean of the planned target-level quality as a share of the reference arm's. */
+  planned_quality_ratio: number | null;
+}
+
+const logit = (p: number) => Math.log(p / (1 - p));
+const expit = (x: number) => 1 / (1 + Math.exp(-x));
+const clampP = (p: number) => Math.min(1 - 1e-4, Math.max(1e-4, p));
+
+/** Split `total` basis points over `shares` with largest-remainder rounding. */
+export function apportion(total: number, shares: readonly [string, number][]): Weights {
+  const sum = shares.reduce((a, [, s]) => a + s, 0);
+  const out: Weights = {};
+  if (shares.length === 0) return out;
+  const exact = shares.map(([k, s]) => [k, sum > 0 ? (s / sum) * total : total / shares.length] as const);
+  let assigned = 0;
+  for (const [k, x] of exact) {
+    out[k] = Math.floor(x);
+    assigned += Math.floor(x);
+  }
+  const order = [...exact].sort(
+    (a, b) => b[1] - Math.floor(b[1]) - (a[1] - Math.floor(a[1])) || (a[0] < b[0] ? -1 : 1),
+  );
+  for (let i = 0; assigned < total; i++, assigned++)
+    out[order[i % order.length]![0]] = (out[order[i % order.length]![0]] ?? 0) + 1;
+  return out;
+}
+
+/** Weights that give `primary` all but the exploration share, spread over the others by `p_optimal`. */
+export function explorationWeights(
+  primary: string,
+  armIds: readonly string[],
+  pOptimal: Record<string, number>,
+  share: number,
+): Weights {
+  const others = armIds.filter((a) => a !== primary);
+  const exploreBps = others.length === 0 ? 0 : Math.round(share * TOTAL_BASIS_POINTS);
+  const spread = apportion(
+    exploreBps,
+    others.map((a) => [a, (pOptimal[a] ?? 0) + 1 / armIds.length] as [string, number]),
+  );
+  return { ...spread, [primary]: TOTAL_BASIS_POINTS - exploreBps };
+}
+
+/**
+ * Thompson exploration within the bound: each other arm gets its probability of being optimal, at least
+ * `minShare` (split over the arms) so the segment keeps learning, and at most `share` in total.
+ */
+export function thompsonWeights(
+  primary: string,
+  armIds: readonly string[],
+  pOptimal: Record<string, number>,
+  share: number,
+  minShare: number,
+): Weights {
+  const others = armIds.filter((a) => a !== primary);
+  if (others.length === 0) return { [primary]: TOTAL_BASIS_POINTS };
+  const floorEach = Math.min(share, minShare) / others.length;
+  const raw = others.map(
+    (a) => [a, Math.min(share, Math.max(floorEach, pOptimal[a] ?? 0))] as [string, number],
+  );
+  const total = Math.min(
+    share,
+    raw.reduce((x, [, v]) => x + v, 0),
+  );
+  const spread = apportion(Math.round(total * TOTAL_BASIS_POINTS), raw);
+  return { ...spread, [primary]: TOTAL_BASIS_POINTS - Math.round(total * TOTAL_BASIS_POINTS) };
+}
+
+/** Run the strategy. Pure given `rng`. */
+export function proposeModelSelection(
+  segments: readonly SegmentFacts[],
+  pooled: ReadonlyMap<string, ArmFacts>,
+  arms: readonly Arm[],
+  policy: TargetPolicy,
+  params: ModelSelectionParams,
+  rng: Rng,
+): ModelSelectionResult {
+  const armIds = arms.map((a) => a.id);
+  const A = armIds.length;
+  const S = segments.length;
+  const armPrior = armIds.map((id) => {
+    const f = pooled.get(id);
+    const n = f?.quality_n ?? 0;
+    const q = clampP(((f?.quality_sum ?? 0) + 1) / (n + 2));
+    return { n, mu: logit(q), se: Math.sqrt(1 / ((n + 2) * q * (1 - q))) };
+  });
+  let reference = -1;
+  armIds.forEach((_, a) => {
+    if (armPrior[a]!.n > 0 && (reference < 0 || armPrior[a]!.mu > armPrior[reference]!.mu)) reference = a;
+  });
+  if (reference < 0 || S === 0)
+    return { candidates: [], segments: [], reference_arm: null, planned_quality_ratio: null };
+
+  const totalRequests = segments.reduce((a, s) => a + s.requests, 0);
+  const weight = segments.map((s) => (totalRequests > 0 ? s.requests / totalRequests : 1 / S));
+  // cost[s*A + a]: NaN marks an arm that cannot be chosen (unknown cost or outside an SLO).
+  const cost = new Float64Array(S * A);
+  const qn = new Float64Array(S * A);
+  const qs = new Float64Array(S * A);
+  const delta = new Float64Array(S);
+  segments.forEach((seg, s) => {
+    let num = 0;
+    let den = 0;
+    armIds.forEach((id, a) => {
+      const f = seg.arms.get(id);
+      const p = pooled.get(id);
+      const c = f?.cost_per_request ?? p?.cost_per_request ?? null;
+      cost[s * A + a] = c !== null && keepsSlo(f, policy) && keepsSlo(p, policy) ? c : NaN;
+      qn[s * A + a] = f?.quality_n ?? 0;
+      qs[s * A + a] = f?.quality_sum ?? 0;
+      if (f && f.quality_n > 0) {
+        num += f.quality_n * (logit(clampP((f.quality_sum + 0.5) / (f.quality_n + 1))) - armPrior[a]!.mu);
+        den += f.quality_n;
+      }
+    });
+    // Shrink the segment's difficulty toward zero while it has little data.
+    delta[s] = den > 0 ? (num / den) * (den / (den + params.prior_strength)) : 0;
+  });
+  let maxCost = 0;
+  for (const c of cost) if (c > maxCost) maxCost = c;
+
+  // The share a segment sends to its other arms now: what a choice's mix is planned with.
+  const epsOf = segments.map((seg) =>
+    A > 1 ? Math.min(params.exploration_share, 1 - (seg.weights[seg.primary] ?? 0) / TOTAL_BASIS_POINTS) : 0,
+  );
+  const mixCost = new Float64Array(S * A);
+  for (let s = 0; s < S; s++) {
+    const eps = epsOf[s]!;
+    let known = 0;
+    let sum = 0;
+    for (let a = 0; a < A; a++) {
+      const c = cost[s * A + a]!;
+      if (!Number.isNaN(c)) {
+        known++;
+        sum += c;
+      }
+    }
+    for (let a = 0; a < A; a++) {
+      const c = cost[s * A + a]!;
+      mixCost[s * A + a] = Number.isNaN(c)
+        ? NaN
+        : known > 1
+          ? (1 - eps) * c + (eps * (sum - c)) / (known - 1)
+          : c;
+    }
+  }
+  const mixQ = new Float64Array(S * A);
+  const D = params.posterior_draws;
+  const draws = new Float64Array(D * S * A);
+  const chosenCount = new Float64Array(S * A);
+  const pick = new Int32Array(S);
+  let plannedRatioSum = 0;
+  const k0 = params.prior_strength;
+  const floor = policy.quality_floor;
+  for (let d = 0; d < D; d++) {
+    const mu = armPrior.map((p) => p.mu + p.se * sampleNormal(rng));
+    const base = d * S * A;
+    for (let s = 0; s < S; s++)
+      for (let a = 0; a < A; a++) {
+        const m = expit(mu[a]! + delta[s]!);
+        const n = qn[s * A + a]!;
+        const succ = qs[s * A + a]!;
+        draws[base + s * A + a] = sampleBeta(k0 * m + succ, k0 * (1 - m) + n - succ, rng);
+      }
+    let refQ = 0;
+    for (let s = 0; s < S; s++) refQ += weight[s]! * draws[base + s * A + reference]!;
+    const need = Math.max((floor + params.quality_margin) * refQ, policy.min_quality ?? 0);
+    // A segment keeps sending the exploration share to its other arms, so a choice's quality and cost
+    // are those of the mix it implies, not of the chosen arm alone.
+    for (let s = 0; s < S; s++) {
+      const eps = epsOf[s]!;
+      let qSum = 0;
+      for (let a = 0; a < A; a++) qSum += draws[base + s * A + a]!;
+      for (let a = 0; a < A; a++) {
+        const q = draws[base + s * A + a]!;
+        mixQ[s * A + a] = A > 1 ? (1 - eps) * q + (eps * (qSum - q)) / (A - 1) : q;
+      }
+    }
+    const assign = (lambda: number): number => {
+      let q = 0;
+      for (let s = 0; s < S; s++) {
+        let best = -1;
+        let bestScore = Infinity;
+        for (let a = 0; a < A; a++) {
+          const c = mixCost[s * A + a]!;
+          if (Number.isNaN(c)) continue;
+          const score = c - lambda * mixQ[s * A + a]!;
+          if (score < bestScore) {
+            bestScore = score;
+            best = a;
+          }
+        }
+        if (best < 0) best = reference;
+        pick[s] = best;
+        q += weight[s]! * mixQ[s * A + best]!;
+      }
+      return q;
+    };
+    let q = assign(0);
+    if (q < need) {
+      // Bisect the shadow price of quality on a log scale: the smallest price that keeps the floor.
+      let lo = Math.log(Math.max(maxCost, 1e-12) * 1e-6);
+      let hi = Math.log(Math.max(maxCost, 1e-12) * 1e6);
+      for (let i = 0; i < 40; i++) {
+        const mid = (lo + hi) / 2;
+        if (assign(Math.exp(mid)) >= need) hi = mid;
+        else lo = mid;
+      }
+      q = assign(Math.exp(hi));
+    }
+    plannedRatioSum += refQ > 0 ? q / refQ : 1;
+    for (let s = 0; s < S; s++) chosenCount[s * A + pick[s]!]!++;
+  }
+
+  const candidates: Candidate[] = [];
+  const posteriors: SegmentPosterior[] = [];
+  segments.forEach((seg, s) => {
+    const pOpt: Record<string, number> = {};
+    const qMean: Record<string, number> = {};
+    let best = 0;
+    armIds.forEach((id, a) => {
+      pOpt[id] = chosenCount[s * A + a]! / D;
+      let m = 0;
+      for (let d = 0; d < D; d++) m += draws[d * S * A + s * A + a]!;
+      qMean[id] = m / D;
+      if (pOpt[id] > pOpt[armIds[best]!]!) best = a;
+    });
+    const bestId = armIds[best]!;
+    posteriors.push({
+      segment: seg.segment,
+      primary: seg.primary,
+      p_optimal: pOpt,
+      quality_mean: qMean,
+      best: bestId,
+    });
+    const p = armIds.indexOf(seg.primary);
+    if (bestId === seg.primary || p < 0 || pOpt[bestId]! < params.switch_threshold) {
+      if (p >= 0) {
+        const rebalance = exploreCandidate(seg, armIds, pOpt, qMean, params);
+        if (rebalance) candidates.push(rebalance);
+      }
+      return;
+    }
+    const ratios: number[] = [];
+    for (let d = 0; d < D; d++)
+      ratios.push(draws[d * S * A + s * A + best]! / Math.max(draws[d * S * A + s * A + p]!, 1e-9) - 1);
+    ratios.sort((x, y) => x - y);
+    const qRel = {
+      relative: ratios[Math.floor(D / 2)]!,
+      low: ratios[Math.floor(D * 0.05)]!,
+      high: ratios[Math.floor(D * 0.95)]!,
+    };
+    const cNew = cost[s * A + best]!;
+    const cOld =
+      seg.arms.get(seg.primary)?.cost_per_request ?? pooled.get(seg.primary)?.cost_per_request ?? null;
+    const costRel = cOld && cOld > 0 ? cNew / cOld - 1 : 0;
+    const lNew = seg.arms.get(bestId)?.latency_ms ?? pooled.get(bestId)?.latency_ms ?? null;
+    const lOld = seg.arms.get(seg.primary)?.latency_ms ?? pooled.get(seg.primary)?.latency_ms ?? null;
+    const latRel = lNew !== null && lOld !== null && lOld > 0 ? lNew / lOld - 1 : null;
+    candidates.push({
+      strategy: 'model_selection',
+      kind: 'model_switch',
+      segment: seg.segment,
+      canary_arm: bestId,
+      baseline_arm: seg.primary,
+      from_weights: seg.weights,
+      to_weights: thompsonWeights(
+        bestId,
+        armIds,
+        pOpt,
+        params.exploration_share,
+        params.min_exploration_share,
+      ),
+      expected_impact: {
+        cost: { relative: costRel, low: costRel, high: costRel },
+        latency: latRel === null ? null : { relative: latRel, low: latRel, high: latRel },
+        quality: qRel,
+      },
+      confidence: pOpt[bestId]!,
+      numbers: {
+        p_optimal: pOpt[bestId]!,
+        threshold: params.switch_threshold,
+        quality_new: qMean[bestId]!,
+        quality_old: qMean[seg.primary]!,
+        cost_new_usd: cNew,
+        cost_old_usd: cOld ?? NaN,
+        samples_new: seg.arms.get(bestId)?.quality_n ?? 0,
+        samples_old: seg.arms.get(seg.primary)?.quality_n ?? 0,
+        ...(lNew !== null ? { latency_new_ms: lNew } : {}),
+      },
+      rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}`,
+    });
+  });
+  return {
+    candidates,
+    segments: posteriors,
+    reference_arm: armIds[reference]!,
+    planned_quality_ratio: plannedRatioSum / D,
+  };
+}
+
+/**
+ * Re-spread a segment's exploration when the posterior has moved: less traffic to arms that are almost
+ * surely not optimal (their exploration spends the quality budget), more to those that may be. Only a
+ * material move (half or double, and at least 0.5 points) is proposed so routing does not churn.
+ */
+function exploreCandidate(
+  seg: SegmentFacts,
+  armIds: readonly string[],
+  pOpt: Record<string, number>,
+  qMean: Record<string, number>,
+  params: ModelSelectionParams,
+): Candidate | null {
+  const target = thompsonWeights(
+    seg.primary,
+    armIds,
+    pOpt,
+    params.exploration_share,
+    params.min_exploration_share,
+  );
+  const material = armIds.some((a) => {
+    if (a === seg.primary) return false;
+    const now = seg.weights[a] ?? 0;
+    const next = target[a] ?? 0;
+    return Math.abs(next - now) >= 50 && (next > 2 * now || next < now / 2);
+  });
+  if (!material) return null;
+  const shrinking = (target[seg.primary] ?? 0) > (seg.weights[seg.primary] ?? 0);
+  const grown = armIds
+    .filter((a) => a !== seg.primary)
+    .sort(
+      (a, b) => (target[b] ?? 0) - (seg.weights[b] ?? 0) - ((target[a] ?? 0) - (seg.weights[a] ?? 0)),
+    )[0]!;
+  const alt = Math.max(...armIds.filter((a) => a !== seg.primary).map((a) => pOpt[a] ?? 0));
+  return {
+    strategy: 'model_selection',
+    kind: 'model_switch',
+    segment: seg.segment,
+    canary_arm: shrinking ? seg.primary : grown,
+    baseline_arm: seg.primary,
+    from_weights: seg.weights,
+    to_weights: target,
+    expected_impact: { cost: null, latency: null, quality: null },
+    // Growing exploration risks at most the bounded share of traffic; shrinking it is as safe as the alternatives are unlikely.
+    confidence: shrinking ? 1 - alt : 1 - params.exploration_share,
+    numbers: {
+      p_best_alternative: alt,
+      exploration_share: 1 - (target[seg.primary] ?? 0) / TOTAL_BASIS_POINTS,
+      quality_primary: qMean[seg.primary] ?? NaN,
+    },
+    rationale: `Thompson exploration for ${seg.segment}: ${seg.primary} stays primary; the alternatives are optimal in ${(alt * 100).toFixed(1)}% of posterior draws, so exploration moves to ${(100 - (target[seg.primary] ?? 0) / 100).toFixed(2)}% of traffic (bounded by ${(params.exploration_share * 100).toFixed(0)}%)`,
+  };
+}
