@@ -1,32 +1,164 @@
 import {
   ApplicationFailure,
+  ParentClosePolicy,
+  condition,
   defineQuery,
   proxyActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
   setCurrentDetails,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { AnalysisActivities } from '../activities/analysis';
-import { TargetKey, SegmentKey, StrategyKey } from './search-attributes';
+import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
+import { rolloutStages, type Decision, type Target } from '../domain/model';
+import { workflowIds } from '../domain/names';
+import { canaryRollout } from './canary-rollout';
+import { decideApprovalUpdate, type ApprovalDecisionRequest } from './messages';
+import { TargetKey, SegmentKey, StrategyKey, DecisionIdKey } from './search-attributes';
 import type { CycleInput, CycleResult, CycleStatus, CyclePhase } from './types';
 
 export const cycleStatusQuery = defineQuery<CycleStatus>('cycleStatus');
 
+/** How long a decision waits for a person by default: inside the API's one-hour run timeout. */
+const DEFAULT_APPROVAL_WINDOW_SECONDS = 50 * 60;
+
 /**
- * One optimization cycle for one target: load it, analyze and decide, record the decisions.
- * Activities run on the analysis task queue. Fails with `TargetNotFound` when the target does not exist.
+ * One optimization cycle for one target: load it, analyze and decide, record the decisions, then
+ * start a `canaryRollout` child (id `rollout-<target>-<decision id>`, ParentClosePolicy ABANDON so the
+ * rollout outlives the cycle) for each approved change. A decision that needs a person waits for
+ * `decideApprovalUpdate` (sent by `POST /v1/decisions/{id}/approve|reject`) up to the approval window,
+ * after which it is marked `superseded`. Analysis activities run on the analysis task queue, decision
+ * status and events on the orchestration queue. Fails with `TargetNotFound` when the target does not exist.
  */
 export async function optimizationCycle(input: CycleInput): Promise<CycleResult> {
   const { loadTarget, decideCycle, recordDecisions } = proxyActivities<AnalysisActivities>({
     taskQueue: input.taskQueues.analysis,
     startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 8 },
+    retry: {
+      initialInterval: '200 milliseconds',
+      backoffCoefficient: 2,
+      maximumInterval: '10 seconds',
+      maximumAttempts: 8,
+    },
+  });
+
+  const orchestration = proxyActivities<OrchestrationActivities & PublishActivities>({
+    taskQueue: input.taskQueues.orchestration,
+    startToCloseTimeout: '20 seconds',
+    retry: {
+      initialInterval: '500 milliseconds',
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      maximumAttempts: 15,
+    },
   });
 
   let phase: CyclePhase = 'loading';
   let decisionIds: string[] = [];
-  setHandler(cycleStatusQuery, () => ({ target: input.target, phase, decisionIds }));
+  /** Decisions waiting for a person, and the answers that arrived for them. */
+  const awaiting = new Set<string>();
+  const answers: ApprovalDecisionRequest[] = [];
+  const rolloutIds: string[] = [];
+  setHandler(cycleStatusQuery, () => ({
+    target: input.target,
+    phase,
+    decisionIds,
+    awaitingApproval: [...awaiting],
+    rolloutIds,
+  }));
+  setHandler(
+    decideApprovalUpdate,
+    (req: ApprovalDecisionRequest) => {
+      awaiting.delete(req.decisionId);
+      answers.push(req);
+      return {
+        decisionId: req.decisionId,
+        status: req.approve ? ('approved' as const) : ('rejected' as const),
+      };
+    },
+    {
+      validator: (req: ApprovalDecisionRequest) => {
+        if (!awaiting.has(req.decisionId)) {
+          throw new Error(
+            `decision ${req.decisionId} does not await approval in cycle ${workflowInfo().workflowId}`,
+          );
+        }
+      },
+    },
+  );
+
+  const cycleId = workflowInfo().workflowId;
+  const publishDecision = (
+    d: Decision,
+    type: 'decision.created' | 'decision.approved' | 'decision.rejected',
+    summary: string,
+  ) =>
+    orchestration.publishDomainEvent.executeWithOptions({ summary: `publish ${type}` }, [
+      {
+        id: `${cycleId}:${d.id}:${type}`,
+        type,
+        version: 1,
+        occurred_at: new Date().toISOString(),
+        target: d.target,
+        segment: d.segment,
+        summary,
+        data: {
+          decision_id: d.id,
+          cycle_id: cycleId,
+          kind: d.kind,
+          strategy: d.strategy,
+          canary_arm: d.canary_arm,
+          baseline_arm: d.baseline_arm,
+        },
+      },
+    ]);
+
+  async function startRollout(target: Target, d: Decision): Promise<void> {
+    if (!d.canary_arm || !d.baseline_arm || d.from_version === null || !d.from_weights) return;
+    const workflowId = workflowIds.rollout(d.target, d.id);
+    const policy = target.policy.rollout;
+    try {
+      await startChild(canaryRollout, {
+        workflowId,
+        taskQueue: input.taskQueues.orchestration,
+        args: [
+          {
+            decisionId: d.id,
+            target: d.target,
+            segment: d.segment,
+            strategy: d.strategy,
+            canaryArm: d.canary_arm,
+            baselineArm: d.baseline_arm,
+            fromVersion: d.from_version,
+            fromWeights: d.from_weights,
+            stages: rolloutStages(policy),
+            maxBakeExtensions: policy.max_bake_extensions,
+            minSamplesPerArm: policy.min_samples_per_arm,
+            taskQueues: input.taskQueues,
+            // Watch a promoted change for a day, judged once per bake time.
+            healthWatch: { intervalSeconds: policy.bake_seconds, durationSeconds: 24 * 3600 },
+          },
+        ],
+        // The rollout runs for hours and must not die with the cycle that decided it.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [
+          { key: TargetKey, value: d.target },
+          { key: SegmentKey, value: d.segment },
+          { key: StrategyKey, value: d.strategy },
+          { key: DecisionIdKey, value: d.id },
+        ],
+        staticSummary: `Canary **${d.canary_arm}** against **${d.baseline_arm}** on ${d.target}/${d.segment} (${d.kind}, ${d.strategy})`,
+      });
+      rolloutIds.push(workflowId);
+    } catch (err) {
+      // A rollout for this decision already exists (a cycle retried by hand): it is the one that counts.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      rolloutIds.push(workflowId);
+    }
+  }
 
   upsertSearchAttributes([
     { key: TargetKey, value: input.target },
@@ -35,11 +167,16 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
   setCurrentDetails(`Loading target **${input.target}**`);
 
   try {
-    const target = await loadTarget.executeWithOptions({ summary: `load target ${input.target}` }, [input.target]);
+    const target = await loadTarget.executeWithOptions({ summary: `load target ${input.target}` }, [
+      input.target,
+    ]);
     const segments = input.segment ? [input.segment] : target.segments;
     for (const s of segments) {
       if (!target.segments.includes(s)) {
-        throw ApplicationFailure.nonRetryable(`target "${input.target}" has no segment "${s}"`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(
+          `target "${input.target}" has no segment "${s}"`,
+          'InvalidInput',
+        );
       }
     }
 
@@ -58,12 +195,62 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
       [{ cycleId: workflowInfo().workflowId, drafts }],
     );
     decisionIds = decisions.map((d) => d.id);
+    const details = () =>
+      decisions
+        .map((d) => `- **${d.segment}**: ${d.kind} (${d.strategy}) — ${d.status} — ${d.explanation}`)
+        .join('\n') || 'No decisions';
+    setCurrentDetails(details());
+
+    const changes = decisions.filter((d) => d.kind !== 'no_action');
+    for (const d of changes)
+      await publishDecision(
+        d,
+        'decision.created',
+        `${d.kind} proposed for ${d.target}/${d.segment}: ${d.explanation}`,
+      );
+    phase = 'starting_rollouts';
+    for (const d of changes.filter((c) => c.status === 'approved')) await startRollout(target, d);
+
+    for (const d of changes.filter((c) => c.status === 'awaiting_approval')) awaiting.add(d.id);
+    if (awaiting.size > 0) {
+      phase = 'awaiting_approval';
+      upsertSearchAttributes([{ key: DecisionIdKey, value: [...awaiting].join(',') }]);
+      setCurrentDetails(`${details()}\n\nAwaiting approval: ${[...awaiting].join(', ')}`);
+      const deadline = Date.now() + (input.approvalWindowSeconds ?? DEFAULT_APPROVAL_WINDOW_SECONDS) * 1000;
+      while (awaiting.size > 0 || answers.length > 0) {
+        if (
+          answers.length === 0 &&
+          !(await condition(() => answers.length > 0, Math.max(1, deadline - Date.now())))
+        )
+          break;
+        const answer = answers.shift()!;
+        const idx = decisions.findIndex((d) => d.id === answer.decisionId);
+        const status = answer.approve ? 'approved' : 'rejected';
+        const updated = await orchestration.setDecisionStatus.executeWithOptions(
+          { summary: `mark decision ${status}${answer.by ? ` by ${answer.by}` : ''}` },
+          [{ decisionId: answer.decisionId, status }],
+        );
+        decisions[idx] = updated;
+        await publishDecision(
+          updated,
+          answer.approve ? 'decision.approved' : 'decision.rejected',
+          `${updated.kind} for ${updated.target}/${updated.segment} ${status}${answer.by ? ` by ${answer.by}` : ''}${answer.reason ? `: ${answer.reason}` : ''}`,
+        );
+        if (answer.approve) await startRollout(target, updated);
+        setCurrentDetails(details());
+      }
+      for (const id of awaiting) {
+        const idx = decisions.findIndex((d) => d.id === id);
+        decisions[idx] = await orchestration.setDecisionStatus.executeWithOptions(
+          { summary: 'mark unanswered decision superseded' },
+          [{ decisionId: id, status: 'superseded' }],
+        );
+      }
+      awaiting.clear();
+    }
     phase = 'done';
-    setCurrentDetails(
-      decisions.map((d) => `- **${d.segment}**: ${d.kind} (${d.strategy}) — ${d.explanation}`).join('\n') ||
-        'No decisions',
-    );
-    return { target: input.target, decisions };
+    setCurrentDetails(details());
+    return { target: input.target, decisions, rolloutIds };
   } catch (err) {
     phase = 'failed';
     throw err;

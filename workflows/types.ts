@@ -9,17 +9,33 @@ export interface CycleInput {
   trigger: 'api' | 'schedule';
   /** Task queues of the activity owners; the standard names unless a test isolates itself. */
   taskQueues: TaskQueues;
+  /** How long a decision that needs a person waits for approval before it is superseded (default 50 min). */
+  approvalWindowSeconds?: number;
 }
 
-export type CyclePhase = 'loading' | 'analyzing' | 'deciding' | 'recording' | 'done' | 'failed';
+export type CyclePhase =
+  | 'loading'
+  | 'analyzing'
+  | 'deciding'
+  | 'recording'
+  | 'starting_rollouts'
+  | 'awaiting_approval'
+  | 'done'
+  | 'failed';
 
 export interface CycleStatus {
   target: string;
   phase: CyclePhase;
   decisionIds: string[];
+  /** Decisions still waiting for a person. */
+  awaitingApproval?: string[];
+  /** Rollouts (workflow ids) this cycle started. */
+  rolloutIds?: string[];
 }
 
 export interface CycleResult {
   target: string;
   decisions: Decision[];
+  /** Rollouts (workflow ids) this cycle started. */
+  rolloutIds?: string[];
 }

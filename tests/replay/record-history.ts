@@ -19,5 +19,7 @@ const env = parseEnv(process.env);
 const client = await connectClient(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE);
 const history = await client.workflow.getHandle(workflowId).fetchHistory();
 writeFileSync(join(ROOT, 'tests', 'histories', fileName), historyToJSON(history));
-process.stdout.write(`saved ${history.events?.length ?? 0} events of ${workflowId} to tests/histories/${fileName}\n`);
+process.stdout.write(
+  `saved ${history.events?.length ?? 0} events of ${workflowId} to tests/histories/${fileName}\n`,
+);
 await client.connection.close();

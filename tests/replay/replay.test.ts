@@ -13,7 +13,9 @@ import { ROOT } from '../helpers/process';
 import { WORKFLOWS_PATH } from '../helpers/system';
 
 const HISTORIES = join(ROOT, 'tests', 'histories');
-const files = readdirSync(HISTORIES).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(HISTORIES)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 function load(file: string) {
   return historyFromJSON(JSON.parse(readFileSync(join(HISTORIES, file), 'utf8')));
@@ -33,8 +35,8 @@ describe('replay of recorded histories', () => {
   it('detects a determinism violation when the code changes without patched()', async () => {
     const file = files.find((f) => f.startsWith('optimization-cycle'))!;
     const changed = fileURLToPath(new URL('./fixtures/reordered-cycle.ts', import.meta.url));
-    await expect(Worker.runReplayHistory({ workflowsPath: changed, replayName: file }, load(file))).rejects.toBeInstanceOf(
-      DeterminismViolationError,
-    );
+    await expect(
+      Worker.runReplayHistory({ workflowsPath: changed, replayName: file }, load(file)),
+    ).rejects.toBeInstanceOf(DeterminismViolationError);
   });
 });

@@ -1,0 +1,69 @@
+/**
+ * The canary-judging activity of the analysis task queue: loads baseline and canary aggregates for a
+ * stage's window and asks the pure judge (domain/intelligence/judge.ts) for a verdict.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { WindowAggregate } from '../../domain/aggregate';
+import { judgeCanary, type JudgeThresholds, type Verdict } from '../../domain/intelligence/judge';
+
+/** The slice of the aggregates repository (infra/db/repos/aggregates.ts) the judge reads. */
+export interface AggregatesSource {
+  query(q: {
+    target: string;
+    segment?: string;
+    arm?: string;
+    from: string;
+    to: string;
+  }): Promise<WindowAggregate[]>;
+}
+
+export interface JudgeDeps {
+  aggregates?: AggregatesSource | undefined;
+}
+
+export interface JudgeStageInput {
+  target: string;
+  segment: string;
+  baselineArm: string;
+  canaryArm: string;
+  /** ISO timestamps of the stage's window [from, to): both arms are judged on the same window. */
+  from: string;
+  to: string;
+  /** A different window for the baseline arm (the health watch compares with the pre-change window). */
+  baselineWindow?: { from: string; to: string };
+  thresholds?: Partial<JudgeThresholds>;
+}
+
+export function createJudgeActivities(deps: JudgeDeps) {
+  return {
+    /**
+     * Judges one canary stage: pass (promote), marginal (extend the bake) or fail (roll back), with the
+     * numbers behind it. Without an aggregates source every verdict is marginal with that reason, so a
+     * misconfigured worker never promotes blindly. `InvalidInput` for an empty or inverted window.
+     */
+    async judgeStage(input: JudgeStageInput): Promise<Verdict> {
+      if (!(Date.parse(input.from) < Date.parse(input.to))) {
+        throw ApplicationFailure.nonRetryable(
+          `judge window [${input.from}, ${input.to}) is empty`,
+          'InvalidInput',
+        );
+      }
+      if (!deps.aggregates) {
+        return {
+          outcome: 'marginal',
+          reasons: ['no aggregates source is configured on the analysis worker'],
+          metrics: [],
+          samples: { baseline: 0, canary: 0 },
+        };
+      }
+      const window = { target: input.target, segment: input.segment, from: input.from, to: input.to };
+      const [baseline, canary] = await Promise.all([
+        deps.aggregates.query({ ...window, ...input.baselineWindow, arm: input.baselineArm }),
+        deps.aggregates.query({ ...window, arm: input.canaryArm }),
+      ]);
+      return judgeCanary({ baseline, canary, thresholds: input.thresholds });
+    },
+  };
+}
+
+export type JudgeActivities = ReturnType<typeof createJudgeActivities>;

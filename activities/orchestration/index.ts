@@ -1,0 +1,242 @@
+/**
+ * Activities of the orchestration task queue: the light, idempotent writes a rollout makes (routing
+ * config versions, the rollout read model, decision status). Built by a factory over injected
+ * repositories so tests pass real local instances in. Every activity here is safe to retry: a retry
+ * after a crash finds what the first attempt wrote and returns it.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { AppError } from '../../domain/errors';
+import { TOTAL_BASIS_POINTS, type Decision, type DecisionStatus, type Weights } from '../../domain/model';
+import type { DecisionsRepo } from '../../infra/db/repos/decisions';
+import {
+  stepTag,
+  type NewRollout,
+  type Rollout,
+  type RolloutProgress,
+  type RolloutsRepo,
+} from '../../infra/db/repos/rollouts';
+import type { TargetsRepo } from '../../infra/db/repos/targets';
+import type { Logger } from '../../infra/logger';
+import type { RollbackResult } from '../../workflows/messages';
+
+export interface OrchestrationDeps {
+  targets: TargetsRepo;
+  decisions: DecisionsRepo;
+  rollouts: RolloutsRepo;
+  logger: Logger;
+}
+
+export interface ApplyConfigInput {
+  /** The rollout (workflow id) that owns the new version. */
+  rolloutId: string;
+  /** A step name unique within the rollout, e.g. "stage-2": the idempotency key of this write. */
+  step: string;
+  target: string;
+  segment: string;
+  /** The version this write must follow; another writer in between fails it as `StaleConfigVersion`. */
+  expectedVersion: number;
+  weights: Weights;
+  reason: string;
+}
+
+export interface AppliedConfig {
+  version: number;
+  weights: Weights;
+  /** True when a previous attempt had already written this step's version. */
+  reused: boolean;
+}
+
+export interface RestoreConfigInput {
+  /** The rollback (workflow id) that owns the restoring version. */
+  rollbackId: string;
+  /** Idempotency key of this restore within the rollback. */
+  step: string;
+  target: string;
+  segment: string;
+  restoreVersion: number;
+  reason: string;
+  /** Refuse (`StaleConfigVersion`) unless this version is current. */
+  expectedCurrentVersion?: number;
+}
+
+/** Translates the repositories' typed errors into non-retryable failures of the shared taxonomy. */
+function permanent(err: unknown, what: string): never {
+  if (err instanceof AppError) {
+    if (err.type === 'not_found')
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'TargetNotFound');
+    if (err.type === 'precondition_failed') {
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'StaleConfigVersion');
+    }
+    if (err.type === 'conflict') {
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'RolloutConflict', err.details);
+    }
+    if (err.type === 'validation')
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'InvalidConfig');
+  }
+  throw err;
+}
+
+export function createOrchestrationActivities(deps: OrchestrationDeps) {
+  async function checkWeights(target: string, segment: string, weights: Weights): Promise<void> {
+    const t = await deps.targets.get(target);
+    if (!t) throw ApplicationFailure.nonRetryable(`target "${target}" does not exist`, 'TargetNotFound');
+    if (!t.segments.includes(segment)) {
+      throw ApplicationFailure.nonRetryable(
+        `target "${target}" has no segment "${segment}"`,
+        'TargetNotFound',
+      );
+    }
+    const arms = new Set(t.arms.map((a) => a.id));
+    const unknown = Object.keys(weights).filter((a) => !arms.has(a));
+    if (unknown.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `weights name unknown arm(s) ${unknown.join(', ')} of "${target}"`,
+        'InvalidConfig',
+      );
+    }
+    const total = Object.values(weights).reduce((a, b) => a + b, 0);
+    if (total !== TOTAL_BASIS_POINTS || Object.values(weights).some((w) => !Number.isInteger(w) || w < 0)) {
+      throw ApplicationFailure.nonRetryable(
+        `weights sum to ${total}, not ${TOTAL_BASIS_POINTS} basis points`,
+        'InvalidConfig',
+      );
+    }
+  }
+
+  return {
+    /**
+     * Records a new rollout (state `progressing`) and marks its decision `rolling_out`. Non-retryable
+     * `RolloutConflict` when another rollout of the same target and segment is active.
+     */
+    async recordRolloutStart(input: NewRollout): Promise<Rollout> {
+      try {
+        const r = await deps.rollouts.create(input);
+        await deps.decisions.setStatus(input.decision_id, 'rolling_out', input.id).catch((err: unknown) => {
+          // A rollout started for a decision id the database does not know (e.g. a manual one) still runs.
+          if (!(err instanceof AppError && err.type === 'not_found')) throw err;
+        });
+        return r;
+      } catch (err) {
+        return permanent(err, `rollout ${input.id}`);
+      }
+    },
+
+    /** Updates the rollout's read model: state, stage, weights, verdicts. Idempotent (last write wins). */
+    async recordRolloutState(input: { rolloutId: string } & RolloutProgress): Promise<void> {
+      const { rolloutId, ...progress } = input;
+      try {
+        await deps.rollouts.update(rolloutId, progress);
+      } catch (err) {
+        permanent(err, `rollout ${rolloutId}`);
+      }
+    },
+
+    /**
+     * Writes the weights of one rollout step as a new routing-config version after `expectedVersion`.
+     * Idempotent per rollout and step: a retry returns the version the first attempt wrote. Fails
+     * non-retryably with `TargetNotFound`, `InvalidConfig` or `StaleConfigVersion` (someone else changed
+     * the config: the rollout must not overwrite it).
+     */
+    async applyRoutingConfig(input: ApplyConfigInput): Promise<AppliedConfig> {
+      const existing = await deps.rollouts.configWrittenBy(
+        input.target,
+        input.segment,
+        input.rolloutId,
+        input.step,
+      );
+      if (existing) return { version: existing.version, weights: existing.weights, reused: true };
+      await checkWeights(input.target, input.segment, input.weights);
+      try {
+        const cfg = await deps.targets.appendConfig({
+          target: input.target,
+          segment: input.segment,
+          expectedVersion: input.expectedVersion,
+          weights: input.weights,
+          rolloutId: input.rolloutId,
+          reason: `${stepTag(input.step)}${input.reason}`,
+        });
+        deps.logger.info(
+          { rollout: input.rolloutId, step: input.step, version: cfg.version },
+          'routing config applied',
+        );
+        return { version: cfg.version, weights: cfg.weights, reused: false };
+      } catch (err) {
+        return permanent(err, `apply ${input.step} of ${input.rolloutId}`);
+      }
+    },
+
+    /**
+     * Restores the exact weights of `restoreVersion` as a new version on top of whatever is current
+     * (history stays append-only). Idempotent per rollback. A concurrent writer makes it retry on the
+     * new current version; `TargetNotFound` when the version to restore does not exist.
+     */
+    async restoreRoutingConfig(input: RestoreConfigInput): Promise<RollbackResult> {
+      const { step } = input;
+      const existing = await deps.rollouts.configWrittenBy(
+        input.target,
+        input.segment,
+        input.rollbackId,
+        step,
+      );
+      if (existing)
+        return {
+          restoredVersion: input.restoreVersion,
+          newVersion: existing.version,
+          weights: existing.weights,
+        };
+      const previous = await deps.targets.configVersion(input.target, input.segment, input.restoreVersion);
+      if (!previous) {
+        throw ApplicationFailure.nonRetryable(
+          `routing config ${input.target}/${input.segment} v${input.restoreVersion} does not exist`,
+          'TargetNotFound',
+        );
+      }
+      const current = await deps.targets.currentConfig(input.target, input.segment);
+      if (!current)
+        throw ApplicationFailure.nonRetryable(
+          `target "${input.target}" has no routing config`,
+          'TargetNotFound',
+        );
+      if (input.expectedCurrentVersion !== undefined && current.version !== input.expectedCurrentVersion) {
+        throw ApplicationFailure.nonRetryable(
+          `routing config of ${input.target}/${input.segment} moved on to v${current.version} (expected v${input.expectedCurrentVersion}); not restoring over it`,
+          'StaleConfigVersion',
+        );
+      }
+      // A racing writer surfaces as a retryable error: the next attempt appends on the new current version.
+      const cfg = await deps.targets.appendConfig({
+        target: input.target,
+        segment: input.segment,
+        expectedVersion: current.version,
+        weights: previous.weights,
+        rolloutId: input.rollbackId,
+        reason: `${stepTag(step)}${input.reason}`,
+      });
+      deps.logger.warn(
+        { rollback: input.rollbackId, restored: input.restoreVersion, version: cfg.version },
+        'routing config restored',
+      );
+      return { restoredVersion: input.restoreVersion, newVersion: cfg.version, weights: cfg.weights };
+    },
+
+    /** Sets a decision's status (and its rollout). `InvalidInput` for an unknown decision. */
+    async setDecisionStatus(input: {
+      decisionId: string;
+      status: DecisionStatus;
+      rolloutId?: string;
+    }): Promise<Decision> {
+      try {
+        return await deps.decisions.setStatus(input.decisionId, input.status, input.rolloutId ?? null);
+      } catch (err) {
+        if (err instanceof AppError && err.type === 'not_found') {
+          throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+export type OrchestrationActivities = ReturnType<typeof createOrchestrationActivities>;
+/** The publish activity is registered on the orchestration worker too; workflows type it from here. */
+export type { PublishActivities } from '../integrations/publish';

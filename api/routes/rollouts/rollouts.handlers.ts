@@ -1,0 +1,164 @@
+import type { RouteHandler } from '@hono/zod-openapi';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { AppError, conflict, notFound } from '../../../domain/errors';
+import { createRolloutsRepo, type Rollout } from '../../../infra/db/repos/rollouts';
+import {
+  abortRolloutSignal,
+  approveStageUpdate,
+  pauseRolloutSignal,
+  resumeRolloutSignal,
+  rolloutStatusQuery,
+  type RolloutStatus,
+} from '../../../workflows/messages';
+import { decodeCursor, encodeCursor } from '../../lib/pagination';
+import type { ApiDeps, AppBindings } from '../../lib/types';
+import { temporalUiUrl } from '../optimizations/optimizations.handlers';
+import type {
+  abortRollout,
+  approveRollout,
+  getRollout,
+  listRollouts,
+  pauseRollout,
+  resumeRollout,
+} from './rollouts.routes';
+
+interface Cursor {
+  createdAt: string;
+  id: string;
+}
+const isCursor = (v: unknown): v is Cursor =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as Cursor).createdAt === 'string' &&
+  typeof (v as Cursor).id === 'string';
+
+export function rolloutHandlers(deps: ApiDeps) {
+  const rollouts = createRolloutsRepo(deps.db);
+
+  async function require(id: string): Promise<Rollout> {
+    const r = await rollouts.get(id);
+    if (!r) throw notFound(`rollout "${id}"`);
+    return r;
+  }
+
+  /** The live status of a running rollout, or null once its run is closed. */
+  async function live(id: string): Promise<{ status: string; live: RolloutStatus | null }> {
+    const handle = deps.temporal.workflow.getHandle(id);
+    try {
+      const d = await handle.describe();
+      if (d.status.name !== 'RUNNING') return { status: d.status.name.toLowerCase(), live: null };
+      return { status: 'running', live: await handle.query(rolloutStatusQuery).catch(() => null) };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { status: 'unknown', live: null };
+      throw err;
+    }
+  }
+
+  const list: RouteHandler<typeof listRollouts, AppBindings> = async (c) => {
+    const { target, state, limit, cursor } = c.req.valid('query');
+    const before = decodeCursor(cursor, isCursor);
+    const items = await rollouts.list({
+      limit: limit + 1,
+      ...(target ? { target } : {}),
+      ...(state ? { state } : {}),
+      ...(before ? { before } : {}),
+    });
+    const page = items.slice(0, limit);
+    const last = page.at(-1);
+    return c.json(
+      {
+        items: page,
+        next_cursor:
+          items.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
+      },
+      200,
+    );
+  };
+
+  const get: RouteHandler<typeof getRollout, AppBindings> = async (c) => {
+    const { id } = c.req.valid('param');
+    const row = await require(id);
+    const { status, live: s } = await live(id);
+    return c.json(
+      {
+        ...row,
+        // While the run is live its query is fresher than the row (written after each step).
+        ...(s ? { state: s.state, current_stage: s.stage, weights: s.weights, verdicts: s.verdicts } : {}),
+        workflow: {
+          status,
+          paused: s?.paused ?? null,
+          awaiting_approval_stage: s?.awaitingApproval ?? null,
+          rollback_id: s?.rollbackId ?? null,
+          temporal_ui_url: temporalUiUrl(deps, id),
+        },
+      },
+      200,
+    );
+  };
+
+  /** Refuses a message the rollout cannot act on with 409 and the reason, before anything is sent. */
+  async function running(id: string, action: string): Promise<RolloutStatus> {
+    const row = await require(id);
+    const { live: s } = await live(id);
+    if (!s)
+      throw conflict(`rollout ${id} is ${row.state}; there is nothing to ${action}`, { state: row.state });
+    return s;
+  }
+
+  const pause: RouteHandler<typeof pauseRollout, AppBindings> = async (c) => {
+    const { id } = c.req.valid('param');
+    const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
+    const s = await running(id, 'pause');
+    if (s.paused) throw conflict(`rollout ${id} is already paused`, { state: s.state });
+    await deps.temporal.workflow.getHandle(id).signal(pauseRolloutSignal, body);
+    return c.json(
+      { id, action: 'pause', state: s.state, detail: 'pause requested: progression holds at the next step' },
+      202,
+    );
+  };
+
+  const resume: RouteHandler<typeof resumeRollout, AppBindings> = async (c) => {
+    const { id } = c.req.valid('param');
+    const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
+    const s = await running(id, 'resume');
+    if (!s.paused) throw conflict(`rollout ${id} is not paused (it is ${s.state})`, { state: s.state });
+    await deps.temporal.workflow.getHandle(id).signal(resumeRolloutSignal, body);
+    return c.json({ id, action: 'resume', state: s.state, detail: 'resume requested' }, 202);
+  };
+
+  const abort: RouteHandler<typeof abortRollout, AppBindings> = async (c) => {
+    const { id } = c.req.valid('param');
+    const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
+    const s = await running(id, 'abort');
+    await deps.temporal.workflow.getHandle(id).signal(abortRolloutSignal, body);
+    return c.json(
+      {
+        id,
+        action: 'abort',
+        state: s.state,
+        detail: 'abort requested: the rollout rolls back to the version it started from',
+      },
+      202,
+    );
+  };
+
+  const approve: RouteHandler<typeof approveRollout, AppBindings> = async (c) => {
+    const { id } = c.req.valid('param');
+    const body = (await c.req.json().catch(() => ({}))) as { stage?: number; by?: string };
+    await running(id, 'approve');
+    try {
+      const r = await deps.temporal.workflow.getHandle(id).executeUpdate(approveStageUpdate, {
+        args: [{ ...(body.stage ? { stage: body.stage - 1 } : {}), ...(body.by ? { by: body.by } : {}) }],
+      });
+      return c.json({ id, stage: r.stage + 1, approved: true as const }, 200);
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError)
+        throw conflict(err.cause?.message ?? 'the rollout refused the approval');
+      if (err instanceof WorkflowNotFoundError)
+        throw new AppError('conflict', `rollout ${id} finished meanwhile`);
+      throw err;
+    }
+  };
+
+  return { list, get, pause, resume, abort, approve };
+}

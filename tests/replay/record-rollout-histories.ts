@@ -1,0 +1,238 @@
+/**
+ * Records real runs of canaryRollout, rollback and an optimizationCycle that waits for approval and
+ * starts a rollout, on the running dev server, and saves their histories under tests/histories/ for
+ * the replay tests. Verdicts and drafts are scripted (the runs, messages and timers are real).
+ * Usage: eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx tests/replay/record-rollout-histories.ts
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createAnalysisActivities } from '../../activities/analysis';
+import { createPublishActivities } from '../../activities/integrations/publish';
+import { createOrchestrationActivities } from '../../activities/orchestration';
+import type { Verdict } from '../../domain/intelligence/judge';
+import { TargetPolicy, type DecisionDraft } from '../../domain/model';
+import { WORKFLOW_TYPES, type TaskQueues } from '../../domain/names';
+import { createPool } from '../../infra/db/pool';
+import { createDecisionsRepo } from '../../infra/db/repos/decisions';
+import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
+import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
+import { createTargetsRepo } from '../../infra/db/repos/targets';
+import { createLogger } from '../../infra/logger';
+import { installRuntime, workflowBundlePath } from '../../infra/temporal';
+import {
+  approveStageUpdate,
+  decideApprovalUpdate,
+  pauseRolloutSignal,
+  resumeRolloutSignal,
+  rolloutStatusQuery,
+  type RolloutInput,
+} from '../../workflows/messages';
+import type { CycleStatus } from '../../workflows/types';
+import { eventually, testEnv, uniqueName } from '../helpers/env';
+import { ROOT } from '../helpers/process';
+import { ARMS, switchDraft } from '../workflows/rollout-env';
+
+const logger = createLogger('record', 'warn');
+installRuntime(logger);
+const db = createPool(testEnv.DATABASE_URL, 5);
+const repos = {
+  targets: createTargetsRepo(db),
+  decisions: createDecisionsRepo(db),
+  rollouts: createRolloutsRepo(db),
+};
+const suffix = uniqueName('rec');
+const taskQueues: TaskQueues = {
+  orchestration: `orch-${suffix}`,
+  analysis: `analysis-${suffix}`,
+  integrations: `int-${suffix}`,
+};
+const script = new Map<string, Verdict['outcome'][]>();
+const drafts = new Map<string, DecisionDraft[]>();
+const analysis = createAnalysisActivities({ ...repos, logger });
+
+const native = await NativeConnection.connect({ address: testEnv.TEMPORAL_ADDRESS });
+const workers = [
+  await Worker.create({
+    connection: native,
+    taskQueue: taskQueues.orchestration,
+    workflowBundle: { codePath: await workflowBundlePath() },
+    activities: {
+      ...createOrchestrationActivities({ ...repos, logger }),
+      ...createPublishActivities({ events: createDomainEventsRepo(db), logger }),
+    },
+  }),
+  await Worker.create({
+    connection: native,
+    taskQueue: taskQueues.analysis,
+    activities: {
+      ...analysis,
+      decideCycle: async (i: Parameters<typeof analysis.decideCycle>[0]) =>
+        drafts.get(i.target) ?? analysis.decideCycle(i),
+      judgeStage: async (i: { target: string }): Promise<Verdict> => {
+        const outcome = script.get(i.target)?.shift() ?? 'pass';
+        return {
+          outcome,
+          reasons: [`recorded ${outcome}`],
+          metrics: [],
+          samples: { baseline: 500, canary: 500 },
+        };
+      },
+    },
+  }),
+];
+const runs = workers.map((w) => w.run());
+const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
+const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
+
+async function seed(): Promise<string> {
+  const target = uniqueName('rec-bot');
+  const policy = TargetPolicy.parse({
+    rollout: {
+      preset: 'custom',
+      stages: [
+        { canary_bps: 1000, bake_seconds: 2 },
+        { canary_bps: 10000, bake_seconds: 1, requires_approval: true },
+      ],
+    },
+  });
+  await repos.targets.create({
+    name: target,
+    description: '',
+    policy,
+    arms: ARMS,
+    segments: ['default'],
+    weights: { big: 10000 },
+  });
+  return target;
+}
+
+async function rolloutInput(target: string): Promise<RolloutInput> {
+  const d = await repos.decisions.insert({
+    ...switchDraft(target, false),
+    id: crypto.randomUUID(),
+    status: 'approved',
+    cycle_id: null,
+    rollout_id: null,
+  });
+  const policy = (await repos.targets.require(target)).policy.rollout;
+  return {
+    decisionId: d.id,
+    target,
+    segment: 'default',
+    strategy: d.strategy,
+    canaryArm: 'small',
+    baselineArm: 'big',
+    fromVersion: 1,
+    fromWeights: { big: 10000 },
+    stages: policy.stages!.map((s) => ({ ...s, requires_approval: s.requires_approval ?? false })),
+    maxBakeExtensions: 1,
+    minSamplesPerArm: 100,
+    taskQueues,
+  };
+}
+
+async function save(workflowId: string, file: string) {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  writeFileSync(join(ROOT, 'tests', 'histories', file), historyToJSON(history));
+  process.stdout.write(
+    `saved ${history.events?.length ?? 0} events of ${workflowId} to tests/histories/${file}\n`,
+  );
+}
+
+// 1. A rollout steered by every message: pause and resume during the first bake, a marginal verdict
+//    that extends it, then an approval of the second stage; it is promoted.
+{
+  const target = await seed();
+  script.set(target, ['marginal', 'pass', 'pass']);
+  const input = await rolloutInput(target);
+  const id = `rollout-${target}-${input.decisionId}`;
+  const h = await client.workflow.start(WORKFLOW_TYPES.canaryRollout, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [input],
+  });
+  await eventually(async () => (await h.query(rolloutStatusQuery)).weights !== null);
+  await h.signal(pauseRolloutSignal, { by: 'recorder' });
+  await eventually(async () => (await h.query(rolloutStatusQuery)).state === 'paused');
+  await h.signal(resumeRolloutSignal, {});
+  await eventually(async () => (await h.query(rolloutStatusQuery)).awaitingApproval === 1, {
+    timeoutMs: 30_000,
+  });
+  await h.executeUpdate(approveStageUpdate, { args: [{ stage: 1, by: 'recorder' }] });
+  await h.result();
+  await save(id, 'canary-rollout-promoted-with-messages.json');
+}
+
+// 2. A rollout whose first stage fails: it rolls back through the rollback child.
+{
+  const target = await seed();
+  script.set(target, ['fail']);
+  const input = await rolloutInput(target);
+  const id = `rollout-${target}-${input.decisionId}`;
+  await client.workflow.execute(WORKFLOW_TYPES.canaryRollout, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [input],
+  });
+  await save(id, 'canary-rollout-failed-stage.json');
+  await save(`rollback-${target}-default-v1`, 'rollback-after-failed-stage.json');
+}
+
+// 3. A cycle whose decision needs a person: approved through the update, it starts the rollout child.
+{
+  const target = await seed();
+  drafts.set(target, [switchDraft(target, true)]);
+  const id = uniqueName(`cycle-${target}`);
+  const h = await client.workflow.start(WORKFLOW_TYPES.optimizationCycle, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [{ target, trigger: 'api', taskQueues }],
+  });
+  const s = await eventually(async () => {
+    const st = await h.query<CycleStatus>('cycleStatus');
+    return st.phase === 'awaiting_approval' ? st : undefined;
+  });
+  await h.executeUpdate(decideApprovalUpdate, {
+    args: [{ decisionId: s.awaitingApproval![0]!, approve: true, by: 'recorder' }],
+  });
+  const result = (await h.result()) as { rolloutIds: string[] };
+  await save(id, 'optimization-cycle-approval-starts-rollout.json');
+  // Let the child finish so the recorder leaves nothing running.
+  const child = client.workflow.getHandle(result.rolloutIds[0]!);
+  await eventually(async () => (await child.query(rolloutStatusQuery)).awaitingApproval === 1, {
+    timeoutMs: 30_000,
+  });
+  await child.executeUpdate(approveStageUpdate, { args: [{}] });
+  await child.result();
+  // The promoted child handed itself to a day-long health watch whose worker stops with this script.
+  await client.workflow.getHandle(`health-${target}`).terminate('history recorded');
+}
+
+// 4. A promoted rollout handed to the health watch, which sees a degradation and rolls back.
+{
+  const target = await seed();
+  script.set(target, ['pass', 'pass', 'pass', 'fail']);
+  const input = { ...(await rolloutInput(target)), healthWatch: { intervalSeconds: 1, durationSeconds: 30 } };
+  const id = `rollout-${target}-${input.decisionId}`;
+  const h = await client.workflow.start(WORKFLOW_TYPES.canaryRollout, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [input],
+  });
+  await eventually(async () => (await h.query(rolloutStatusQuery)).awaitingApproval === 1, {
+    timeoutMs: 30_000,
+  });
+  await h.executeUpdate(approveStageUpdate, { args: [{}] });
+  await h.result();
+  await client.workflow.getHandle(`health-${target}`).result();
+  await save(`health-${target}`, 'health-watch-rolled-back.json');
+}
+
+for (const w of workers) w.shutdown();
+await Promise.all(runs);
+await native.close();
+await connection.close();
+await db.end();

@@ -1,0 +1,105 @@
+/**
+ * optimizationCycle → canaryRollout on the time-skipping server: an approved decision starts its
+ * rollout as a child that outlives the cycle; a decision that needs a person waits for the approval
+ * update, and is rejected or superseded without a rollout otherwise.
+ */
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WORKFLOW_TYPES } from '../../domain/names';
+import { decideApprovalUpdate, type RolloutResult } from '../../workflows/messages';
+import type { CycleInput, CycleResult, CycleStatus } from '../../workflows/types';
+import { eventually, uniqueName } from '../helpers/env';
+import { seedTarget, startRolloutEnv, switchDraft, type RolloutTestEnv } from './rollout-env';
+
+// A fresh time-skipping server per test: the day-long health watch a promoted rollout starts must not
+// hold the next test's clock.
+let t: RolloutTestEnv;
+beforeEach(async () => {
+  t = await startRolloutEnv();
+});
+afterEach(async () => {
+  await t?.stop();
+});
+
+function startCycle(target: string, extra: Partial<CycleInput> = {}) {
+  return t.env.client.workflow.start<(i: CycleInput) => Promise<CycleResult>>(
+    WORKFLOW_TYPES.optimizationCycle,
+    {
+      workflowId: uniqueName(`cycle-${target}`),
+      taskQueue: t.taskQueues.orchestration,
+      args: [{ target, trigger: 'api', taskQueues: t.taskQueues, ...extra }],
+    },
+  );
+}
+
+describe('optimizationCycle', { timeout: 180_000 }, () => {
+  it('starts a canaryRollout child for an approved decision, which promotes it', async () => {
+    const target = await seedTarget(t);
+    t.drafts.set(target, [switchDraft(target, false)]);
+    const cycle = await (await startCycle(target)).result();
+
+    const decision = cycle.decisions[0]!;
+    expect(cycle.rolloutIds).toEqual([`rollout-${target}-${decision.id}`]);
+    const rollout = await t.env.client.workflow
+      .getHandle<() => Promise<RolloutResult>>(cycle.rolloutIds![0]!)
+      .result();
+    expect(rollout.state).toBe('promoted');
+    expect((await t.repos.targets.currentConfig(target, 'default'))!.weights).toEqual({ small: 10000 });
+    expect((await t.repos.decisions.require(decision.id)).status).toBe('applied');
+    expect((await t.repos.events.list({ target, type: 'decision.created', limit: 5 })).length).toBe(1);
+  });
+
+  it('waits for approval of a decision that needs a person, then rolls it out', async () => {
+    const target = await seedTarget(t);
+    t.drafts.set(target, [switchDraft(target, true)]);
+    const handle = await startCycle(target);
+    const status = await eventually(async () => {
+      const s = await handle.query<CycleStatus>('cycleStatus');
+      return s.phase === 'awaiting_approval' ? s : undefined;
+    });
+    const decisionId = status.awaitingApproval![0]!;
+    expect((await t.repos.decisions.require(decisionId)).status).toBe('awaiting_approval');
+
+    const wrong = handle.executeUpdate(decideApprovalUpdate, {
+      args: [{ decisionId: crypto.randomUUID(), approve: true }],
+    });
+    await expect(wrong).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(
+      await handle.executeUpdate(decideApprovalUpdate, { args: [{ decisionId, approve: true, by: 'ops' }] }),
+    ).toEqual({
+      decisionId,
+      status: 'approved',
+    });
+    const cycle = await handle.result();
+    expect(cycle.rolloutIds).toEqual([`rollout-${target}-${decisionId}`]);
+    const rollout = await t.env.client.workflow
+      .getHandle<() => Promise<RolloutResult>>(cycle.rolloutIds![0]!)
+      .result();
+    expect(rollout.state).toBe('promoted');
+  });
+
+  it('records a rejection and starts no rollout', async () => {
+    const target = await seedTarget(t);
+    t.drafts.set(target, [switchDraft(target, true)]);
+    const handle = await startCycle(target);
+    const { awaitingApproval } = await eventually(async () => {
+      const s = await handle.query<CycleStatus>('cycleStatus');
+      return s.phase === 'awaiting_approval' ? s : undefined;
+    });
+    await handle.executeUpdate(decideApprovalUpdate, {
+      args: [{ decisionId: awaitingApproval![0]!, approve: false, reason: 'not this week' }],
+    });
+    const cycle = await handle.result();
+    expect(cycle.rolloutIds).toEqual([]);
+    expect(cycle.decisions[0]!.status).toBe('rejected');
+    expect((await t.repos.targets.currentConfig(target, 'default'))!.version).toBe(1);
+  });
+
+  it('supersedes a decision nobody answered within the approval window', async () => {
+    const target = await seedTarget(t);
+    t.drafts.set(target, [switchDraft(target, true)]);
+    const cycle = await (await startCycle(target, { approvalWindowSeconds: 3600 })).result();
+    expect(cycle.decisions[0]!.status).toBe('superseded');
+    expect(cycle.rolloutIds).toEqual([]);
+  });
+});

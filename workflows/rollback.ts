@@ -1,0 +1,103 @@
+import {
+  proxyActivities,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
+import type { RollbackInput, RollbackResult } from './messages';
+import { RolloutStateKey } from './search-attributes';
+
+const RETRY = {
+  initialInterval: '500 milliseconds',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 15,
+} as const;
+
+/**
+ * Restores the exact routing-config version `restoreVersion` as a new version (compensation of a
+ * rollout step; history stays append-only), records why, marks the decision rolled back and publishes
+ * `rollout.rolled_back`. Its own run (`rollback-<target>-<segment>-v<version>`) so ops see every undo.
+ * Started by a failed or inconclusive stage, an abort, or the health watch. Fails with `TargetNotFound`
+ * when the version to restore no longer exists.
+ */
+export async function rollback(input: RollbackInput): Promise<RollbackResult> {
+  const { workflowId, runId } = workflowInfo();
+  const acts = proxyActivities<OrchestrationActivities>({
+    taskQueue: input.taskQueues.orchestration,
+    startToCloseTimeout: '20 seconds',
+    retry: RETRY,
+  });
+  const { publishDomainEvent } = proxyActivities<PublishActivities>({
+    taskQueue: input.taskQueues.orchestration,
+    startToCloseTimeout: '20 seconds',
+    retry: RETRY,
+  });
+
+  upsertSearchAttributes([{ key: RolloutStateKey, value: 'rolling_back' }]);
+  setCurrentDetails(
+    `Restoring ${input.target}/${input.segment} to **v${input.restoreVersion}** (${input.trigger}): ${input.reason}`,
+  );
+
+  const result = await acts.restoreRoutingConfig.executeWithOptions(
+    { summary: `restore ${input.target}/${input.segment} to v${input.restoreVersion}` },
+    [
+      {
+        // The run id keeps a later rollback to the same version (same workflow id) from reusing this write.
+        rollbackId: workflowId,
+        step: `restore-v${input.restoreVersion}-${runId}`,
+        target: input.target,
+        segment: input.segment,
+        restoreVersion: input.restoreVersion,
+        reason: `rollback to v${input.restoreVersion} (${input.trigger}): ${input.reason}`,
+        ...(input.expectedCurrentVersion !== undefined
+          ? { expectedCurrentVersion: input.expectedCurrentVersion }
+          : {}),
+      },
+    ],
+  );
+
+  if (input.decisionId) {
+    await acts.setDecisionStatus.executeWithOptions({ summary: 'mark decision rolled back' }, [
+      { decisionId: input.decisionId, status: 'rolled_back' },
+    ]);
+  }
+  if (input.rolloutId && input.trigger === 'health_watch') {
+    // After promotion the rollout run is over; the rollback is what changes its recorded outcome.
+    await acts.recordRolloutState.executeWithOptions({ summary: 'record rollout rolled back' }, [
+      {
+        rolloutId: input.rolloutId,
+        state: 'rolled_back',
+        to_version: result.newVersion,
+        reason: input.reason,
+      },
+    ]);
+  }
+  await publishDomainEvent.executeWithOptions({ summary: 'publish rollout.rolled_back' }, [
+    {
+      id: `${workflowId}:v${result.newVersion}:rolled-back`,
+      type: 'rollout.rolled_back',
+      version: 1,
+      occurred_at: new Date().toISOString(),
+      target: input.target,
+      segment: input.segment,
+      summary: `Rolled back ${input.target}/${input.segment} to v${input.restoreVersion} (${input.trigger})`,
+      data: {
+        rollback_id: workflowId,
+        rollout_id: input.rolloutId,
+        decision_id: input.decisionId,
+        trigger: input.trigger,
+        reason: input.reason,
+        restored_version: input.restoreVersion,
+        new_version: result.newVersion,
+        weights: result.weights,
+      },
+    },
+  ]);
+  upsertSearchAttributes([{ key: RolloutStateKey, value: 'rolled_back' }]);
+  setCurrentDetails(
+    `Restored ${input.target}/${input.segment} to the weights of **v${input.restoreVersion}** as v${result.newVersion} (${input.trigger}): ${input.reason}`,
+  );
+  return result;
+}
