@@ -21,18 +21,25 @@ export function targetHandlers(deps: ApiDeps) {
     const after = decodeCursor(cursor, (v): v is string => typeof v === 'string');
     const items = await targets.list({ limit: limit + 1, ...(after ? { after } : {}) });
     const page = items.slice(0, limit);
-    return c.json({ items: page, next_cursor: items.length > limit ? encodeCursor(page.at(-1)!.name) : null }, 200);
+    return c.json(
+      { items: page, next_cursor: items.length > limit ? encodeCursor(page.at(-1)!.name) : null },
+      200,
+    );
   };
 
   const get: RouteHandler<typeof getTarget, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
-    return c.json(await targets.require(target), 200);
+    const t = await targets.require(target);
+    // The revision is the ETag that PATCH and the segment/arm changes take in If-Match.
+    return c.json(t, 200, { etag: `"r${t.revision}"` });
   };
 
   const config: RouteHandler<typeof getConfig, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
     const { segment } = c.req.valid('query');
-    const cfg = await targets.currentConfig(target, segment);
+    // Applications poll this route; the cache answers from memory and learns of new versions by pub/sub.
+    const cached = deps.caches?.routingConfigs;
+    const cfg = cached ? await cached.get(target, segment) : await targets.currentConfig(target, segment);
     if (!cfg) {
       if (!(await targets.get(target))) throw notFound(`target "${target}"`);
       throw notFound(`segment "${segment}" of target "${target}"`);

@@ -2,12 +2,29 @@ import { createRouter } from '../../lib/router';
 import type { ApiDeps } from '../../lib/types';
 import { targetHandlers } from './targets.handlers';
 import * as routes from './targets.routes';
+import { targetAdminHandlers } from './target-admin.handlers';
+import * as admin from './target-admin.routes';
 
 export function targetsRouter(deps: ApiDeps) {
   const h = targetHandlers(deps);
+  const a = targetAdminHandlers(deps);
   return createRouter()
     .openapi(routes.createTarget, h.create)
     .openapi(routes.listTargets, h.list)
     .openapi(routes.getTarget, h.get)
-    .openapi(routes.getConfig, h.config);
+    .openapi(routes.getConfig, h.config)
+    .openapi(admin.updateTarget, a.update)
+    .openapi(admin.deleteTarget, a.remove)
+    .openapi(admin.listSegments, a.listSegments)
+    .openapi(admin.createSegment, a.createSegment)
+    .openapi(admin.getSegment, a.getSegment)
+    .openapi(admin.deleteSegment, a.deleteSegment)
+    .openapi(admin.listArms, a.listArms)
+    .openapi(admin.createArm, a.createArm)
+    .openapi(admin.getArm, a.getArm)
+    .openapi(admin.updateArm, a.updateArm)
+    .openapi(admin.deleteArm, a.deleteArm)
+    .openapi(admin.putConfig, a.putConfig)
+    .openapi(admin.configHistory, a.history)
+    .openapi(admin.configVersion, a.version);
 }

@@ -1,6 +1,14 @@
 /** Contracts of the targets resource: create, list, read, and the current routing config. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { Arm, RoutingConfig, SegmentName, Target, TargetName, TargetPolicy, Weights } from '../../../domain/model';
+import {
+  Arm,
+  RoutingConfig,
+  SegmentName,
+  Target,
+  TargetName,
+  TargetPolicy,
+  Weights,
+} from '../../../domain/model';
 import { DEFAULT_SEGMENT } from '../../../domain/names';
 import { jsonBody, jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
 
@@ -13,7 +21,9 @@ export const CreateTargetBody = z
       .array(Arm)
       .min(1)
       .max(200)
-      .refine((arms) => new Set(arms.map((a) => a.id)).size === arms.length, { message: 'arm ids must be unique' }),
+      .refine((arms) => new Set(arms.map((a) => a.id)).size === arms.length, {
+        message: 'arm ids must be unique',
+      }),
     segments: z
       .array(SegmentName)
       .min(1)
@@ -64,7 +74,10 @@ export const listTargets = createRoute({
     }),
   },
   responses: {
-    200: jsonResponse(z.object({ items: z.array(TargetSchema), next_cursor: z.string().nullable() }), 'A page of targets'),
+    200: jsonResponse(
+      z.object({ items: z.array(TargetSchema), next_cursor: z.string().nullable() }),
+      'A page of targets',
+    ),
     400: problemResponse('Invalid query'),
   },
 });

@@ -1,0 +1,201 @@
+/**
+ * Authentication shared by REST and gRPC: JWT bearer tokens verified with jose (HS256 with a shared
+ * secret; RS256/ES256 from a JWKS URL) and API keys looked up by prefix and compared by SHA-256 digest.
+ * Every failure is a 401 whose message never contains the presented credential.
+ */
+import { createSecretKey } from 'node:crypto';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { LRUCache } from 'lru-cache';
+import { AppError } from '../../domain/errors';
+import { ConfigError, type Env } from '../../infra/env';
+import { API_KEY_PATTERN, type ApiKeyCredential, type ApiKeysRepo } from '../../infra/db/repos/api-keys';
+import type { Logger } from '../../infra/logger';
+import { isRole, type Identity } from '../lib/permissions';
+
+export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';
+
+/** A credential as presented: the Authorization header value and/or an X-API-Key header value. */
+export interface PresentedCredential {
+  authorization?: string | undefined;
+  apiKey?: string | undefined;
+}
+
+export interface Authenticator {
+  /** Resolves an identity, or throws AppError('unauthorized'); undefined when nothing was presented. */
+  authenticate(credential: PresentedCredential): Promise<Identity | undefined>;
+  /** Drops a key from this process's cache at once (revocation). */
+  forget(prefix: string): void;
+  /** The algorithms a token may use, for documentation and tests. */
+  readonly algorithms: readonly JwtAlgorithm[];
+}
+
+const unauthorized = (reason: string) => new AppError('unauthorized', reason);
+
+interface JwtConfig {
+  algorithms: JwtAlgorithm[];
+  hsKey?: ReturnType<typeof createSecretKey>;
+  jwks?: JWTVerifyGetKey;
+  issuer: string;
+  audience: string;
+}
+
+function jwtConfig(env: Env): JwtConfig | undefined {
+  const configured = env.AUTH_JWT_HS256_SECRET !== undefined || env.AUTH_JWKS_URL !== undefined;
+  if (!configured) return undefined;
+  if (!env.AUTH_JWT_ISSUER || !env.AUTH_JWT_AUDIENCE) {
+    // A token from any issuer for any audience would be accepted otherwise.
+    throw new ConfigError(
+      'AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE are required when JWT authentication is configured',
+    );
+  }
+  const algorithms = (env.AUTH_JWT_ALGORITHMS?.split(',') as JwtAlgorithm[] | undefined) ?? [
+    ...(env.AUTH_JWT_HS256_SECRET ? (['HS256'] as const) : []),
+    ...(env.AUTH_JWKS_URL ? (['RS256', 'ES256'] as const) : []),
+  ];
+  if (algorithms.includes('HS256') && !env.AUTH_JWT_HS256_SECRET)
+    throw new ConfigError('AUTH_JWT_ALGORITHMS names HS256 but AUTH_JWT_HS256_SECRET is unset');
+  if (algorithms.some((a) => a !== 'HS256') && !env.AUTH_JWKS_URL)
+    throw new ConfigError('AUTH_JWT_ALGORITHMS names RS256/ES256 but AUTH_JWKS_URL is unset');
+  return {
+    algorithms,
+    ...(env.AUTH_JWT_HS256_SECRET
+      ? { hsKey: createSecretKey(Buffer.from(env.AUTH_JWT_HS256_SECRET, 'utf8')) }
+      : {}),
+    ...(env.AUTH_JWKS_URL
+      ? {
+          jwks: createRemoteJWKSet(new URL(env.AUTH_JWKS_URL), {
+            cooldownDuration: 30_000,
+            cacheMaxAge: 600_000,
+            timeoutDuration: 5_000,
+          }),
+        }
+      : {}),
+    issuer: env.AUTH_JWT_ISSUER,
+    audience: env.AUTH_JWT_AUDIENCE,
+  };
+}
+
+function rolesFrom(payload: JWTPayload, claim: string): Identity['roles'] {
+  const raw = payload[claim];
+  const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(' ') : [];
+  return [...new Set(list.filter(isRole))];
+}
+
+function jwtFailure(err: unknown): AppError {
+  if (err instanceof joseErrors.JWTExpired) return unauthorized('token expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return unauthorized(`token claim "${err.claim}" is not acceptable (${err.reason})`);
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return unauthorized('token algorithm is not accepted');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return unauthorized('token signature is invalid');
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return unauthorized('token is signed by an unknown key');
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) {
+    return new AppError('unavailable', 'the key set that verifies tokens cannot be fetched; retry later', {
+      retryAfterSeconds: 5,
+    });
+  }
+  return unauthorized('token is malformed or invalid');
+}
+
+export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logger: Logger }): Authenticator {
+  const { env, apiKeys, logger } = deps;
+  const jwt = jwtConfig(env);
+  const keyCache = new LRUCache<string, ApiKeyCredential | 'absent'>({
+    max: 10_000,
+    ttl: Math.max(1, env.AUTH_API_KEY_CACHE_MS),
+  });
+  const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+
+  async function verifyJwt(token: string): Promise<Identity> {
+    if (!jwt) throw unauthorized('bearer tokens are not configured on this server; use an API key');
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw unauthorized('token is malformed');
+    }
+    // Checked before any key is chosen, so "none" or an HS256 token signed with a public key never
+    // reaches a verifier (algorithm confusion).
+    if (!alg || !(jwt.algorithms as string[]).includes(alg))
+      throw unauthorized(`token algorithm "${String(alg).slice(0, 16)}" is not accepted`);
+    const symmetric = alg === 'HS256';
+    try {
+      const { payload } = symmetric
+        ? await jwtVerify(token, jwt.hsKey!, {
+            algorithms: ['HS256'],
+            issuer: jwt.issuer,
+            audience: jwt.audience,
+            clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
+            requiredClaims: ['exp', 'sub'],
+          })
+        : await jwtVerify(token, jwt.jwks!, {
+            algorithms: jwt.algorithms.filter((a) => a !== 'HS256'),
+            issuer: jwt.issuer,
+            audience: jwt.audience,
+            clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
+            requiredClaims: ['exp', 'sub'],
+          });
+      const sub = payload.sub!;
+      return {
+        kind: 'jwt',
+        id: `jwt:${sub}`,
+        actor: sub,
+        roles: rolesFrom(payload, env.AUTH_JWT_ROLES_CLAIM),
+      };
+    } catch (err) {
+      throw jwtFailure(err);
+    }
+  }
+
+  async function verifyApiKey(key: string): Promise<Identity> {
+    const m = API_KEY_PATTERN.exec(key);
+    if (!m) throw unauthorized('API key is malformed');
+    const prefix = m[1]!;
+    let cred = keyCache.get(prefix);
+    if (cred === undefined) {
+      cred = (await apiKeys.findByPrefix(prefix)) ?? 'absent';
+      keyCache.set(prefix, cred);
+    }
+    if (cred === 'absent' || !cred.matches(key)) throw unauthorized('API key is not valid');
+    const { record } = cred;
+    if (record.revoked_at) throw unauthorized('API key has been revoked');
+    if (record.expires_at && Date.parse(record.expires_at) <= Date.now())
+      throw unauthorized('API key has expired');
+    // last_used_at is for people auditing keys; a minute's precision spares a write per request.
+    const now = Date.now();
+    if (now - (lastTouched.get(record.id) ?? 0) > 60_000) {
+      lastTouched.set(record.id, now);
+      apiKeys
+        .touch(record.id)
+        .catch((err: unknown) =>
+          logger.warn({ err: String(err), key: prefix }, 'could not record API key use'),
+        );
+    }
+    return {
+      kind: 'api_key',
+      id: `key:${prefix}`,
+      actor: `${record.name} (key ${prefix})`,
+      roles: record.roles.filter(isRole),
+    };
+  }
+
+  return {
+    algorithms: jwt?.algorithms ?? [],
+    forget: (prefix) => void keyCache.delete(prefix),
+    async authenticate({ authorization, apiKey }) {
+      if (apiKey !== undefined) return verifyApiKey(apiKey.trim());
+      if (authorization === undefined) return undefined;
+      const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+      if (!m) throw unauthorized('Authorization must be "Bearer <token or API key>"');
+      const credential = m[1]!;
+      return credential.startsWith('llmo_') ? verifyApiKey(credential) : verifyJwt(credential);
+    },
+  };
+}

@@ -1,0 +1,259 @@
+/**
+ * The REST API's guard, installed by createApp before any router: CORS from an allow-list, then per
+ * request: find the route's rule in the permission table, authenticate, rate-limit per identity (client
+ * address when anonymous), authorize, audit changes, and honour Idempotency-Key. Order matters: a
+ * refused caller still spends its allowance, and an audit row exists for every refusal.
+ */
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
+import { createApiKeysRepo, type ApiKeysRepo } from '../../infra/db/repos/api-keys';
+import { createAuditLogRepo, type AuditLogRepo } from '../../infra/db/repos/audit-log';
+import { createIdempotencyRepo, type IdempotencyRepo } from '../../infra/db/repos/idempotency';
+import { AppError } from '../../domain/errors';
+import { createRuleMatcher, rolesGrant, type Identity, type MatchedRule } from '../lib/permissions';
+import { problem } from '../lib/problem';
+import type { ApiDeps, AppBindings, AppRouter } from '../lib/types';
+import { audit } from './audit';
+import { createAuthenticator, type Authenticator } from './auth';
+import { idempotency } from './idempotency';
+import {
+  createMemoryRateLimiter,
+  createRedisRateLimiter,
+  rateLimitHeaders,
+  type RateLimiter,
+} from './rate-limit';
+
+export interface SecurityRepos {
+  apiKeys: ApiKeysRepo;
+  audit: AuditLogRepo;
+  idempotency: IdempotencyRepo;
+}
+
+export interface Security {
+  repos: SecurityRepos;
+  authenticator: Authenticator;
+  limiter: RateLimiter;
+  match: (method: string, path: string) => MatchedRule | undefined;
+}
+
+const ANONYMOUS_ROLES: Identity['roles'] = [];
+const EXEMPT_FROM_LIMITS = new Set(['/healthz', '/readyz']);
+
+/** Builds the security services over the app's dependencies; the gRPC server shares them. */
+export function createSecurity(deps: ApiDeps): Security {
+  const repos: SecurityRepos = {
+    apiKeys: deps.security?.apiKeys ?? createApiKeysRepo(deps.db),
+    audit: deps.security?.audit ?? createAuditLogRepo(deps.db),
+    idempotency: deps.security?.idempotency ?? createIdempotencyRepo(deps.db),
+  };
+  return {
+    repos,
+    authenticator: createAuthenticator({ env: deps.env, apiKeys: repos.apiKeys, logger: deps.logger }),
+    limiter: deps.redis ? createRedisRateLimiter(deps.redis, deps.logger) : createMemoryRateLimiter(),
+    match: createRuleMatcher(),
+  };
+}
+
+export function clientAddress(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'local'; // app.request() in tests has no socket
+  }
+}
+
+/** Hono's own route table, to tell "no such route" (404) from "route missing from the permission table". */
+function routeExistence(app: AppRouter): (method: string, path: string) => boolean {
+  let compiled: { method: string; regex: RegExp }[] | undefined;
+  return (method, path) => {
+    compiled ??= app.routes
+      .filter((r) => r.method !== 'ALL' && !r.path.includes('*'))
+      .map((r) => ({
+        method: r.method,
+        regex: new RegExp(
+          `^${r.path
+            .split('/')
+            .map((s) => (s.startsWith(':') ? '[^/]+' : s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+            .join('/')}$`,
+        ),
+      }));
+    return compiled.some(
+      (r) => (r.method === method || (method === 'HEAD' && r.method === 'GET')) && r.regex.test(path),
+    );
+  };
+}
+
+function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHandler<AppBindings> {
+  const { env } = deps;
+  const exists = routeExistence(app);
+  return async (c, next) => {
+    const matched = security.match(c.req.method, c.req.path);
+    const access = matched?.rule.access;
+    const isPublic =
+      access === 'public' ||
+      (access === 'system:docs' && env.API_PUBLIC_DOCS) ||
+      (access === 'system:metrics' && env.API_PUBLIC_METRICS);
+    let identity: Identity | undefined;
+    let failure: AppError | undefined;
+    if (!isPublic) {
+      try {
+        identity = await security.authenticator.authenticate({
+          authorization: c.req.header('authorization'),
+          apiKey: c.req.header('x-api-key'),
+        });
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        failure = err;
+      }
+    }
+    const address = clientAddress(c, env.API_TRUST_PROXY);
+    c.set(
+      'identity',
+      identity ?? { kind: 'anonymous', id: `ip:${address}`, actor: address, roles: ANONYMOUS_ROLES },
+    );
+
+    const perMinute = identity ? env.API_RATE_LIMIT_PER_MINUTE : env.API_RATE_LIMIT_ANONYMOUS_PER_MINUTE;
+    let limitHeaders: Record<string, string> = {};
+    if (perMinute > 0 && !EXEMPT_FROM_LIMITS.has(c.req.path)) {
+      const decision = await security.limiter.consume(identity ? identity.id : `ip:${address}`, perMinute);
+      limitHeaders = rateLimitHeaders(decision);
+      if (!decision.allowed) {
+        const res = problem(c, 'rate_limited', `rate limit of ${perMinute} requests per minute exceeded`, {
+          retry_after: decision.retryAfterSeconds,
+        });
+        for (const [k, v] of Object.entries(limitHeaders)) res.headers.set(k, v);
+        return res;
+      }
+    }
+    const answer = (res: Response) => {
+      for (const [k, v] of Object.entries(limitHeaders)) res.headers.set(k, v);
+      return res;
+    };
+
+    if (failure?.type === 'unauthorized' || (!isPublic && !identity)) {
+      const res = problem(
+        c,
+        'unauthorized',
+        failure?.message ?? 'credentials required: send "Authorization: Bearer <API key or token>"',
+      );
+      res.headers.set(
+        'www-authenticate',
+        `Bearer realm="llm-auto-optimizer"${failure ? ', error="invalid_token"' : ''}`,
+      );
+      return answer(res);
+    }
+    if (failure)
+      return answer(
+        problem(
+          c,
+          failure.type,
+          failure.message,
+          failure.details.retryAfterSeconds ? { retry_after: failure.details.retryAfterSeconds } : {},
+        ),
+      );
+    if (!isPublic) {
+      if (!matched) {
+        if (!exists(c.req.method, c.req.path))
+          return answer(problem(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
+        deps.logger.error(
+          { method: c.req.method, path: c.req.path },
+          'route is missing from the permission table (api/lib/permissions.ts); denied',
+        );
+        return answer(
+          problem(
+            c,
+            'forbidden',
+            'this route has no entry in the permission table and is denied to everyone',
+          ),
+        );
+      }
+      const permission = matched.rule.access as Exclude<typeof access, 'public' | undefined>;
+      if (!rolesGrant(identity!.roles, permission)) {
+        const roles = identity!.roles.length > 0 ? identity!.roles.join(', ') : 'no role';
+        return answer(
+          problem(c, 'forbidden', `${roles} lacks the permission "${permission}"`, {
+            required_permission: permission,
+          }),
+        );
+      }
+    }
+    await next();
+    for (const [k, v] of Object.entries(limitHeaders)) c.res.headers.set(k, v);
+  };
+}
+
+/** Installs CORS and the guard, audit and idempotency middleware; returns the services for routers. */
+const INSTALLED = new WeakMap<object, Security>();
+
+/** The security services an app was built with, so the gRPC server shares its caches and limiter. */
+export function securityOf(app: object): Security {
+  const s = INSTALLED.get(app);
+  if (!s) throw new Error('createApp() did not install security on this app');
+  return s;
+}
+
+export function installSecurity(app: AppRouter, deps: ApiDeps): Security {
+  const security = createSecurity(deps);
+  INSTALLED.set(app, security);
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key (llmo_...) or a JWT (HS256, or RS256/ES256 from the configured JWKS)',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKeyHeader', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'x-api-key',
+  });
+  const origins = (deps.env.API_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  if (origins.length > 0) {
+    app.use(
+      '*',
+      cors({
+        origin: (origin) => (origins.includes(origin) ? origin : null),
+        allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        allowHeaders: [
+          'authorization',
+          'content-type',
+          'if-match',
+          'if-none-match',
+          'idempotency-key',
+          'x-api-key',
+          'x-request-id',
+        ],
+        exposeHeaders: [
+          'etag',
+          'location',
+          'retry-after',
+          'ratelimit',
+          'ratelimit-policy',
+          'ratelimit-limit',
+          'ratelimit-remaining',
+          'ratelimit-reset',
+          'x-request-id',
+          'idempotent-replayed',
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
+  app.use('*', audit({ repo: security.repos.audit, logger: deps.logger, match: security.match }));
+  app.use('*', guard(app, deps, security));
+  app.use(
+    '*',
+    idempotency({
+      repo: security.repos.idempotency,
+      ttlSeconds: deps.env.API_IDEMPOTENCY_TTL_S,
+      startsWork: (method, path) => security.match(method, path)?.rule.startsWork === true,
+    }),
+  );
+  return security;
+}
