@@ -21,7 +21,10 @@ export function createPublishActivities(deps: PublishDeps) {
     async publishDomainEvent(event: DomainEvent): Promise<{ stored: boolean }> {
       const parsed = DomainEvent.safeParse(event);
       if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(`invalid domain event: ${parsed.error.message}`, 'InvalidInput');
+        throw ApplicationFailure.nonRetryable(
+          `invalid domain event: ${parsed.error.message}`,
+          'InvalidInput',
+        );
       }
       const stored = await deps.events.insert(parsed.data);
       if (deps.deliver) await deps.deliver(parsed.data);

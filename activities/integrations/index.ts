@@ -1,0 +1,123 @@
+/**
+ * Activities of the integrations task queue, built over injected dependencies: webhook delivery,
+ * Slack, GitHub, Jira and Anthropic. Workflows import the type only.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { DomainEvent } from '../../domain/domain-events';
+import type { EvalResultEvent } from '../../domain/events';
+import { createIntegrationsRepo } from '../../infra/db/repos/integrations';
+import { createWebhooksRepo } from '../../infra/db/repos/webhooks';
+import type { Queryable } from '../../infra/db/pool';
+import type { Env } from '../../infra/env';
+import { createSettingsResolver } from '../../infra/integration-settings';
+import type { Logger } from '../../infra/logger';
+import { destinationPolicy } from '../../infra/outbound';
+import type { NotificationPlan, NotifyIntegration } from '../../workflows/notify-types';
+import { createAnthropicActivities } from './anthropic';
+import { createGithubActivities, wantsGithubIssue } from './github';
+import { createIsolation } from './isolation';
+import { createJiraActivities, JIRA_EVENTS } from './jira';
+import { createSlackActivities, SLACK_EVENTS } from './slack';
+import { createWebhookActivities } from './webhooks';
+
+export interface IntegrationDeps {
+  db: Queryable;
+  env: Env;
+  logger: Logger;
+  /** Jitter source; tests may pin it. */
+  random?: () => number;
+  /** Where the judge's eval.result events go; by default POSTed to EVAL_EVENTS_URL (the API's ingest). */
+  emitEvalEvents?: (events: EvalResultEvent[]) => Promise<void>;
+}
+
+/** Posts eval.result events to the API's ingest endpoint, which makes them durable before it answers. */
+function postToIngest(env: Env) {
+  return async (events: EvalResultEvent[]): Promise<void> => {
+    if (!env.EVAL_EVENTS_URL)
+      throw ApplicationFailure.nonRetryable(
+        'EVAL_EVENTS_URL is not set: nowhere to send eval.result events',
+        'InvalidConfig',
+      );
+    const res = await fetch(env.EVAL_EVENTS_URL, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(env.EVAL_EVENTS_API_KEY ? { authorization: `Bearer ${env.EVAL_EVENTS_API_KEY}` } : {}),
+      },
+      body: JSON.stringify(events),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+      throw ApplicationFailure.nonRetryable(
+        `ingest refused eval.result events: ${res.status} ${(await res.text()).slice(0, 300)}`,
+        'InvalidInput',
+      );
+    }
+    if (!res.ok) throw new Error(`ingest answered ${res.status}`);
+  };
+}
+
+export function createIntegrationActivities(deps: IntegrationDeps) {
+  const { env, logger } = deps;
+  const webhooks = createWebhooksRepo(deps.db);
+  const integrations = createIntegrationsRepo(deps.db);
+  const settings = createSettingsResolver(env, integrations);
+  const destinations = destinationPolicy(env);
+  const isolation = createIsolation(
+    {
+      ratePerSecond: env.INTEGRATION_RATE_LIMIT_PER_SECOND,
+      errorPercent: env.INTEGRATION_BREAKER_ERROR_PERCENT,
+      resetMs: env.INTEGRATION_BREAKER_RESET_MS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    },
+    destinations,
+  );
+  const webhookActivities = createWebhookActivities({
+    webhooks,
+    logger,
+    destinations,
+    config: {
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      maxRedirects: env.WEBHOOK_MAX_REDIRECTS,
+      responseLogBytes: env.WEBHOOK_RESPONSE_LOG_BYTES,
+      retryInitialMs: env.WEBHOOK_RETRY_INITIAL_MS,
+      retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
+      retryAfterMaxMs: env.WEBHOOK_RETRY_AFTER_MAX_MS,
+    },
+    ...(deps.random ? { random: deps.random } : {}),
+  });
+  const shared = { settings, isolation, integrations };
+
+  return {
+    ...webhookActivities,
+    ...createSlackActivities(shared),
+    ...createGithubActivities(shared),
+    ...createJiraActivities(shared),
+    ...createAnthropicActivities({
+      settings,
+      isolation,
+      logger,
+      emit: deps.emitEvalEvents ?? postToIngest(env),
+      maxRetries: env.ANTHROPIC_MAX_RETRIES,
+      timeoutMs: env.ANTHROPIC_TIMEOUT_MS,
+    }),
+
+    /**
+     * Who hears about an event: a delivery row per matching webhook subscription (created once) and each
+     * configured integration that handles its type. Retried until the database answers.
+     */
+    async planNotifications(event: DomainEvent): Promise<NotificationPlan> {
+      const deliveries = await webhookActivities.planWebhookDeliveries(event);
+      const wanted: NotifyIntegration[] = [];
+      const [slack, github, jira] = await Promise.all([settings.slack(), settings.github(), settings.jira()]);
+      if ((slack?.botToken || slack?.webhookUrl) && SLACK_EVENTS.includes(event.type)) wanted.push('slack');
+      if (github?.token && wantsGithubIssue(event)) wanted.push('github');
+      if (jira && (JIRA_EVENTS as readonly string[]).includes(event.type)) wanted.push('jira');
+      return { deliveries, integrations: wanted };
+    },
+  };
+}
+export type IntegrationActivities = ReturnType<typeof createIntegrationActivities>;
+
+export { createNotifyStarter, deliveryPolicy } from './notify-starter';
+export { signatureHeader, verifySignature } from './signature';

@@ -1,0 +1,84 @@
+/** Contracts of integration settings: Slack, GitHub, Jira and Anthropic. Secrets are write-only. */
+import { createRoute, z } from '@hono/zod-openapi';
+import { INTEGRATION_KINDS } from '../../../infra/db/repos/integrations';
+import { jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
+
+const KindParam = z.object({
+  kind: z.enum(INTEGRATION_KINDS).openapi({ param: { name: 'kind', in: 'path' }, example: 'slack' }),
+});
+
+export const IntegrationView = z
+  .object({
+    kind: z.enum(INTEGRATION_KINDS),
+    enabled: z.boolean(),
+    settings: z.record(z.string(), z.unknown()),
+    secrets_set: z.array(z.string()).describe('Names of the secrets that are set; values are never returned'),
+    updated_at: z.string(),
+  })
+  .openapi('Integration');
+
+export const PutIntegrationBody = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Non-secret settings of the kind (see the description); replaced as a whole. */
+    settings: z.record(z.string(), z.unknown()).default({}),
+    /** Secrets to set; merged with the stored ones, null removes one. Never returned. */
+    secrets: z.record(z.string(), z.string().nullable()).default({}),
+  })
+  .strict()
+  .openapi('PutIntegration', {
+    description:
+      'slack: settings {channel, api_base_url, user_roles: {U123: "operator"|"viewer"}}, secrets {bot_token, webhook_url, signing_secret}. ' +
+      'github: settings {repository, api_base_url, labels}, secrets {token, webhook_secret}. ' +
+      'jira: settings {base_url, email, project_key, issue_type, done_transition}, secrets {api_token}. ' +
+      'anthropic: settings {base_url, model, price_input_per_mtok, price_output_per_mtok}, secrets {api_key}.',
+    example: {
+      settings: { channel: 'C0123ABC', user_roles: { U024BE7LH: 'operator' } },
+      secrets: { bot_token: 'xoxb-...' },
+    } as never,
+  });
+
+const tags = ['integrations'];
+
+export const listIntegrations = createRoute({
+  method: 'get',
+  path: '/v1/integrations',
+  tags,
+  summary: 'Integrations configured through the API (they override the environment)',
+  responses: { 200: jsonResponse(z.object({ items: z.array(IntegrationView) }), 'Configured integrations') },
+});
+
+export const getIntegration = createRoute({
+  method: 'get',
+  path: '/v1/integrations/{kind}',
+  tags,
+  summary: 'One integration, without its secrets',
+  request: { params: KindParam },
+  responses: {
+    200: jsonResponse(IntegrationView, 'The integration'),
+    400: problemResponse('Unknown kind'),
+    404: problemResponse('Not configured through the API'),
+  },
+});
+
+export const putIntegration = createRoute({
+  method: 'put',
+  path: '/v1/integrations/{kind}',
+  tags,
+  summary: 'Configure an integration; secrets are stored and never returned or logged',
+  request: { params: KindParam, ...jsonBody(PutIntegrationBody) },
+  responses: {
+    200: jsonResponse(IntegrationView, 'The integration'),
+    400: problemResponse('Unknown kind'),
+    422: problemResponse('Invalid settings or secrets, named by field'),
+  },
+});
+
+export const deleteIntegration = createRoute({
+  method: 'delete',
+  path: '/v1/integrations/{kind}',
+  tags,
+  summary: 'Remove the API configuration (the environment applies again)',
+  request: { params: KindParam },
+  responses: { 204: { description: 'Removed' }, 404: problemResponse('Not configured through the API') },
+});

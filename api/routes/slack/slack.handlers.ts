@@ -1,0 +1,121 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { RouteHandler } from '@hono/zod-openapi';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { AppError } from '../../../domain/errors';
+import { workflowIds } from '../../../domain/names';
+import { createIntegrationsRepo } from '../../../infra/db/repos/integrations';
+import { createSettingsResolver, type SlackSettings } from '../../../infra/integration-settings';
+import {
+  abortRolloutSignal,
+  pauseRolloutSignal,
+  rolloutStatusQuery,
+  type RolloutStatus,
+} from '../../../workflows/messages';
+import type { ApiDeps, AppBindings } from '../../lib/types';
+import type { slackCommand } from './slack.routes';
+
+/** Slack's replay window for signed requests. */
+export const SLACK_MAX_SKEW_SECONDS = 5 * 60;
+
+/** Verifies X-Slack-Signature: v0=hex(HMAC-SHA256(signing secret, "v0:<timestamp>:<raw body>")). */
+export function verifySlackSignature(
+  secret: string,
+  timestamp: string | undefined,
+  signature: string | undefined,
+  body: string,
+  nowSeconds: number,
+): string | undefined {
+  if (!timestamp || !signature) return 'missing X-Slack-Signature or X-Slack-Request-Timestamp';
+  const ts = Number(timestamp);
+  if (!Number.isInteger(ts) || Math.abs(nowSeconds - ts) > SLACK_MAX_SKEW_SECONDS)
+    return 'request timestamp is not within 5 minutes';
+  const expected = Buffer.from(
+    `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`,
+  );
+  const given = Buffer.from(signature);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return 'signature does not match';
+  return undefined;
+}
+
+type Reply = { response_type: 'ephemeral' | 'in_channel'; text: string; blocks?: unknown[] };
+const ephemeral = (text: string): Reply => ({ response_type: 'ephemeral', text });
+const USAGE =
+  'Usage: `status <rollout>`, `pause <rollout> [reason]`, `abort <rollout> [reason]`; <rollout> is `rollout-<target>-<decision id>` or `<target> <decision id>`.';
+
+function rolloutId(args: string[]): { id: string; rest: string[] } | undefined {
+  const [first, second, ...rest] = args;
+  if (!first) return undefined;
+  if (first.startsWith('rollout-')) return { id: first, rest: second ? [second, ...rest] : rest };
+  if (!second) return undefined;
+  return { id: workflowIds.rollout(first, second), rest };
+}
+
+function statusReply(s: RolloutStatus): Reply {
+  const stage = s.stages[s.stage];
+  const lines = [
+    `*${s.rolloutId}*: ${s.state}${s.paused ? ' (paused)' : ''}`,
+    `stage ${s.stage + 1}/${s.stages.length}${stage ? ` at ${stage.canary_bps} bps` : ''}, config v${s.configVersion ?? '?'}`,
+    ...(s.reason ? [`reason: ${s.reason}`] : []),
+  ];
+  return {
+    response_type: 'ephemeral',
+    text: lines.join('\n'),
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } }],
+  };
+}
+
+export function slackHandlers(deps: ApiDeps) {
+  const settings = createSettingsResolver(deps.env, createIntegrationsRepo(deps.db));
+
+  const command: RouteHandler<typeof slackCommand, AppBindings> = async (c) => {
+    const raw = await c.req.text();
+    const slack: SlackSettings | undefined = await settings.slack();
+    if (!slack?.signingSecret) throw new AppError('not_found', 'Slack commands are not configured');
+    const problem = verifySlackSignature(
+      slack.signingSecret,
+      c.req.header('x-slack-request-timestamp'),
+      c.req.header('x-slack-signature'),
+      raw,
+      Math.floor(Date.now() / 1000),
+    );
+    if (problem) throw new AppError('unauthorized', problem);
+
+    const form = new URLSearchParams(raw);
+    const user = form.get('user_id') ?? '';
+    const [verb = 'help', ...args] = (form.get('text') ?? '').trim().split(/\s+/).filter(Boolean);
+    const role = slack.userRoles[user];
+    const log = c.get('logger').child({ slackUser: user, verb });
+
+    if (verb === 'help' || !['status', 'pause', 'abort'].includes(verb)) return c.json(ephemeral(USAGE), 200);
+    if (!role)
+      return c.json(
+        ephemeral(
+          `You (<@${user}>) have no role for optimizer commands; ask an admin to map your Slack user.`,
+        ),
+        200,
+      );
+    if (verb !== 'status' && role !== 'operator')
+      return c.json(ephemeral(`\`${verb}\` needs the operator role; you are ${role}.`), 200);
+    const target = rolloutId(args);
+    if (!target) return c.json(ephemeral(USAGE), 200);
+
+    const handle = deps.temporal.workflow.getHandle(target.id);
+    try {
+      if (verb === 'status') return c.json(statusReply(await handle.query(rolloutStatusQuery)), 200);
+      const request = { by: `slack:${user}`, reason: target.rest.join(' ') || `${verb} from Slack` };
+      await handle.signal(verb === 'pause' ? pauseRolloutSignal : abortRolloutSignal, request);
+      log.info({ rollout: target.id }, `rollout ${verb} requested from Slack`);
+      return c.json(
+        { response_type: 'in_channel' as const, text: `<@${user}> requested *${verb}* of \`${target.id}\`.` },
+        200,
+      );
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError)
+        return c.json(ephemeral(`No running rollout \`${target.id}\`.`), 200);
+      throw err;
+    }
+  };
+
+  return { command };
+}

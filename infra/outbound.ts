@@ -1,0 +1,264 @@
+/**
+ * Outbound HTTP to addresses that users configure (webhook subscribers, Slack incoming webhooks, Jira
+ * sites). Every connection is checked against the destination rules at the moment the socket resolves
+ * its host, not only when the URL was registered: a DNS answer that changes after registration (DNS
+ * rebinding) cannot point us at a private network, and redirects are followed by hand, each hop checked.
+ */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+export interface DestinationPolicy {
+  allowPrivate: boolean;
+  cidrs: [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  hosts: Set<string>;
+}
+
+export class DestinationRefused extends Error {
+  override name = 'DestinationRefused';
+}
+
+/** Rules from WEBHOOK_ALLOW_PRIVATE_DESTINATIONS and WEBHOOK_ALLOWED_DESTINATIONS (CIDRs, IPs, host names). */
+export function destinationPolicy(env: {
+  WEBHOOK_ALLOW_PRIVATE_DESTINATIONS: boolean;
+  WEBHOOK_ALLOWED_DESTINATIONS?: string | undefined;
+}): DestinationPolicy {
+  const policy: DestinationPolicy = {
+    allowPrivate: env.WEBHOOK_ALLOW_PRIVATE_DESTINATIONS,
+    cidrs: [],
+    hosts: new Set(),
+  };
+  for (const raw of (env.WEBHOOK_ALLOWED_DESTINATIONS ?? '').split(',')) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry.includes('/')) policy.cidrs.push(ipaddr.parseCIDR(entry));
+    else if (ipaddr.isValid(entry)) {
+      const ip = ipaddr.process(entry);
+      policy.cidrs.push([ip, ip.kind() === 'ipv4' ? 32 : 128]);
+    } else policy.hosts.add(entry);
+  }
+  return policy;
+}
+
+/** Whether a resolved address may be connected to: public unicast, or explicitly allowed. */
+export function addressAllowed(address: string, policy: DestinationPolicy): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  // IPv4-mapped IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it is.
+  const ip = ipaddr.process(address);
+  if (ip.range() === 'unicast') return true;
+  if (policy.allowPrivate) return true;
+  return policy.cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits));
+}
+
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+/** Syntax rules of a destination URL; returns the reason it is refused, or undefined. */
+export function urlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must use http or https';
+  if (url.username || url.password) return 'must not carry credentials';
+  if (!url.hostname) return 'has no host';
+  return undefined;
+}
+
+/**
+ * Resolves the URL's host and refuses it when any address it resolves to is not allowed. Used at
+ * registration time; the connection itself is checked again by `guardedLookup`.
+ */
+export async function checkDestination(raw: string, policy: DestinationPolicy): Promise<void> {
+  const problem = urlProblem(raw);
+  if (problem) throw new DestinationRefused(`URL ${problem}`);
+  const host = hostOf(new URL(raw));
+  if (policy.hosts.has(host)) return;
+  const addresses = isIP(host) ? [host] : await resolveAll(host);
+  const bad = addresses.find((a) => !addressAllowed(a, policy));
+  if (bad !== undefined)
+    throw new DestinationRefused(`host ${host} resolves to a non-public address (${bad})`);
+}
+
+function resolveAll(host: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    dnsLookup(host, { all: true }, (err, addresses) => {
+      if (err) reject(new DestinationRefused(`host ${host} does not resolve (${err.code ?? err.message})`));
+      else resolve(addresses.map((a) => a.address));
+    });
+  });
+}
+
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+
+/** A `lookup` for http.request that only ever hands the socket allowed addresses. */
+function guardedLookup(policy: DestinationPolicy) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const allowedHost = policy.hosts.has(hostname.toLowerCase());
+      const bad = addresses.find((a) => !allowedHost && !addressAllowed(a.address, policy));
+      if (bad) {
+        return callback(
+          new DestinationRefused(`host ${hostname} resolves to a non-public address (${bad.address})`),
+          [],
+        );
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0]!;
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
+export interface OutboundRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs: number;
+  /** Redirects followed; each hop is checked like the first URL. */
+  maxRedirects?: number;
+  /** Bytes of the response body kept (the rest is read and dropped). */
+  maxResponseBytes?: number;
+}
+
+export interface OutboundResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** The URL that answered, after redirects. */
+  url: string;
+  latencyMs: number;
+}
+
+export class OutboundNetworkError extends Error {
+  override name = 'OutboundNetworkError';
+  constructor(
+    message: string,
+    readonly latencyMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * One HTTP exchange under the destination rules. Throws DestinationRefused for a refused host or
+ * redirect, OutboundNetworkError for connection failures and timeouts; any HTTP status is a response.
+ */
+export async function guardedRequest(
+  req: OutboundRequest,
+  policy: DestinationPolicy,
+): Promise<OutboundResponse> {
+  const started = performance.now();
+  let url = req.url;
+  let method = req.method;
+  let body = req.body;
+  for (let hop = 0; ; hop++) {
+    const problem = urlProblem(url);
+    if (problem) throw new DestinationRefused(`URL ${problem}`);
+    const parsed = new URL(url);
+    const host = hostOf(parsed);
+    if (isIP(host) && !policy.hosts.has(host) && !addressAllowed(host, policy)) {
+      throw new DestinationRefused(
+        `${hop === 0 ? 'destination' : 'redirect target'} ${host} is not a public address`,
+      );
+    }
+    let res: OutboundResponse;
+    try {
+      res = await exchange(
+        parsed,
+        method,
+        req.headers ?? {},
+        body,
+        req.timeoutMs,
+        req.maxResponseBytes ?? 65_536,
+        policy,
+      );
+    } catch (err) {
+      if (err instanceof DestinationRefused) {
+        throw new DestinationRefused(hop === 0 ? err.message : `redirect refused: ${err.message}`);
+      }
+      throw new OutboundNetworkError(
+        err instanceof Error ? err.message : String(err),
+        performance.now() - started,
+      );
+    }
+    const location = res.headers.location;
+    if (res.status >= 300 && res.status < 400 && location && res.status !== 304) {
+      if (hop >= (req.maxRedirects ?? 0)) return { ...res, latencyMs: performance.now() - started };
+      url = new URL(location, url).toString();
+      // 303 turns the request into a GET; 301/302/307/308 keep a webhook's POST and body (as curl --post301).
+      if (res.status === 303) {
+        method = 'GET';
+        body = undefined;
+      }
+      continue;
+    }
+    return { ...res, latencyMs: performance.now() - started };
+  }
+}
+
+function exchange(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+  maxBytes: number,
+  policy: DestinationPolicy,
+): Promise<OutboundResponse> {
+  const lib = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = lib.request(
+      url,
+      {
+        method,
+        headers: {
+          ...headers,
+          ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}),
+        },
+        lookup: guardedLookup(policy),
+        timeout: timeoutMs,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (kept < maxBytes) {
+            chunks.push(chunk.subarray(0, maxBytes - kept));
+            kept += Math.min(chunk.length, maxBytes - kept);
+          }
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            url: url.toString(),
+            latencyMs: 0,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    const deadline = setTimeout(
+      () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    request.on('close', () => clearTimeout(deadline));
+    request.on('timeout', () => request.destroy(new Error(`socket idle for ${timeoutMs} ms`)));
+    request.on('error', reject);
+    request.end(body);
+  });
+}
