@@ -35,14 +35,20 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', '*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.js', '*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     plugins: { 'import-x': importX },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       '@typescript-eslint/require-await': 'off',
       // pg rows and JSON payloads are untyped at the boundary; they are validated by zod where it matters.
       '@typescript-eslint/no-unsafe-argument': 'warn',
@@ -54,7 +60,10 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
       'import-x/no-cycle': ['error', { maxDepth: 10 }],
     },
-    settings: { 'import-x/ignore': ['node_modules'], 'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json'] })] },
+    settings: {
+      'import-x/ignore': ['node_modules'],
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json'] })],
+    },
   },
   {
     files: ['workflows/**/*.ts'],
@@ -65,7 +74,11 @@ export default tseslint.config(
           paths: workflowForbidden,
           patterns: [
             { group: ['node:*'], message: 'Workflow code is deterministic: no Node built-ins.' },
-            { group: ['**/activities/*/*', '**/infra/**', '**/api/**'], message: 'Workflows import activities by type only through their index and never touch infrastructure.' },
+            {
+              group: ['**/activities/*/*', '**/infra/**', '**/api/**'],
+              message:
+                'Workflows import activities by type only through their index and never touch infrastructure.',
+            },
           ],
         },
       ],

@@ -12,7 +12,16 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       reporter: ['text-summary', 'text'],
-      include: ['api/**', 'activities/**', 'workflows/**', 'workers/**', 'infra/**/*.ts', 'domain/**', 'sdk/src/**', 'cli/**'],
+      include: [
+        'api/**',
+        'activities/**',
+        'workflows/**',
+        'workers/**',
+        'infra/**/*.ts',
+        'domain/**',
+        'sdk/src/**',
+        'cli/**',
+      ],
     },
   },
 });

@@ -1,13 +1,21 @@
 /** The API process: REST + OpenAPI on PORT (8080), the ingestion front door. */
+// First: zod-openapi must extend zod before any schema exists, because zod 4 binds methods per instance
+// and schemas built earlier (domain/) would lack `.openapi()`.
+import '@hono/zod-openapi';
 import { serve } from '@hono/node-server';
 import { TASK_QUEUES } from '../domain/names';
 import { createPool, ping } from '../infra/db/pool';
 import { migrate } from '../infra/db/migrate';
 import { createDecisionsRepo } from '../infra/db/repos/decisions';
-import { createTargetsRepo } from '../infra/db/repos/targets';
+import { createCachedTargetsRepo, createSharedState } from '../infra/cache';
 import { runProcess, type ReadinessCheck } from '../infra/process';
 import { connectClient } from '../infra/temporal';
+import { startIngestFront } from '../infra/ingest';
 import { createApp } from './app';
+import { startGrpcServer } from './grpc/server';
+import { explicitlySet } from '../infra/env';
+import type { ApiDeps } from './lib/types';
+import { securityOf } from './middleware/security';
 
 await runProcess(
   'api',
@@ -25,8 +33,22 @@ await runProcess(
         },
       },
     ];
+    const shared = createSharedState(env, logger);
+    if (shared.redis) checks.push({ name: 'redis', check: () => shared.ping() });
+    const { targets, routingConfigs } = createCachedTargetsRepo(db, shared, {
+      registry: ctx.metrics.registry,
+      logger,
+    });
+    // Ingest: Kafka (acks=all) when KAFKA_BROKERS is set, else the embedded WAL pipeline in this process.
+    const ingest = await startIngestFront({
+      env,
+      db,
+      logger,
+      ...(shared.redis ? { redis: shared.redis } : {}),
+    });
+    checks.push(...ingest.checks);
     let stopping = false;
-    const app = createApp({
+    const apiDeps: ApiDeps = {
       env,
       logger,
       metrics: ctx.metrics,
@@ -38,17 +60,38 @@ await runProcess(
         analysis: env.TASK_QUEUE_ANALYSIS,
         integrations: env.TASK_QUEUE_INTEGRATIONS,
       },
-      repos: { targets: createTargetsRepo(db), decisions: createDecisionsRepo(db) },
+      repos: { targets, decisions: createDecisionsRepo(db) },
+      caches: { routingConfigs },
+      // Rate limits are shared by every replica through the same Redis as the cache.
+      ...(shared.redis ? { redis: shared.redis } : {}),
       checks,
       metricsSources: [],
       isStopping: () => stopping,
-    });
+      ingest: ingest.front,
+      dataPlane: { onPricesChanged: ingest.onPricesChanged },
+    };
+    const app = createApp(apiDeps);
     ctx.onReload((next) => Object.assign(env, next));
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
       const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
       s.once('error', reject);
     });
     logger.info({ url: `http://${env.HOST}:${env.PORT}` }, 'API listening');
+    // gRPC on its own port with the same identities, roles and limits (api/grpc/server.ts).
+    // A GRPC_PORT set on purpose must bind; the default 9090 taken by another local API process (tests,
+    // benches, a second replica on one machine) leaves this one serving REST only, with a warning.
+    const grpcServer = await startGrpcServer(apiDeps, securityOf(app), {
+      host: env.HOST,
+      port: env.GRPC_PORT,
+    }).catch((err: unknown) => {
+      if (explicitlySet('GRPC_PORT')) throw err;
+      logger.warn(
+        { port: env.GRPC_PORT, err: String(err) },
+        'gRPC port taken; set GRPC_PORT to serve gRPC from this process',
+      );
+      return undefined;
+    });
+    if (grpcServer) logger.info({ address: `${env.HOST}:${grpcServer.port}` }, 'gRPC listening');
     return {
       async stop() {
         stopping = true;
@@ -57,7 +100,11 @@ await runProcess(
           server.close(() => resolve());
           (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         });
+        await grpcServer?.stop();
+        await ingest.stop();
         await temporal.connection.close();
+        routingConfigs.close();
+        await shared.close();
         await db.end();
       },
     };

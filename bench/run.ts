@@ -41,6 +41,9 @@ for (const name of names) {
   process.stdout.write(`\n## ${name}\n`);
   for (const [k, v] of Object.entries(results[name])) process.stdout.write(`  ${k.padEnd(44)} ${v}\n`);
 }
-const out = names.length === 1 ? { section: names[0], machine: machine(), ...results[names[0]!] } : { machine: machine(), ...results };
+const out =
+  names.length === 1
+    ? { section: names[0], machine: machine(), ...results[names[0]!] }
+    : { machine: machine(), ...results };
 if (json) process.stdout.write(`${JSON.stringify(out)}\n`);
 process.exit(Object.values(results).some((r) => 'error' in r) ? 1 : 0);

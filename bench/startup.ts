@@ -30,7 +30,10 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-async function once(file: string, portVar: string): Promise<{ readyMs: number; stopMs: number; rss: number }> {
+async function once(
+  file: string,
+  portVar: string,
+): Promise<{ readyMs: number; stopMs: number; rss: number }> {
   const env = parseEnv(process.env);
   const port = await freePort();
   const started = Date.now();
@@ -48,7 +51,10 @@ async function once(file: string, portVar: string): Promise<{ readyMs: number; s
   try {
     for (;;) {
       if (proc.child.exitCode !== null) throw new Error(`${file} exited: ${proc.output().slice(-500)}`);
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) break;
       if (Date.now() - started > 60_000) throw new Error(`${file} not ready in 60 s`);
       await new Promise((r) => setTimeout(r, 20));

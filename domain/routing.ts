@@ -62,7 +62,9 @@ export function canaryWeights(baseline: Weights, canaryArm: string, canaryBps: n
     result[arm] = Math.floor(x);
     assigned += Math.floor(x);
   }
-  const byRemainder = [...exact].sort((a, b) => b[1] - Math.floor(b[1]) - (a[1] - Math.floor(a[1])) || (a[0] < b[0] ? -1 : 1));
+  const byRemainder = [...exact].sort(
+    (a, b) => b[1] - Math.floor(b[1]) - (a[1] - Math.floor(a[1])) || (a[0] < b[0] ? -1 : 1),
+  );
   for (let i = 0; assigned < rest; i++, assigned++) {
     const arm = byRemainder[i % byRemainder.length]![0];
     result[arm] = (result[arm] ?? 0) + 1;

@@ -17,7 +17,7 @@ export function encodeSketch(sketch: DDSketch): string {
 }
 
 export function decodeSketch(encoded: string): DDSketch {
-  return DDSketch.fromProto(Buffer.from(encoded, 'base64')) as DDSketch;
+  return DDSketch.fromProto(Buffer.from(encoded, 'base64'));
 }
 
 /** Merge encoded sketches into one; nulls (windows without values) are skipped. */

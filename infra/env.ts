@@ -58,10 +58,45 @@ export const EnvSchema = z.object({
   KAFKA_CONSUMER_GROUP: z.string().min(1).default('llmopt-stream'),
   /** Where embedded services and local write-ahead logs keep their files. */
   DATA_DIR: z.string().min(1).default('.local/data'),
+  /** Width of the stored base event-time windows (tumbling); coarser steps merge them exactly. */
+  INGEST_WINDOW_MS: positiveInt.min(1000).max(3_600_000).default(10_000),
+  /** The watermark trails the newest event time by this much (bounded out-of-orderness). */
+  INGEST_MAX_OUT_OF_ORDERNESS_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
+  /** Late events still update a window until the watermark passes its end by this much; later ones are dead-lettered. */
+  INGEST_ALLOWED_LATENESS_MS: z.coerce.number().int().min(0).max(86_400_000).default(600_000),
+  /** Events stamped further than this ahead of the receiver's clock are rejected (clock skew bound). */
+  INGEST_MAX_FUTURE_SKEW_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+  /** A repeated event id within this long (processing time) counts once. */
+  INGEST_DEDUP_HORIZON_MS: positiveInt.max(30 * 86_400_000).default(86_400_000),
+  /** How long (event time) a request stays joinable by request_id for its feedback and evals. */
+  INGEST_JOIN_HORIZON_MS: positiveInt.max(86_400_000).default(600_000),
+  /** Requests remembered for the feedback join at most (memory bound per shard). */
+  INGEST_JOIN_MAX_ENTRIES: positiveInt.max(50_000_000).default(2_000_000),
+  /** Events per POST /v1/events or /v1/traces batch (413 beyond). */
+  INGEST_MAX_BATCH_EVENTS: positiveInt.max(1_000_000).default(10_000),
+  /** Largest decompressed ingest body in bytes (a gzip bomb is refused with 413). */
+  INGEST_MAX_DECOMPRESSED_BYTES: positiveInt.max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** How often the pipeline commits window aggregates with its offsets. */
+  INGEST_FLUSH_INTERVAL_MS: positiveInt.max(60_000).default(1_000),
+  /** Accepted but not yet aggregated events beyond which ingest answers 503 (backpressure). */
+  INGEST_MAX_BUFFERED_EVENTS: positiveInt.max(100_000_000).default(1_000_000),
+  /** Write-ahead log segment size in bytes (embedded mode). */
+  INGEST_WAL_SEGMENT_BYTES: positiveInt
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(64 * 1024 * 1024),
+  /** Token-bucket rate limit per source (API key or client address), events per second; 429 beyond. */
+  INGEST_RATE_LIMIT_EPS: positiveInt.max(100_000_000).default(1_000_000),
+  /** Token-bucket burst per source, in events. */
+  INGEST_RATE_LIMIT_BURST: positiveInt.max(100_000_000).default(2_000_000),
+  /** Stored window aggregates older than this many days are deleted. */
+  AGGREGATES_RETENTION_DAYS: positiveInt.max(3650).default(30),
   /** Task-queue names; override only to isolate test runs sharing one Temporal namespace. */
   TASK_QUEUE_ORCHESTRATION: z.string().min(1).default('optimizer-orchestration'),
   TASK_QUEUE_ANALYSIS: z.string().min(1).default('optimizer-analysis'),
   TASK_QUEUE_INTEGRATIONS: z.string().min(1).default('optimizer-integrations'),
+  /** How far back an optimization cycle reads window aggregates, in minutes. */
+  ANALYSIS_LOOKBACK_MINUTES: positiveInt.max(30 * 24 * 60).default(60),
   /** Concurrency of each worker: activity and workflow task slots. */
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).default(20),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.max(1000).default(20),
@@ -81,6 +116,119 @@ export const EnvSchema = z.object({
   TEMPORAL_CORE_METRICS: bool.default(true),
   /** Optional KEY=VALUE file layered over the environment, re-read on SIGHUP for reloadable keys. */
   CONFIG_FILE: z.string().optional(),
+  // --- Integrations and webhooks (issue 7). Values set through the API (/v1/integrations) override these.
+  /** Let webhooks and integrations reach private, loopback and link-local addresses (never in production). */
+  WEBHOOK_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
+  /** Comma-separated CIDRs or host names allowed although private (e.g. 127.0.0.0/8 for tests, an internal relay). */
+  WEBHOOK_ALLOWED_DESTINATIONS: z.string().optional(),
+  /** Attempts per webhook delivery (first one included) before it is dead-lettered. */
+  WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(10),
+  /** First retry delay; doubles per attempt with jitter, up to WEBHOOK_RETRY_MAX_MS. */
+  WEBHOOK_RETRY_INITIAL_MS: positiveInt.max(3_600_000).default(1_000),
+  /** Longest computed retry delay. */
+  WEBHOOK_RETRY_MAX_MS: positiveInt.max(86_400_000).default(600_000),
+  /** Longest wait a subscriber can ask for with Retry-After (429/503); longer asks wait this long. */
+  WEBHOOK_RETRY_AFTER_MAX_MS: positiveInt.max(86_400_000).default(3_600_000),
+  /** Time a subscriber has to answer one delivery attempt. */
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(120_000).default(10_000),
+  /** Redirects followed per attempt (each target checked again against the destination rules). */
+  WEBHOOK_MAX_REDIRECTS: z.coerce.number().int().min(0).max(10).default(3),
+  /** Bytes of a subscriber's response kept in the attempt log. */
+  WEBHOOK_RESPONSE_LOG_BYTES: z.coerce.number().int().min(0).max(65_536).default(1_024),
+  /** Default time both the old and the new secret sign after a rotation, in seconds. */
+  WEBHOOK_ROTATION_OVERLAP_S: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .default(86_400),
+  /** Calls per second each integration (Slack, GitHub, Jira, Anthropic) may make from one worker. */
+  INTEGRATION_RATE_LIMIT_PER_SECOND: positiveInt.max(10_000).default(5),
+  /** Circuit breaker: failure percentage over the rolling window that opens it, and time until a trial call. */
+  INTEGRATION_BREAKER_ERROR_PERCENT: z.coerce.number().int().min(1).max(100).default(50),
+  INTEGRATION_BREAKER_RESET_MS: positiveInt.max(3_600_000).default(30_000),
+  /** Slack Web API base URL (a local server in tests). */
+  SLACK_API_BASE_URL: url(['https', 'http']).default('https://slack.com/api'),
+  /** Slack bot token (xoxb-...) for chat.postMessage; or SLACK_WEBHOOK_URL for an incoming webhook. */
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  /** Channel id or name the bot posts to. */
+  SLACK_CHANNEL: z.string().min(1).optional(),
+  /** Slack incoming-webhook URL, used when no bot token is set. */
+  SLACK_WEBHOOK_URL: url(['https', 'http']).optional(),
+  /** Signing secret of the Slack app: slash commands are verified with it (v0 signature). */
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  /** Slack user id to role mapping for slash commands: "U123:operator,U456:viewer". */
+  SLACK_USER_ROLES: z.string().optional(),
+  /** GitHub REST API base URL (GitHub Enterprise or a local server in tests). */
+  GITHUB_API_BASE_URL: url(['https', 'http']).default('https://api.github.com'),
+  /** Token (fine-grained PAT or app installation token) with issues:write on GITHUB_REPOSITORY. */
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  /** owner/name of the repository where rollback and anomaly issues are opened. */
+  GITHUB_REPOSITORY: z
+    .string()
+    .regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name')
+    .optional(),
+  /** Comma-separated labels put on the issues we open. */
+  GITHUB_ISSUE_LABELS: z.string().default('llm-optimizer'),
+  /** Secret of inbound GitHub webhooks (X-Hub-Signature-256). */
+  GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Jira Cloud site (https://your-site.atlassian.net) and API-token basic auth. */
+  JIRA_BASE_URL: url(['https', 'http']).optional(),
+  JIRA_EMAIL: z.string().min(1).optional(),
+  JIRA_API_TOKEN: z.string().min(1).optional(),
+  /** Jira project key of rollback issues, their issue type, and the transition that resolves them. */
+  JIRA_PROJECT_KEY: z.string().min(1).optional(),
+  JIRA_ISSUE_TYPE: z.string().min(1).default('Bug'),
+  JIRA_DONE_TRANSITION: z.string().min(1).default('Done'),
+  /** Anthropic API key, base URL (a local server in tests) and the model used as judge and prompt writer. */
+  ANTHROPIC_API_KEY: z.string().min(1).optional(),
+  ANTHROPIC_BASE_URL: url(['https', 'http']).optional(),
+  ANTHROPIC_MODEL: z.string().min(1).default('claude-sonnet-4-5'),
+  /** USD per million input and output tokens of ANTHROPIC_MODEL, for cost accounting. */
+  ANTHROPIC_PRICE_INPUT_PER_MTOK: z.coerce.number().min(0).max(10_000).default(3),
+  ANTHROPIC_PRICE_OUTPUT_PER_MTOK: z.coerce.number().min(0).max(10_000).default(15),
+  /** SDK-level retries of one Anthropic call (429, 5xx, overloaded) before the activity retry takes over. */
+  ANTHROPIC_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+  ANTHROPIC_TIMEOUT_MS: positiveInt.max(600_000).default(60_000),
+  /** Where the LLM judge posts its eval.result events: the API's ingest endpoint (…/v1/events) and an ingest-role key. */
+  EVAL_EVENTS_URL: url(['https', 'http']).optional(),
+  EVAL_EVENTS_API_KEY: z.string().min(1).optional(),
+  /** HS256 shared secret for JWT bearer tokens (at least 32 characters); unset = no HS256 tokens. */
+  AUTH_JWT_HS256_SECRET: z.string().min(32).optional(),
+  /** JWKS URL for RS256/ES256 JWT bearer tokens; keys are fetched and cached by kid. */
+  AUTH_JWKS_URL: url(['https', 'http']).optional(),
+  /** Comma-separated JWT algorithms accepted (HS256, RS256, ES256); default: those the keys above allow. */
+  AUTH_JWT_ALGORITHMS: z
+    .string()
+    .regex(/^(HS256|RS256|ES256)(,(HS256|RS256|ES256))*$/, 'comma-separated HS256, RS256, ES256')
+    .optional(),
+  /** Required `iss` of JWTs; required whenever JWTs are configured. */
+  AUTH_JWT_ISSUER: z.string().min(1).optional(),
+  /** Required `aud` of JWTs; required whenever JWTs are configured. */
+  AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** JWT claim holding the caller's roles (array or space-separated string). */
+  AUTH_JWT_ROLES_CLAIM: z.string().min(1).default('roles'),
+  /** Clock skew tolerated on exp/nbf, in seconds. */
+  AUTH_JWT_CLOCK_TOLERANCE_S: z.coerce.number().int().min(0).max(300).default(30),
+  /** How long an API process trusts a looked-up API key before re-reading it (bounds revocation lag). */
+  AUTH_API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
+  /** Requests per minute per identity (API key, token subject); 0 turns rate limiting off. */
+  API_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(6_000),
+  /** Requests per minute per client address for calls without a valid identity. */
+  API_RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(600),
+  /** Comma-separated origins allowed by CORS (e.g. https://app.example.com); unset = no CORS. */
+  API_CORS_ORIGINS: z.string().optional(),
+  /** Take the client address from X-Forwarded-For (only behind a load balancer that sets it). */
+  API_TRUST_PROXY: bool.default(false),
+  /** How long an Idempotency-Key's first result is kept and replayed, in seconds. */
+  API_IDEMPOTENCY_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 24 * 3600)
+    .default(24 * 3600),
+  /** gRPC port of the API process (0 = any free port). */
+  GRPC_PORT: port.default(9090),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -133,7 +281,9 @@ function withOverlay(source: Record<string, string | undefined>): Record<string,
   try {
     return { ...source, ...readEnvFile(readFileSync(file, 'utf8')) };
   } catch (err) {
-    throw new ConfigError(`CONFIG_FILE: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(
+      `CONFIG_FILE: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 

@@ -39,7 +39,9 @@ export async function runReadiness(checks: ReadinessCheck[], metrics: Metrics, t
       try {
         await Promise.race([
           c.check(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref()),
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
+          ),
         ]);
         metrics.ready.set({ dependency: c.name }, 1);
         return { name: c.name, ok: true as const };
@@ -76,7 +78,9 @@ export function startHealthServer(opts: {
     if (path === '/healthz') return json(200, { status: 'alive' });
     if (path === '/readyz') {
       if (opts.isStopping()) return json(503, { status: 'stopping', checks: [] });
-      void runReadiness(opts.checks, opts.metrics).then((r) => json(r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not_ready', checks: r.checks }));
+      void runReadiness(opts.checks, opts.metrics).then((r) =>
+        json(r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not_ready', checks: r.checks }),
+      );
       return;
     }
     if (path === '/metrics') {
@@ -181,7 +185,10 @@ export async function runProcess(
       for (const fn of reloaders) fn(ctx.env);
       logger.warn({ changed }, `${name} reloaded configuration`);
     } catch (err) {
-      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'SIGHUP reload refused; keeping the current configuration');
+      logger.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'SIGHUP reload refused; keeping the current configuration',
+      );
     }
   });
 }

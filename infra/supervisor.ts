@@ -7,17 +7,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../domain/names';
 import { explicitlySet, loadEnv } from './env';
 import { createLogger } from './logger';
 import { migrate } from './db/migrate';
+import { createPool } from './db/pool';
+import { ensureBootstrapAdminKey } from './db/repos/api-keys';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded';
 import { PROJECT_ROOT } from './temporal';
 
 const env = loadEnv();
 const logger = createLogger('supervisor', env.LOG_LEVEL);
-const dataDir = join(PROJECT_ROOT, env.DATA_DIR.startsWith('/') ? '' : '', env.DATA_DIR);
+const dataDir = resolve(PROJECT_ROOT, env.DATA_DIR);
 mkdirSync(join(dataDir, '..', 'logs'), { recursive: true });
 
 const EMBEDDED_PG_PORT = 55432;
@@ -53,14 +55,25 @@ async function startTemporal(): Promise<string> {
     );
   }
   const cli = env.TEMPORAL_CLI_PATH ?? join(PROJECT_ROOT, '.local', 'venv', 'bin', 'temporal');
-  if (!existsSync(cli)) throw new Error(`Temporal CLI not found at ${cli}; run: bash infra/services.sh install temporal`);
+  if (!existsSync(cli))
+    throw new Error(`Temporal CLI not found at ${cli}; run: bash infra/services.sh install temporal`);
   mkdirSync(dataDir, { recursive: true });
   const log = openSync(join(dataDir, '..', 'logs', 'temporal-embedded.log'), 'a');
   const args = [
-    'server', 'start-dev',
-    '--ip', host, '--port', String(port), '--ui-port', String(env.TEMPORAL_UI_PORT),
-    '--db-filename', join(dataDir, 'temporal-embedded.db'),
-    '--namespace', env.TEMPORAL_NAMESPACE, '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(env.TEMPORAL_UI_PORT),
+    '--db-filename',
+    join(dataDir, 'temporal-embedded.db'),
+    '--namespace',
+    env.TEMPORAL_NAMESPACE,
+    '--log-level',
+    'warn',
     ...SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a}=Keyword`]),
   ];
   const child = spawn(cli, args, { stdio: ['ignore', log, log], detached: false });
@@ -80,9 +93,14 @@ async function startTemporal(): Promise<string> {
 
 async function startPostgres(): Promise<string> {
   if (await portOpen('127.0.0.1', EMBEDDED_PG_PORT)) {
-    throw new Error(`port ${EMBEDDED_PG_PORT} is taken, so embedded PGlite cannot start; set DATABASE_URL to use a server`);
+    throw new Error(
+      `port ${EMBEDDED_PG_PORT} is taken, so embedded PGlite cannot start; set DATABASE_URL to use a server`,
+    );
   }
-  const pg: EmbeddedPostgres = await startEmbeddedPostgres({ dataDir: join(dataDir, 'pglite'), port: EMBEDDED_PG_PORT });
+  const pg: EmbeddedPostgres = await startEmbeddedPostgres({
+    dataDir: join(dataDir, 'pglite'),
+    port: EMBEDDED_PG_PORT,
+  });
   started.push(pg);
   return pg.url;
 }
@@ -96,7 +114,13 @@ const PROCESSES: { name: string; file: string; healthPort?: number }[] = [
 ];
 
 function spawnChild(spec: (typeof PROCESSES)[number], childEnv: NodeJS.ProcessEnv, restarts = 0): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, spec.file)], {
+  if (stopping) return;
+  // The bundled build when infra/start.sh made one (fast start); the TypeScript sources otherwise.
+  const bundled = join(PROJECT_ROOT, 'dist', spec.file.replace(/\.ts$/, '.mjs'));
+  const args = existsSync(bundled)
+    ? ['--enable-source-maps', bundled]
+    : ['--import', 'tsx', join(PROJECT_ROOT, spec.file)];
+  const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { ...childEnv, ...(spec.healthPort ? { HEALTH_PORT: String(spec.healthPort) } : {}) },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -111,7 +135,7 @@ function spawnChild(spec: (typeof PROCESSES)[number], childEnv: NodeJS.ProcessEn
   });
 }
 
-async function shutdown(signal: string): Promise<void> {
+async function shutdown(signal: string, exitCode = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping everything npm start started');
@@ -126,9 +150,10 @@ async function shutdown(signal: string): Promise<void> {
         }),
     ),
   );
-  for (const s of started.reverse()) await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+  for (const s of started.reverse())
+    await s.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
   logger.info('stopped');
-  process.exit(0);
+  process.exit(exitCode);
 }
 
 process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -138,10 +163,22 @@ try {
   const temporalAddress = explicitlySet('TEMPORAL_ADDRESS') ? env.TEMPORAL_ADDRESS : await startTemporal();
   const databaseUrl = explicitlySet('DATABASE_URL') ? env.DATABASE_URL : await startPostgres();
   await migrate(databaseUrl, logger);
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: temporalAddress, DATABASE_URL: databaseUrl };
+  // Every API route needs a credential: the first start writes an admin API key for the user.
+  const keyFile = join(dataDir, 'admin-api-key');
+  const bootstrapDb = createPool(databaseUrl, 1);
+  const bootstrap = await ensureBootstrapAdminKey(bootstrapDb, keyFile).finally(() => bootstrapDb.end());
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporalAddress,
+    DATABASE_URL: databaseUrl,
+  };
   for (const spec of PROCESSES) spawnChild(spec, childEnv);
   const api = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`;
-  const ui = env.TEMPORAL_UI_URL ?? (explicitlySet('TEMPORAL_ADDRESS') ? '(external Temporal: see its Web UI)' : `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
+  const ui =
+    env.TEMPORAL_UI_URL ??
+    (explicitlySet('TEMPORAL_ADDRESS')
+      ? '(external Temporal: see its Web UI)'
+      : `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`);
   await waitFor('API', async () => (await fetch(`${api}/readyz`).catch(() => null))?.ok === true, 60_000);
   process.stdout.write(
     [
@@ -154,12 +191,13 @@ try {
       `  PostgreSQL       ${databaseUrl}${explicitlySet('DATABASE_URL') ? '' : '   (embedded PGlite)'}`,
       `  Cache            ${env.REDIS_URL ?? 'in-process (REDIS_URL unset)'}`,
       `  Ingestion        ${env.KAFKA_BROKERS ? `Kafka ${env.KAFKA_BROKERS}` : 'HTTP direct (KAFKA_BROKERS unset)'}`,
+      `  Admin API key    ${keyFile}${bootstrap.created ? '   (new; mode 600)' : ''}`,
+      `                   curl -H "Authorization: Bearer $(cat ${keyFile})" ${api}/v1/targets`,
       'Ctrl-C stops everything this started.',
       '',
     ].join('\n'),
   );
 } catch (err) {
   logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'npm start failed');
-  await shutdown('startup-failure');
-  process.exit(1);
+  await shutdown('startup-failure', 1);
 }

@@ -3,10 +3,24 @@
  * into pino, Core metrics exported for /metrics), and the prebuilt workflow bundle.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  renameSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type LogLevel,
+} from '@temporalio/worker';
 import type { Logger } from './logger';
 import { PROJECT_ROOT } from './paths';
 
@@ -68,17 +82,29 @@ function sourceHash(dirs: string[]): string {
  * The workflow bundle, built once per source version and cached under .local/build, so a worker starts
  * in well under a second instead of running webpack on every start (as in the SDK's production sample).
  */
-export async function workflowBundlePath(logger?: Logger): Promise<string> {
+export async function workflowBundlePath(logger?: Logger, entry = 'index.ts'): Promise<string> {
   const workflowsDir = join(PROJECT_ROOT, 'workflows');
   const hash = sourceHash([workflowsDir, join(PROJECT_ROOT, 'domain')]);
   const dir = join(PROJECT_ROOT, '.local', 'build');
-  const file = join(dir, `workflows-${hash}.js`);
+  // A worker that hosts only some workflows (an entry other than index.ts) bundles only those, so code it
+  // never runs cannot break it (the integrations worker keeps notifying whatever state rollouts are in).
+  const file = join(
+    dir,
+    entry === 'index.ts' ? `workflows-${hash}.js` : `workflows-${entry.replace(/\.ts$/, '')}-${hash}.js`,
+  );
   if (existsSync(file)) return file;
   mkdirSync(dir, { recursive: true });
   const started = Date.now();
   const { code } = await bundleWorkflowCode({
-    workflowsPath: join(workflowsDir, 'index.ts'),
-    logger: { trace() {}, debug() {}, info() {}, warn: (m) => logger?.warn(m), error: (m) => logger?.error(m), log() {} },
+    workflowsPath: join(workflowsDir, entry),
+    logger: {
+      trace() {},
+      debug() {},
+      info() {},
+      warn: (m) => logger?.warn(m),
+      error: (m) => logger?.error(m),
+      log() {},
+    },
   });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, code);

@@ -13,7 +13,8 @@ export default async function setup(): Promise<void> {
   try {
     await migrate(env.DATABASE_URL);
   } catch (err) {
-    if (!(err instanceof Error) || !/preceding already run migration|Not run migration/.test(err.message)) throw err;
+    if (!(err instanceof Error) || !/preceding already run migration|Not run migration/.test(err.message))
+      throw err;
     const client = new pg.Client({ connectionString: env.DATABASE_URL });
     await client.connect();
     try {

@@ -1,5 +1,8 @@
 /** Analysis worker: analyzers, strategies, coordinator and canary judge on task queue `optimizer-analysis`. */
 import { createAnalysisActivities } from '../activities/analysis';
+import { createAggregatesRepo } from '../infra/db/repos/aggregates';
+import { createAnalysisReportsRepo } from '../infra/db/repos/analysis-reports';
+import { createRolloutsRepo } from '../infra/db/repos/rollouts';
 import { createDecisionsRepo } from '../infra/db/repos/decisions';
 import { createTargetsRepo } from '../infra/db/repos/targets';
 import { runWorkerProcess } from './worker-process';
@@ -14,5 +17,10 @@ await runWorkerProcess({
       targets: createTargetsRepo(db),
       decisions: createDecisionsRepo(db),
       logger: ctx.logger,
+      // The canary judge reads stage windows from the stored aggregates.
+      aggregates: createAggregatesRepo(db),
+      reports: createAnalysisReportsRepo(db),
+      rollouts: createRolloutsRepo(db),
+      lookbackMinutes: ctx.env.ANALYSIS_LOOKBACK_MINUTES,
     }),
 });

@@ -16,6 +16,8 @@ export interface WorkerSpec {
   taskQueue: (env: Env) => string;
   /** Registers the workflow bundle (orchestration only). */
   workflows: boolean;
+  /** The workflows entry file under workflows/ to bundle; index.ts (every workflow) when absent. */
+  workflowsEntry?: string;
   activities?: (deps: { db: Db; ctx: ProcessContext }) => Promise<object> | object;
   needsDatabase: boolean;
 }
@@ -53,7 +55,9 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: spec.taskQueue(env),
-      ...(spec.workflows ? { workflowBundle: { codePath: await workflowBundlePath(logger) } } : {}),
+      ...(spec.workflows
+        ? { workflowBundle: { codePath: await workflowBundlePath(logger, spec.workflowsEntry) } }
+        : {}),
       ...(spec.activities ? { activities: await spec.activities({ db: db!, ctx }) } : {}),
       maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,

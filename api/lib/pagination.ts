@@ -13,5 +13,7 @@ export function decodeCursor<T>(cursor: string | undefined, validate: (v: unknow
   } catch {
     // fall through to the error below
   }
-  throw new AppError('bad_request', 'cursor is not one this API issued', { issues: [{ path: 'query.cursor', message: 'invalid cursor' }] });
+  throw new AppError('bad_request', 'cursor is not one this API issued', {
+    issues: [{ path: 'query.cursor', message: 'invalid cursor' }],
+  });
 }

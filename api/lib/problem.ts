@@ -38,18 +38,36 @@ const TITLES: Record<ErrorType, string> = {
 export const PROBLEM_BASE = 'https://llm-auto-optimizer.dev/problems/';
 
 export function problemBody(type: ErrorType, detail: string, extra: Record<string, unknown> = {}): Problem {
-  return { type: `${PROBLEM_BASE}${type.replace(/_/g, '-')}`, title: TITLES[type], status: ERROR_TYPES[type], detail, ...extra };
+  return {
+    type: `${PROBLEM_BASE}${type.replace(/_/g, '-')}`,
+    title: TITLES[type],
+    status: ERROR_TYPES[type],
+    detail,
+    ...extra,
+  };
 }
 
-export function problem(c: Context, type: ErrorType, detail: string, extra: Record<string, unknown> = {}): Response {
-  const body = problemBody(type, detail, { instance: c.req.path, request_id: c.get('requestId' as never), ...extra });
+export function problem(
+  c: Context,
+  type: ErrorType,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): Response {
+  const body = problemBody(type, detail, {
+    instance: c.req.path,
+    request_id: c.get('requestId' as never),
+    ...extra,
+  });
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
   if (typeof extra.retry_after === 'number') headers['retry-after'] = String(Math.ceil(extra.retry_after));
   return new Response(JSON.stringify(body), { status: body.status, headers });
 }
 
 export function zodIssues(error: ZodError, prefix: (string | number)[] = []): FieldIssue[] {
-  return error.issues.map((i) => ({ path: formatPath([...prefix, ...(i.path as (string | number)[])]), message: i.message }));
+  return error.issues.map((i) => ({
+    path: formatPath([...prefix, ...(i.path as (string | number)[])]),
+    message: i.message,
+  }));
 }
 
 /** Hook for @hono/zod-openapi validators: 400 for unparseable input, 422 naming each bad field. */
@@ -60,7 +78,12 @@ export function validationHook(
   if (result.success) return undefined;
   const where = result.target ?? 'input';
   const issues = zodIssues(result.error, where === 'json' ? [] : [where]);
-  return problem(c, where === 'json' ? 'validation' : 'bad_request', `invalid ${where === 'json' ? 'request body' : where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { errors: issues });
+  return problem(
+    c,
+    where === 'json' ? 'validation' : 'bad_request',
+    `invalid ${where === 'json' ? 'request body' : where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    { errors: issues },
+  );
 }
 
 /** app.onError: typed domain errors keep their status; anything unexpected is a logged 500 without internals. */
@@ -77,11 +100,41 @@ export function errorHandler(logger: Logger) {
     if (err instanceof HTTPException) {
       const status = err.status;
       const type: ErrorType =
-        status === 413 ? 'payload_too_large' : status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'not_found' : status === 415 ? 'unsupported_media_type' : 'bad_request';
-      const detail = /malformed json/i.test(err.message) ? 'request body is not valid JSON' : err.message || TITLES[type];
+        status === 413
+          ? 'payload_too_large'
+          : status === 401
+            ? 'unauthorized'
+            : status === 403
+              ? 'forbidden'
+              : status === 404
+                ? 'not_found'
+                : status === 415
+                  ? 'unsupported_media_type'
+                  : 'bad_request';
+      const detail = /malformed json/i.test(err.message)
+        ? 'request body is not valid JSON'
+        : err.message || TITLES[type];
       return problem(c, type, detail);
     }
+    // PostgreSQL class 22 (data exception: out-of-range dates and offsets, invalid text such as lone
+    // surrogates or NUL in jsonb) is always caused by a value the caller sent; validation let it through.
+    const sqlState = (err as { code?: unknown }).code;
+    if (typeof sqlState === 'string' && /^22[0-9A-Z]{3}$/.test(sqlState)) {
+      logger.warn(
+        { sqlState, path: c.req.path, requestId: c.get('requestId' as never) },
+        'input rejected by the database',
+      );
+      return problem(
+        c,
+        'bad_request',
+        'a value in the request cannot be stored (out of range or invalid text)',
+      );
+    }
     logger.error({ err, path: c.req.path, requestId: c.get('requestId' as never) }, 'unhandled error');
-    return problem(c, 'unavailable', 'internal error; the request can be retried', { status: 500, title: 'Internal Server Error', type: `${PROBLEM_BASE}internal` });
+    return problem(c, 'unavailable', 'internal error; the request can be retried', {
+      status: 500,
+      title: 'Internal Server Error',
+      type: `${PROBLEM_BASE}internal`,
+    });
   };
 }

@@ -8,6 +8,13 @@ import type { ReadinessCheck } from '../../infra/process';
 import type { Db } from '../../infra/db/pool';
 import type { TargetsRepo } from '../../infra/db/repos/targets';
 import type { DecisionsRepo } from '../../infra/db/repos/decisions';
+import type { RoutingConfigCache } from '../../infra/cache/routing-configs';
+import type { Redis } from 'ioredis';
+import type { Identity } from './permissions';
+import type { SecurityRepos } from '../middleware/security';
+import type { IngestFront } from '../../infra/ingest/front';
+import type { AggregatesRepo } from '../../infra/db/repos/aggregates';
+import type { PricesRepo } from '../../infra/db/repos/prices';
 
 /** Everything the API needs, passed in so tests build the app over real local services. */
 export interface ApiDeps {
@@ -21,10 +28,29 @@ export interface ApiDeps {
   checks: ReadinessCheck[];
   metricsSources: (() => Promise<string>)[];
   isStopping?: () => boolean;
+  /** Three-tier caches (infra/cache); reads fall back to the repositories when absent. */
+  caches?: { routingConfigs?: RoutingConfigCache };
+  /** Redis shared by API replicas for rate limits; an in-process limiter when absent. */
+  redis?: Redis;
+  /** Security stores (API keys, audit log, idempotency); created over `db` when absent. */
+  security?: Partial<SecurityRepos>;
+  /** Ingest front door (WAL pipeline or Kafka producer); POST /v1/events and /v1/traces answer 503 when absent. */
+  ingest?: IngestFront;
+  /** Data-plane stores; created over `db` when absent. `onPricesChanged` refreshes the pipeline's price book. */
+  dataPlane?: {
+    aggregates?: AggregatesRepo;
+    prices?: PricesRepo;
+    onPricesChanged?: () => void | Promise<void>;
+  };
 }
 
 export interface AppBindings {
-  Variables: { requestId: string; logger: Logger };
+  Variables: {
+    requestId: string;
+    logger: Logger;
+    /** Set by api/middleware/security.ts on every request (anonymous when no credential was sent). */
+    identity: Identity;
+  };
 }
 
 export type AppRouter = OpenAPIHono<AppBindings>;

@@ -20,7 +20,12 @@ export async function startEmbeddedPostgres(opts: {
   mkdirSync(opts.dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir: opts.dataDir });
   const host = opts.host ?? '127.0.0.1';
-  const server = new PGLiteSocketServer({ db, port: opts.port, host, maxConnections: opts.maxConnections ?? 64 });
+  const server = new PGLiteSocketServer({
+    db,
+    port: opts.port,
+    host,
+    maxConnections: opts.maxConnections ?? 64,
+  });
   await server.start();
   return {
     url: `postgres://postgres@${host}:${opts.port}/postgres`,

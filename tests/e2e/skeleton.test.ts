@@ -24,17 +24,28 @@ const arms = [
 describe('walking skeleton', () => {
   it('creates a target and serves its routing config with a version', async () => {
     const name = uniqueName('support-bot');
-    const created = await call(sys.app, 'POST', '/v1/targets', { name, arms, segments: ['default', 'summarize'] });
+    const created = await call(sys.app, 'POST', '/v1/targets', {
+      name,
+      arms,
+      segments: ['default', 'summarize'],
+    });
     expect(created.status).toBe(201);
     expect(created.body.arms.map((a: { id: string }) => a.id)).toEqual(['gpt-4o', 'haiku']);
     expect(created.body.segments).toEqual(['default', 'summarize']);
 
     const cfg = await call(sys.app, 'GET', `/v1/targets/${name}/config?segment=summarize`);
     expect(cfg.status).toBe(200);
-    expect(cfg.body).toMatchObject({ target: name, segment: 'summarize', version: 1, weights: { 'gpt-4o': 10000 } });
+    expect(cfg.body).toMatchObject({
+      target: name,
+      segment: 'summarize',
+      version: 1,
+      weights: { 'gpt-4o': 10000 },
+    });
     const etag = cfg.headers.get('etag')!;
     expect(etag).toContain('v1');
-    const again = await call(sys.app, 'GET', `/v1/targets/${name}/config?segment=summarize`, undefined, { 'if-none-match': etag });
+    const again = await call(sys.app, 'GET', `/v1/targets/${name}/config?segment=summarize`, undefined, {
+      'if-none-match': etag,
+    });
     expect(again.status).toBe(304);
   });
 
@@ -54,16 +65,26 @@ describe('walking skeleton', () => {
       { what: 'the cycle to complete' },
     );
     expect(done.body.decisions).toHaveLength(1);
-    expect(done.body.decisions[0]).toMatchObject({ target: name, segment: 'default', kind: 'no_action', status: 'no_action' });
-    expect(done.body.decisions[0].explanation).toContain('v1');
+    expect(done.body.decisions[0]).toMatchObject({
+      target: name,
+      segment: 'default',
+      kind: 'no_action',
+      status: 'no_action',
+    });
+    expect(done.body.decisions[0].explanation).toMatch(/No change for default/);
+    expect(done.body.decisions[0].from_version).toBe(1);
 
     const description = await sys.client.workflow.getHandle(started.body.id).describe();
     expect(description.typedSearchAttributes.get(TargetKey)).toBe(name);
-    const listed = await eventually(async () => {
-      const found = [];
-      for await (const w of sys.client.workflow.list({ query: `Target = "${name}"` })) found.push(w.workflowId);
-      return found.includes(started.body.id) ? found : undefined;
-    }, { what: 'visibility to list the cycle by Target' });
+    const listed = await eventually(
+      async () => {
+        const found = [];
+        for await (const w of sys.client.workflow.list({ query: `Target = "${name}"` }))
+          found.push(w.workflowId);
+        return found.includes(started.body.id) ? found : undefined;
+      },
+      { what: 'visibility to list the cycle by Target' },
+    );
     expect(listed).toContain(started.body.id);
   });
 });
@@ -86,7 +107,10 @@ describe('bad input', () => {
   it('refuses a duplicate target with 409 and writes nothing half', async () => {
     const name = uniqueName('dup');
     expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
-    const dup = await call(sys.app, 'POST', '/v1/targets', { name, arms: [{ id: 'other', provider: 'x', model: 'y' }] });
+    const dup = await call(sys.app, 'POST', '/v1/targets', {
+      name,
+      arms: [{ id: 'other', provider: 'x', model: 'y' }],
+    });
     expect(dup.status).toBe(409);
     const t = await call(sys.app, 'GET', `/v1/targets/${name}`);
     expect(t.body.arms.map((a: { id: string }) => a.id)).toEqual(['gpt-4o', 'haiku']);
@@ -115,7 +139,32 @@ describe('bad input', () => {
     const r = await call(sys.app, 'GET', '/openapi.json');
     expect(r.status).toBe(200);
     expect(Object.keys(r.body.paths)).toEqual(
-      expect.arrayContaining(['/v1/targets', '/v1/targets/{target}/config', '/v1/optimizations', '/v1/optimizations/{id}']),
+      expect.arrayContaining([
+        '/v1/targets',
+        '/v1/targets/{target}/config',
+        '/v1/optimizations',
+        '/v1/optimizations/{id}',
+      ]),
     );
+  });
+});
+
+describe('analysis', () => {
+  it('stores the cycle analysis report and serves it', async () => {
+    const name = uniqueName('analyzed');
+    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    expect((await call(sys.app, 'GET', `/v1/targets/${name}/analysis`)).status).toBe(404);
+    const started = await call(sys.app, 'POST', '/v1/optimizations', { target: name });
+    await eventually(
+      async () =>
+        (await call(sys.app, 'GET', `/v1/optimizations/${started.body.id}`)).body.status === 'completed',
+      {
+        what: 'the cycle to complete',
+      },
+    );
+    const report = await call(sys.app, 'GET', `/v1/targets/${name}/analysis`);
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ cycle_id: started.body.id, target: name, segments: ['default'] });
+    expect(Object.keys(report.body.report).length).toBeGreaterThan(0);
   });
 });

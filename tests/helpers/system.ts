@@ -8,18 +8,35 @@ import { Client, Connection } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/lib/types';
 import { createAnalysisActivities } from '../../activities/analysis';
+import { createOrchestrationActivities } from '../../activities/orchestration';
+import { createPublishActivities } from '../../activities/integrations/publish';
+import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
+import { createAggregatesRepo } from '../../infra/db/repos/aggregates';
+import { createAnalysisReportsRepo } from '../../infra/db/repos/analysis-reports';
+import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
 import type { TaskQueues } from '../../domain/names';
 import { createPool, ping } from '../../infra/db/pool';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
 import { createTargetsRepo } from '../../infra/db/repos/targets';
+import { createCachedTargetsRepo, createSharedState, type SharedState } from '../../infra/cache';
 import { createLogger } from '../../infra/logger';
+import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
+import type { Role } from '../../api/lib/permissions';
 import { createMetrics } from '../../infra/metrics';
 import { installRuntime, workflowBundlePath } from '../../infra/temporal';
+import { startEmbeddedIngest, type EmbeddedIngest } from '../../infra/ingest';
+import type { Redis } from 'ioredis';
 import { testEnv, uniqueName } from './env';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
 export interface TestSystem {
+  /** The embedded ingest pipeline when started with `ingest`. */
+  ingest?: EmbeddedIngest;
+  /** An admin API key, sent by call() by default. */
+  adminKey: string;
+  /** Creates an API key with exactly these roles (for 403 tests). */
+  keyFor(...roles: Role[]): Promise<string>;
   deps: ApiDeps;
   app: ReturnType<typeof createApp>;
   client: Client;
@@ -27,7 +44,15 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-export async function startTestSystem(opts: { workers?: boolean } = {}): Promise<TestSystem> {
+export async function startTestSystem(
+  opts: {
+    workers?: boolean;
+    /** Serve routing configs through the three-tier cache (real Redis from REDIS_URL) as api/main.ts does. */
+    cache?: boolean;
+    /** Run the embedded ingest pipeline (WAL in DATA_DIR under this name, Redis dedup from REDIS_URL when `redis` is given). */
+    ingest?: { name: string; redis?: Redis; env?: Partial<ApiDeps['env']> };
+  } = {},
+): Promise<TestSystem> {
   const logger = createLogger('test', testEnv.LOG_LEVEL);
   installRuntime(logger);
   const suffix = uniqueName('tq');
@@ -39,8 +64,15 @@ export async function startTestSystem(opts: { workers?: boolean } = {}): Promise
   const db = createPool(testEnv.DATABASE_URL, 10);
   const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
-  const repos = { targets: createTargetsRepo(db), decisions: createDecisionsRepo(db) };
   const metrics = createMetrics('test');
+  let shared: SharedState | undefined;
+  let cached: ReturnType<typeof createCachedTargetsRepo> | undefined;
+  if (opts.cache) {
+    shared = createSharedState(testEnv, logger);
+    await shared.bus.ready();
+    cached = createCachedTargetsRepo(db, shared, { registry: metrics.registry, logger });
+  }
+  const repos = { targets: cached?.targets ?? createTargetsRepo(db), decisions: createDecisionsRepo(db) };
   const deps: ApiDeps = {
     env: testEnv,
     logger,
@@ -51,8 +83,33 @@ export async function startTestSystem(opts: { workers?: boolean } = {}): Promise
     repos,
     checks: [{ name: 'postgres', check: () => ping(db) }],
     metricsSources: [],
+    ...(cached ? { caches: { routingConfigs: cached.routingConfigs } } : {}),
   };
+  let ingest: EmbeddedIngest | undefined;
+  if (opts.ingest) {
+    const ingestEnv = { ...testEnv, ...opts.ingest.env };
+    ingest = await startEmbeddedIngest({
+      env: ingestEnv,
+      db,
+      logger,
+      name: opts.ingest.name,
+      ...(opts.ingest.redis ? { redis: opts.ingest.redis } : {}),
+    });
+    deps.env = ingestEnv;
+    deps.ingest = ingest.front;
+    deps.dataPlane = { aggregates: ingest.aggregates, onPricesChanged: ingest.onPricesChanged };
+    deps.checks.push(...ingest.checks);
+  }
   const app = createApp(deps);
+  // Auth is on for every route: the system seeds an admin key that call() sends unless told otherwise.
+  const adminKey = (
+    await createApiKeysRepo(db).create({
+      name: `test admin ${suffix}`,
+      roles: ['admin'],
+      createdBy: 'test-system',
+    })
+  ).key;
+  DEFAULT_CREDENTIALS.set(app, adminKey);
 
   const runs: Promise<void>[] = [];
   const workers: Worker[] = [];
@@ -64,12 +121,23 @@ export async function startTestSystem(opts: { workers?: boolean } = {}): Promise
       namespace: testEnv.TEMPORAL_NAMESPACE,
       taskQueue: taskQueues.orchestration,
       workflowBundle: { codePath: await workflowBundlePath() },
+      activities: {
+        ...createOrchestrationActivities({ ...repos, rollouts: createRolloutsRepo(db), logger }),
+        ...createPublishActivities({ events: createDomainEventsRepo(db), logger }),
+      },
     });
     const analysis = await Worker.create({
       connection: nativeConnection,
       namespace: testEnv.TEMPORAL_NAMESPACE,
       taskQueue: taskQueues.analysis,
-      activities: createAnalysisActivities({ ...repos, logger }),
+      // The canary judge reads stage windows from the stored aggregates, as workers/analysis.ts does.
+      activities: createAnalysisActivities({
+        ...repos,
+        logger,
+        aggregates: createAggregatesRepo(db),
+        reports: createAnalysisReportsRepo(db),
+        rollouts: createRolloutsRepo(db),
+      }),
     });
     workers.push(orchestration, analysis);
     for (const w of workers) runs.push(w.run());
@@ -77,6 +145,16 @@ export async function startTestSystem(opts: { workers?: boolean } = {}): Promise
 
   return {
     deps,
+    ...(ingest ? { ingest } : {}),
+    adminKey,
+    keyFor: async (...roles: Role[]) =>
+      (
+        await createApiKeysRepo(db).create({
+          name: `test ${roles.join('+')}`,
+          roles,
+          createdBy: 'test-system',
+        })
+      ).key,
     app,
     client,
     taskQueues,
@@ -84,23 +162,40 @@ export async function startTestSystem(opts: { workers?: boolean } = {}): Promise
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.all(runs);
       await nativeConnection?.close();
+      await ingest?.stop();
       await connection.close();
+      cached?.routingConfigs.close();
+      await shared?.close();
       await db.end();
     },
   };
 }
 
-/** JSON request helper over app.request(). */
+const DEFAULT_CREDENTIALS = new WeakMap<object, string>();
+
+/**
+ * JSON request helper over app.request(). It sends the system's admin key unless `headers` carry their
+ * own `authorization` or `x-api-key`, or `opts.auth` says otherwise: `false` sends no credential, a
+ * string is sent as the bearer credential (an API key or a JWT).
+ */
 export async function call(
   app: TestSystem['app'],
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  opts: { auth?: string | false } = {},
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON a route answers
 ): Promise<{ status: number; body: any; headers: Headers }> {
+  const own = Object.keys(headers).some((h) => ['authorization', 'x-api-key'].includes(h.toLowerCase()));
+  const credential = opts.auth === false || own ? undefined : (opts.auth ?? DEFAULT_CREDENTIALS.get(app));
   const res = await app.request(path, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+      ...headers,
+    },
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();

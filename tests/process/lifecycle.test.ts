@@ -26,7 +26,10 @@ afterEach(() => {
 });
 
 async function readyAt(url: string): Promise<void> {
-  await eventually(async () => (await fetch(url).catch(() => null))?.status === 200, { timeoutMs: 60_000, what: url });
+  await eventually(async () => (await fetch(url).catch(() => null))?.status === 200, {
+    timeoutMs: 60_000,
+    what: url,
+  });
 }
 
 const ENTRYPOINTS = [
@@ -57,8 +60,13 @@ describe.each(ENTRYPOINTS)('$file', ({ file, kind }) => {
 
     writeFileSync(configFile, 'LOG_LEVEL=debug\nAPI_REQUEST_TIMEOUT_MS=12345\n');
     proc.child.kill('SIGHUP');
-    await eventually(async () => proc.output().includes('reloaded configuration'), { what: 'the reload log line' });
-    const reloadLine = proc.output().split('\n').find((l) => l.includes('reloaded configuration'))!;
+    await eventually(async () => proc.output().includes('reloaded configuration'), {
+      what: 'the reload log line',
+    });
+    const reloadLine = proc
+      .output()
+      .split('\n')
+      .find((l) => l.includes('reloaded configuration'))!;
     expect(JSON.parse(reloadLine).changed).toMatchObject({
       LOG_LEVEL: { from: 'info', to: 'debug' },
       API_REQUEST_TIMEOUT_MS: { from: 30000, to: 12345 },
@@ -74,7 +82,11 @@ describe.each(ENTRYPOINTS)('$file', ({ file, kind }) => {
 
 describe('configuration', () => {
   it('refuses a bad value at start and names the variable and the expected form', async () => {
-    const proc = spawnEntrypoint('api/main.ts', { ...baseEnv(), PORT: 'eighty', DATABASE_URL: 'mysql://nope' });
+    const proc = spawnEntrypoint('api/main.ts', {
+      ...baseEnv(),
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://nope',
+    });
     running.push(proc);
     const exit = await proc.exited;
     expect(exit.code).toBe(78);
@@ -87,7 +99,11 @@ describe('configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmopt-'));
     const configFile = join(dir, 'reload.env');
     writeFileSync(configFile, '');
-    const proc = spawnEntrypoint('workers/stream.ts', { ...baseEnv(), HEALTH_PORT: String(port), CONFIG_FILE: configFile });
+    const proc = spawnEntrypoint('workers/stream.ts', {
+      ...baseEnv(),
+      HEALTH_PORT: String(port),
+      CONFIG_FILE: configFile,
+    });
     running.push(proc);
     await readyAt(`http://127.0.0.1:${port}/readyz`);
     writeFileSync(configFile, 'LOG_LEVEL=loud\n');

@@ -25,7 +25,10 @@ const readyz = createRoute({
   path: '/readyz',
   tags: ['health'],
   summary: 'Every dependency answers (503 names the one that does not)',
-  responses: { 200: jsonResponse(Readiness, 'Ready'), 503: jsonResponse(Readiness, 'Not ready, with the reason') },
+  responses: {
+    200: jsonResponse(Readiness, 'Ready'),
+    503: jsonResponse(Readiness, 'Not ready, with the reason'),
+  },
 });
 
 const metrics = createRoute({
@@ -33,7 +36,9 @@ const metrics = createRoute({
   path: '/metrics',
   tags: ['health'],
   summary: 'Prometheus metrics of this process',
-  responses: { 200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format' } },
+  responses: {
+    200: { content: { 'text/plain': { schema: z.string() } }, description: 'Prometheus text format' },
+  },
 });
 
 export function healthRouter(deps: ApiDeps) {
@@ -42,7 +47,10 @@ export function healthRouter(deps: ApiDeps) {
     .openapi(readyz, async (c) => {
       if (deps.isStopping?.()) return c.json({ status: 'stopping' as const, checks: [] }, 503);
       const r = await runReadiness(deps.checks, deps.metrics);
-      return c.json({ status: r.ready ? ('ready' as const) : ('not_ready' as const), checks: r.checks }, r.ready ? 200 : 503);
+      return c.json(
+        { status: r.ready ? ('ready' as const) : ('not_ready' as const), checks: r.checks },
+        r.ready ? 200 : 503,
+      );
     })
     .openapi(metrics, async (c) => {
       const text = await collectMetrics(deps.metrics, deps.metricsSources);

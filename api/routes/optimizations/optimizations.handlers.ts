@@ -7,7 +7,10 @@ import type { CycleInput, CycleResult, CycleStatus } from '../../../workflows/ty
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { getOptimization, triggerOptimization } from './optimizations.routes';
 
-const STATUS: Record<string, 'running' | 'completed' | 'failed' | 'canceled' | 'terminated' | 'timed_out' | 'continued_as_new'> = {
+const STATUS: Record<
+  string,
+  'running' | 'completed' | 'failed' | 'canceled' | 'terminated' | 'timed_out' | 'continued_as_new'
+> = {
   RUNNING: 'running',
   COMPLETED: 'completed',
   FAILED: 'failed',
@@ -26,9 +29,15 @@ export function optimizationHandlers(deps: ApiDeps) {
   const trigger: RouteHandler<typeof triggerOptimization, AppBindings> = async (c) => {
     const { target, segment } = c.req.valid('json');
     const t = await deps.repos.targets.require(target);
-    if (segment && !t.segments.includes(segment)) throw notFound(`segment "${segment}" of target "${target}"`);
+    if (segment && !t.segments.includes(segment))
+      throw notFound(`segment "${segment}" of target "${target}"`);
     const id = workflowIds.cycle(target, Date.now());
-    const input: CycleInput = { target, ...(segment ? { segment } : {}), trigger: 'api', taskQueues: deps.taskQueues };
+    const input: CycleInput = {
+      target,
+      ...(segment ? { segment } : {}),
+      trigger: 'api',
+      taskQueues: deps.taskQueues,
+    };
     try {
       const handle = await deps.temporal.workflow.start(WORKFLOW_TYPES.optimizationCycle, {
         workflowId: id,
@@ -43,11 +52,16 @@ export function optimizationHandlers(deps: ApiDeps) {
         workflowExecutionTimeout: '1 hour',
       });
       c.get('logger').info({ workflowId: id, target }, 'optimization cycle started');
-      return c.json({ id, run_id: handle.firstExecutionRunId, target, status_url: `/v1/optimizations/${id}` }, 202, {
-        location: `/v1/optimizations/${id}`,
-      });
+      return c.json(
+        { id, run_id: handle.firstExecutionRunId, target, status_url: `/v1/optimizations/${id}` },
+        202,
+        {
+          location: `/v1/optimizations/${id}`,
+        },
+      );
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`optimization ${id} is already running`, { running_id: id });
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw conflict(`optimization ${id} is already running`, { running_id: id });
       throw err;
     }
   };
@@ -74,20 +88,22 @@ export function optimizationHandlers(deps: ApiDeps) {
         .then((s) => s.phase)
         .catch(() => null);
     } else if (status === 'completed') {
-      const result = await handle.result() as CycleResult;
+      const result = (await handle.result()) as CycleResult;
       decisions = result.decisions;
       phase = 'done';
     } else if (status === 'failed') {
       failure = await handle.result().then(
         () => null,
         (err: unknown) => {
-          const cause = err instanceof Error && 'cause' in err && err.cause instanceof Error ? err.cause : err;
+          const cause =
+            err instanceof Error && 'cause' in err && err.cause instanceof Error ? err.cause : err;
           return cause instanceof Error ? cause.message : String(cause);
         },
       );
       phase = 'failed';
     }
-    if (status === 'unknown') throw new AppError('unavailable', `optimization ${id} is in an unexpected state`);
+    if (status === 'unknown')
+      throw new AppError('unavailable', `optimization ${id} is in an unexpected state`);
     return c.json(
       {
         id,

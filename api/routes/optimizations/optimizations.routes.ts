@@ -16,7 +16,16 @@ export const OptimizationState = z
   .object({
     id: z.string(),
     target: z.string().nullable(),
-    status: z.enum(['running', 'completed', 'failed', 'canceled', 'terminated', 'timed_out', 'continued_as_new', 'unknown']),
+    status: z.enum([
+      'running',
+      'completed',
+      'failed',
+      'canceled',
+      'terminated',
+      'timed_out',
+      'continued_as_new',
+      'unknown',
+    ]),
     phase: z.string().nullable(),
     started_at: z.string().nullable(),
     closed_at: z.string().nullable(),
@@ -30,7 +39,10 @@ export const OptimizationId = z.object({
   id: z
     .string()
     .max(200)
-    .regex(/^cycle-[a-z0-9._-]+$/, 'an optimization id as returned by POST /v1/optimizations (cycle-<target>-<time>)')
+    .regex(
+      /^cycle-[a-z0-9._-]+$/,
+      'an optimization id as returned by POST /v1/optimizations (cycle-<target>-<time>)',
+    )
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
 

@@ -70,7 +70,9 @@ export function createDecisionsRepo(db: Db) {
     },
 
     async byCycle(cycleId: string): Promise<Decision[]> {
-      const r = await db.query<DecisionRow>('SELECT * FROM decisions WHERE cycle_id = $1 ORDER BY segment', [cycleId]);
+      const r = await db.query<DecisionRow>('SELECT * FROM decisions WHERE cycle_id = $1 ORDER BY segment', [
+        cycleId,
+      ]);
       return r.rows.map(toDecision);
     },
 

@@ -60,7 +60,15 @@ const toConfig = (r: ConfigRow): RoutingConfig => ({
   created_at: r.created_at.toISOString(),
 });
 
-export function createTargetsRepo(db: Db) {
+export interface TargetsRepoHooks {
+  /**
+   * Called after a new routing-config version committed (the shared cache announces it to every
+   * process). Awaited but never fails the write: the version is durable whatever the hook does.
+   */
+  onConfigChange?: (config: RoutingConfig) => Promise<void> | void;
+}
+
+export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
   async function load(q: Queryable, name: string): Promise<Target | null> {
     const t = await q.query<TargetRow>('SELECT * FROM targets WHERE name = $1', [name]);
     const row = t.rows[0];
@@ -202,8 +210,9 @@ export function createTargetsRepo(db: Db) {
       rolloutId: string | null;
       reason: string;
     }): Promise<RoutingConfig> {
+      let appended: RoutingConfig;
       try {
-        return await withTransaction(db, async (tx) => {
+        appended = await withTransaction(db, async (tx) => {
           const cur = await tx.query<{ version: number }>(
             'SELECT max(version) AS version FROM routing_configs WHERE target = $1 AND segment = $2',
             [input.target, input.segment],
@@ -220,16 +229,32 @@ export function createTargetsRepo(db: Db) {
           const r = await tx.query<ConfigRow>(
             `INSERT INTO routing_configs (target, segment, version, weights, rollout_id, reason)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-            [input.target, input.segment, current + 1, JSON.stringify(input.weights), input.rolloutId, input.reason],
+            [
+              input.target,
+              input.segment,
+              current + 1,
+              JSON.stringify(input.weights),
+              input.rolloutId,
+              input.reason,
+            ],
           );
           return toConfig(r.rows[0]!);
         });
       } catch (err) {
         if (pgCode(err) === PG_ERRORS.uniqueViolation) {
-          throw new AppError('precondition_failed', `routing config of ${input.target}/${input.segment} changed concurrently`);
+          throw new AppError(
+            'precondition_failed',
+            `routing config of ${input.target}/${input.segment} changed concurrently`,
+          );
         }
         throw err;
       }
+      try {
+        await hooks.onConfigChange?.(appended);
+      } catch {
+        // The cache bounds staleness by TTL when an announcement is lost; the write itself stands.
+      }
+      return appended;
     },
   };
 }
