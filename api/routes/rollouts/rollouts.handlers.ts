@@ -32,6 +32,9 @@ const isCursor = (v: unknown): v is Cursor =>
   typeof (v as Cursor).createdAt === 'string' &&
   typeof (v as Cursor).id === 'string';
 
+/** How long a status query may wait for the rollout's worker before the API answers from the row. */
+const QUERY_TIMEOUT_MS = 3_000;
+
 export function rolloutHandlers(deps: ApiDeps) {
   const rollouts = createRolloutsRepo(deps.db);
 
@@ -47,7 +50,12 @@ export function rolloutHandlers(deps: ApiDeps) {
     try {
       const d = await handle.describe();
       if (d.status.name !== 'RUNNING') return { status: d.status.name.toLowerCase(), live: null };
-      return { status: 'running', live: await handle.query(rolloutStatusQuery).catch(() => null) };
+      // A query needs a worker; without one it would wait for the RPC deadline. Answer from the row instead.
+      const answer = await Promise.race([
+        handle.query(rolloutStatusQuery).catch(() => null),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), QUERY_TIMEOUT_MS).unref()),
+      ]);
+      return { status: 'running', live: answer };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return { status: 'unknown', live: null };
       throw err;
@@ -96,11 +104,15 @@ export function rolloutHandlers(deps: ApiDeps) {
     );
   };
 
-  /** Refuses a message the rollout cannot act on with 409 and the reason, before anything is sent. */
-  async function running(id: string, action: string): Promise<RolloutStatus> {
+  /**
+   * Refuses a message the rollout cannot act on with 409 and the reason, before anything is sent. A
+   * running rollout whose worker does not answer the status query yields null: signals are durable and
+   * reach it when a worker is back, so pause, resume and abort are still accepted then.
+   */
+  async function running(id: string, action: string): Promise<RolloutStatus | null> {
     const row = await require(id);
-    const { live: s } = await live(id);
-    if (!s)
+    const { status, live: s } = await live(id);
+    if (status !== 'running')
       throw conflict(`rollout ${id} is ${row.state}; there is nothing to ${action}`, { state: row.state });
     return s;
   }
@@ -109,10 +121,15 @@ export function rolloutHandlers(deps: ApiDeps) {
     const { id } = c.req.valid('param');
     const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
     const s = await running(id, 'pause');
-    if (s.paused) throw conflict(`rollout ${id} is already paused`, { state: s.state });
+    if (s?.paused) throw conflict(`rollout ${id} is already paused`, { state: s.state });
     await deps.temporal.workflow.getHandle(id).signal(pauseRolloutSignal, body);
     return c.json(
-      { id, action: 'pause', state: s.state, detail: 'pause requested: progression holds at the next step' },
+      {
+        id,
+        action: 'pause',
+        state: s?.state ?? 'progressing',
+        detail: 'pause requested: progression holds at the next step',
+      },
       202,
     );
   };
@@ -121,9 +138,9 @@ export function rolloutHandlers(deps: ApiDeps) {
     const { id } = c.req.valid('param');
     const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
     const s = await running(id, 'resume');
-    if (!s.paused) throw conflict(`rollout ${id} is not paused (it is ${s.state})`, { state: s.state });
+    if (s && !s.paused) throw conflict(`rollout ${id} is not paused (it is ${s.state})`, { state: s.state });
     await deps.temporal.workflow.getHandle(id).signal(resumeRolloutSignal, body);
-    return c.json({ id, action: 'resume', state: s.state, detail: 'resume requested' }, 202);
+    return c.json({ id, action: 'resume', state: s?.state ?? 'paused', detail: 'resume requested' }, 202);
   };
 
   const abort: RouteHandler<typeof abortRollout, AppBindings> = async (c) => {
@@ -135,7 +152,7 @@ export function rolloutHandlers(deps: ApiDeps) {
       {
         id,
         action: 'abort',
-        state: s.state,
+        state: s?.state ?? 'progressing',
         detail: 'abort requested: the rollout rolls back to the version it started from',
       },
       202,
@@ -145,7 +162,15 @@ export function rolloutHandlers(deps: ApiDeps) {
   const approve: RouteHandler<typeof approveRollout, AppBindings> = async (c) => {
     const { id } = c.req.valid('param');
     const body = (await c.req.json().catch(() => ({}))) as { stage?: number; by?: string };
-    await running(id, 'approve');
+    if (!(await running(id, 'approve'))) {
+      throw new AppError(
+        'unavailable',
+        `rollout ${id} is running but no orchestration worker answers; retry`,
+        {
+          retryAfterSeconds: 5,
+        },
+      );
+    }
     try {
       const r = await deps.temporal.workflow.getHandle(id).executeUpdate(approveStageUpdate, {
         args: [{ ...(body.stage ? { stage: body.stage - 1 } : {}), ...(body.by ? { by: body.by } : {}) }],
