@@ -1,5 +1,5 @@
 /**
- * Converts the RouteLLM evaluation outcomes (/work/shared/datasets/routellm) into the replay's JSONL:
+ * Converts the RouteLLM evaluation outcomes (../shared/datasets/routellm beside the project) into the replay's JSONL:
  * one query a line with each model's quality, cost and (absent here) latency.
  *
  *   tsx cli/routellm.ts --dataset mmlu|gsm8k|mt-bench [--dir DIR] [--out FILE] [--seed N]
@@ -16,6 +16,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { seededRng } from '../domain/stats/distributions';
+import { PROJECT_ROOT } from '../infra/paths';
 
 const MODELS = {
   'mistralai/Mixtral-8x7B-Instruct-v0.1': 'mixtral-8x7b-instruct',
@@ -195,7 +196,7 @@ function main(argv: string[]): void {
   const program = new Command()
     .name('routellm')
     .requiredOption('--dataset <name>', 'mmlu | gsm8k | mt-bench')
-    .option('--dir <dir>', 'RouteLLM data directory', '/work/shared/datasets/routellm')
+    .option('--dir <dir>', 'RouteLLM data directory', join(PROJECT_ROOT, '..', 'shared', 'datasets', 'routellm'))
     .option('--out <file>', 'output JSONL (default: stdout)')
     .option('--seed <n>', 'shuffle seed', '1')
     .option('--no-shuffle', 'keep the source order')

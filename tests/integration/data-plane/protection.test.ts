@@ -18,7 +18,8 @@ beforeAll(async () => {
       name: uniqueName('protect'),
       env: {
         DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-protect-')),
-        INGEST_RATE_LIMIT_EPS: 10,
+        // Refill so slow (1 event/s) that a loaded machine cannot refill 10 events between two calls.
+        INGEST_RATE_LIMIT_EPS: 1,
         INGEST_RATE_LIMIT_BURST: 30,
         INGEST_MAX_BUFFERED_EVENTS: 25,
       },
@@ -50,10 +51,11 @@ describe('ingest protection', () => {
     expect(limited.status).toBe(429);
     expect(limited.headers.get('content-type')).toContain('application/problem+json');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    // Another source has its own bucket.
+    // Another source has its own bucket. A small batch, so that it fits the bounded buffer (25) even while
+    // the first 20 events are still waiting there on a loaded machine.
     const other = await sys.keyFor('ingest');
     expect(
-      (await call(sys.app, 'POST', '/v1/events', batch(target, 20, 40), {}, { auth: other })).status,
+      (await call(sys.app, 'POST', '/v1/events', batch(target, 4, 40), {}, { auth: other })).status,
     ).toBe(202);
   });
 
