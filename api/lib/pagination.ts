@@ -17,3 +17,20 @@ export function decodeCursor<T>(cursor: string | undefined, validate: (v: unknow
     issues: [{ path: 'query.cursor', message: 'invalid cursor' }],
   });
 }
+
+/**
+ * One page of a list fetched with `limit + 1` rows: the extra row only tells that a next page exists,
+ * and the cursor is the sort key of the last row served.
+ */
+export function pageOf<T>(
+  rows: T[],
+  limit: number,
+  cursorOf: (last: T) => unknown,
+): { items: T[]; next_cursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items,
+    next_cursor: rows.length > limit && last !== undefined ? encodeCursor(cursorOf(last)) : null,
+  };
+}

@@ -4,7 +4,7 @@ import { conflict } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
 import { createRolloutsRepo } from '../../../infra/db/repos/rollouts';
 import { decideApprovalUpdate } from '../../../workflows/messages';
-import { decodeCursor, encodeCursor } from '../../lib/pagination';
+import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { approveDecision, getDecision, listDecisions, rejectDecision } from './decisions.routes';
 
@@ -32,14 +32,8 @@ export function decisionHandlers(deps: ApiDeps) {
       ...(kind ? { kind } : {}),
       ...(before ? { before } : {}),
     });
-    const page = items.slice(0, limit);
-    const last = page.at(-1);
     return c.json(
-      {
-        items: page,
-        next_cursor:
-          items.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
-      },
+      pageOf(items, limit, (l) => ({ createdAt: l.created_at, id: l.id })),
       200,
     );
   };

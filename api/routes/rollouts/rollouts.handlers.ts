@@ -10,7 +10,7 @@ import {
   rolloutStatusQuery,
   type RolloutStatus,
 } from '../../../workflows/messages';
-import { decodeCursor, encodeCursor } from '../../lib/pagination';
+import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { temporalUiUrl } from '../optimizations/optimizations.handlers';
 import type {
@@ -71,14 +71,8 @@ export function rolloutHandlers(deps: ApiDeps) {
       ...(state ? { state } : {}),
       ...(before ? { before } : {}),
     });
-    const page = items.slice(0, limit);
-    const last = page.at(-1);
     return c.json(
-      {
-        items: page,
-        next_cursor:
-          items.length > limit && last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null,
-      },
+      pageOf(items, limit, (l) => ({ createdAt: l.created_at, id: l.id })),
       200,
     );
   };

@@ -8,7 +8,7 @@ import {
   redeliverWorkflowId,
   type RedeliverInput,
 } from '../../../workflows/notify-types';
-import { decodeCursor, encodeCursor } from '../../lib/pagination';
+import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './webhooks.routes';
 
@@ -56,9 +56,8 @@ export function webhookHandlers(deps: ApiDeps) {
     const { limit, cursor } = c.req.valid('query');
     const after = decodeCursor(cursor, (v): v is string => typeof v === 'string');
     const items = await repo.list({ limit: limit + 1, ...(after ? { after } : {}) });
-    const page = items.slice(0, limit);
     return c.json(
-      { items: page, next_cursor: items.length > limit ? encodeCursor(page.at(-1)!.id) : null },
+      pageOf(items, limit, (l) => l.id),
       200,
     );
   };
@@ -124,14 +123,8 @@ export function webhookHandlers(deps: ApiDeps) {
       ...(status ? { status } : {}),
       ...(before ? { before } : {}),
     });
-    const page = items.slice(0, limit);
-    const last = page.at(-1);
     return c.json(
-      {
-        items: page,
-        next_cursor:
-          items.length > limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
-      },
+      pageOf(items, limit, (l) => ({ created_at: l.created_at, id: l.id })),
       200,
     );
   };
