@@ -196,7 +196,11 @@ function main(argv: string[]): void {
   const program = new Command()
     .name('routellm')
     .requiredOption('--dataset <name>', 'mmlu | gsm8k | mt-bench')
-    .option('--dir <dir>', 'RouteLLM data directory', join(PROJECT_ROOT, '..', 'shared', 'datasets', 'routellm'))
+    .option(
+      '--dir <dir>',
+      'RouteLLM data directory',
+      join(PROJECT_ROOT, '..', 'shared', 'datasets', 'routellm'),
+    )
     .option('--out <file>', 'output JSONL (default: stdout)')
     .option('--seed <n>', 'shuffle seed', '1')
     .option('--no-shuffle', 'keep the source order')
