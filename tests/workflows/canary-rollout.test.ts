@@ -204,6 +204,15 @@ describe('canaryRollout', () => {
     await h1.signal(abortRolloutSignal, { reason: 'test over' }).catch((e: unknown) => {
       if (!(e instanceof WorkflowNotFoundError)) throw e;
     });
-    expect((await h1.result()).state).not.toBe('promoted');
+    // A run that waits forever for an approval is ended by the test server's execution timeout once time
+    // skips past it: also not a promotion.
+    const outcome = await h1.result().then(
+      (r) => r.state,
+      (e: unknown) => {
+        if (e instanceof WorkflowFailedError) return 'timed_out';
+        throw e;
+      },
+    );
+    expect(outcome).not.toBe('promoted');
   });
 });
