@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from '../infra/env';
 import { freePort } from '../infra/net';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { buildIfStale } from '../infra/build';
 import { PROJECT_ROOT } from '../infra/paths';
 import { workflowBundlePath } from '../infra/temporal';
+import { spawnNode } from '../tests/helpers/process';
 
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 3);
 const IDLE_MS = 3_000;
@@ -73,18 +73,7 @@ async function once(
 }
 
 function spawnBuilt(file: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', file.replace(/\.ts$/, '.mjs'))], {
-    cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-    child.once('exit', (code) => resolve({ code, at: Date.now() })),
-  );
-  return { child, output: () => out, exited };
+  return spawnNode([join(PROJECT_ROOT, 'dist', file.replace(/\.ts$/, '.mjs'))], env);
 }
 
 export async function runStartupBench(): Promise<Record<string, number>> {
