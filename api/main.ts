@@ -7,7 +7,8 @@ import { TASK_QUEUES } from '../domain/names';
 import { createPool, ping } from '../infra/db/pool';
 import { migrate } from '../infra/db/migrate';
 import { createDecisionsRepo } from '../infra/db/repos/decisions';
-import { createCachedTargetsRepo, createSharedState } from '../infra/cache';
+import { createAggregatesReader, createCachedTargetsRepo, createSharedState } from '../infra/cache';
+import { createAggregatesRepo } from '../infra/db/repos/aggregates';
 import { runProcess, type ReadinessCheck } from '../infra/process';
 import { connectClient } from '../infra/temporal';
 import { startIngestFront } from '../infra/ingest';
@@ -45,8 +46,17 @@ await runProcess(
       db,
       logger,
       ...(shared.redis ? { redis: shared.redis } : {}),
+      bus: shared.bus,
     });
     checks.push(...ingest.checks);
+    // Metrics queries: open windows hot in Redis, stored windows through the three-tier cache.
+    const aggregates = createAggregatesReader({
+      repo: createAggregatesRepo(db),
+      bus: shared.bus,
+      ...(shared.redis ? { redis: shared.redis } : {}),
+      registry: ctx.metrics.registry,
+      logger,
+    });
     let stopping = false;
     const apiDeps: ApiDeps = {
       env,
@@ -61,7 +71,9 @@ await runProcess(
         integrations: env.TASK_QUEUE_INTEGRATIONS,
       },
       repos: { targets, decisions: createDecisionsRepo(db) },
-      caches: { routingConfigs },
+      caches: { routingConfigs, aggregates },
+      // API-key revocations and deleted configs reach every replica through the invalidation bus.
+      bus: shared.bus,
       // Rate limits are shared by every replica through the same Redis as the cache.
       ...(shared.redis ? { redis: shared.redis } : {}),
       checks,

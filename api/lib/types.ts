@@ -9,6 +9,8 @@ import type { Db } from '../../infra/db/pool';
 import type { TargetsRepo } from '../../infra/db/repos/targets';
 import type { DecisionsRepo } from '../../infra/db/repos/decisions';
 import type { RoutingConfigCache } from '../../infra/cache/routing-configs';
+import type { AggregatesReader } from '../../infra/cache/aggregates';
+import type { InvalidationBus } from '../../infra/cache/bus';
 import type { Redis } from 'ioredis';
 import type { Identity } from './permissions';
 import type { SecurityRepos } from '../middleware/security';
@@ -29,7 +31,12 @@ export interface ApiDeps {
   metricsSources: (() => Promise<string>)[];
   isStopping?: () => boolean;
   /** Three-tier caches (infra/cache); reads fall back to the repositories when absent. */
-  caches?: { routingConfigs?: RoutingConfigCache };
+  caches?: { routingConfigs?: RoutingConfigCache; aggregates?: AggregatesReader };
+  /**
+   * The invalidation bus of infra/cache: API-key revocations reach every replica's credential cache and
+   * deleted targets/segments every routing-config cache through it. Absent = this process only.
+   */
+  bus?: InvalidationBus;
   /** Redis shared by API replicas for rate limits; an in-process limiter when absent. */
   redis?: Redis;
   /** Security stores (API keys, audit log, idempotency); created over `db` when absent. */
@@ -50,6 +57,8 @@ export interface AppBindings {
     logger: Logger;
     /** Set by api/middleware/security.ts on every request (anonymous when no credential was sent). */
     identity: Identity;
+    /** RateLimit headers of this request's decision, added to the response by createApp's outer middleware. */
+    limitHeaders: Record<string, string> | undefined;
   };
 }
 

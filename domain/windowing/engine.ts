@@ -26,6 +26,11 @@ export interface EngineOptions<A> {
   create(): A;
   /** Folds b into a and returns the result (sessions merge their accumulators). */
   merge(a: A, b: A): A;
+  /**
+   * Also track changed windows for a second reader with its own cadence (a hot copy published more
+   * often than the windows are persisted): see takeHotChanged.
+   */
+  trackHot?: boolean;
 }
 
 export type Arrival = 'on_time' | 'late' | 'too_late';
@@ -74,6 +79,7 @@ export function validateSpec(spec: WindowSpec): void {
 export class WindowEngine<A> {
   private readonly windows = new Map<string, WindowState<A>[]>();
   private readonly dirty = new Set<WindowState<A>>();
+  private readonly hot = new Set<WindowState<A>>();
   private emissions: Emission<A>[] = [];
   private maxTs = Number.NEGATIVE_INFINITY;
   private open = 0;
@@ -147,6 +153,13 @@ export class WindowEngine<A> {
     return out;
   }
 
+  /** Windows changed since the last call, for the second reader (empty unless `trackHot`). */
+  takeHotChanged(): WindowState<A>[] {
+    const out = [...this.hot];
+    this.hot.clear();
+    return out;
+  }
+
   /** Marks a window changed again (a failed persist is retried whole); ignored once it expired. */
   markDirty(w: WindowState<A>): void {
     if (this.windows.get(w.key)?.includes(w)) this.dirty.add(w);
@@ -173,6 +186,7 @@ export class WindowEngine<A> {
 
   private touch(w: WindowState<A>): void {
     this.dirty.add(w);
+    if (this.opts.trackHot) this.hot.add(w);
     if (w.fired) this.emissions.push({ kind: 'update', window: w });
   }
 
@@ -218,6 +232,7 @@ export class WindowEngine<A> {
       acc = this.opts.merge(acc, w.acc);
       fired ||= w.fired;
       this.dirty.delete(w);
+      this.hot.delete(w);
       list.splice(list.indexOf(w), 1);
       this.open--;
     }
@@ -228,6 +243,7 @@ export class WindowEngine<A> {
     this.open++;
     this.nextCheck = Math.min(this.nextCheck, fired ? end + this.opts.allowedLatenessMs : end);
     this.dirty.add(merged);
+    if (this.opts.trackHot) this.hot.add(merged);
     if (touching.length > 0) {
       this.emissions.push({
         kind: 'merge',

@@ -9,6 +9,7 @@ import { createLocalBus, createRedisBus, type InvalidationBus } from './bus';
 
 export { createLocalBus, createRedisBus, type InvalidationBus, type Invalidation } from './bus';
 export { createTieredCache, type TieredCache, type TieredCacheOptions } from './tiered-cache';
+export { createAggregatesReader, type AggregatesReader, AGGREGATES_NS } from './aggregates';
 export {
   createCachedTargetsRepo,
   createRoutingConfigCache,

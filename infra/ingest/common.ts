@@ -7,8 +7,13 @@ import type { Db } from '../db/pool';
 import type { Env } from '../env';
 import type { Logger } from '../logger';
 import type { ReadinessCheck } from '../process';
+import { createAggregatesPublisher } from '../cache/aggregates';
+import type { InvalidationBus } from '../cache/bus';
+import { createMemoryGcra, createRedisGcra } from '../cache/gcra';
 import { createMemoryDedup, createRedisDedup, type Dedup } from './dedup';
-import type { ShardConfig } from './shard';
+import type { SourceLimiter } from './front';
+import { createRedisJoinIndex } from './join-index';
+import type { ShardConfig, ShardDeps } from './shard';
 
 export function shardConfig(env: Env): ShardConfig {
   return {
@@ -17,6 +22,46 @@ export function shardConfig(env: Env): ShardConfig {
     allowedLatenessMs: env.INGEST_ALLOWED_LATENESS_MS,
     joinHorizonMs: env.INGEST_JOIN_HORIZON_MS,
     joinMaxEntries: env.INGEST_JOIN_MAX_ENTRIES,
+    // Recent data shows within a fraction of a commit interval; never more often than every 50 ms.
+    hotIntervalMs: Math.max(50, Math.min(250, Math.floor(env.INGEST_FLUSH_INTERVAL_MS / 4))),
+  };
+}
+
+export type ShardSharedDeps = Pick<ShardDeps, 'joins' | 'aggregates' | 'onHotError'>;
+
+/**
+ * What shards share beyond PostgreSQL: the feedback join index and the hot open windows in Redis, and
+ * the cache invalidations after each commit (through `bus`, or straight to Redis in a process without
+ * one). Without Redis only the invalidations remain (one process: the embedded pipeline in the API).
+ */
+export function createShardShared(
+  env: Env,
+  logger: Logger,
+  redis?: Redis,
+  bus?: Pick<InvalidationBus, 'publish'>,
+): ShardSharedDeps {
+  const hotTtlMs =
+    env.INGEST_WINDOW_MS + env.INGEST_MAX_OUT_OF_ORDERNESS_MS + env.INGEST_ALLOWED_LATENESS_MS + 60_000;
+  let warned = 0;
+  return {
+    ...(redis ? { joins: createRedisJoinIndex(redis, env.INGEST_JOIN_HORIZON_MS) } : {}),
+    ...(redis || bus
+      ? {
+          aggregates: createAggregatesPublisher({
+            ...(redis ? { redis } : {}),
+            ...(bus ? { bus } : {}),
+            hotTtlMs,
+          }),
+        }
+      : {}),
+    onHotError: (err) => {
+      if (Date.now() - warned < 60_000) return;
+      warned = Date.now();
+      logger.warn(
+        { err: String(err) },
+        'hot windows or cache invalidation not published; readers catch up later',
+      );
+    },
   };
 }
 
@@ -24,6 +69,28 @@ export function createDedup(env: Env, redis?: Redis): Dedup {
   return redis
     ? createRedisDedup(redis, env.INGEST_DEDUP_HORIZON_MS)
     : createMemoryDedup(env.INGEST_DEDUP_HORIZON_MS);
+}
+
+/**
+ * Per-source ingest limits as a token bucket (GCRA, its equivalent over one timestamp): with Redis one
+ * per source shared by every process, without Redis (or while it fails) one per process. A batch costs
+ * its events, capped at the burst, so a full bucket always takes one batch.
+ */
+export function createSourceLimiter(env: Env, redis?: Redis, logger?: Logger): SourceLimiter {
+  const rate = env.INGEST_RATE_LIMIT_EPS;
+  const burst = env.INGEST_RATE_LIMIT_BURST;
+  const gcra = redis
+    ? createRedisGcra(redis, { keyPrefix: 'llmopt:ingest-rl:', ...(logger ? { logger } : {}) })
+    : createMemoryGcra();
+  const limit = { intervalMs: 1000 / rate, toleranceMs: (burst * 1000) / rate };
+  return {
+    async take(source, n) {
+      const r = await gcra.take(source, limit, Math.min(n, burst));
+      return r.allowed
+        ? { ok: true }
+        : { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(r.retryMs / 1000)) };
+    },
+  };
 }
 
 /** A price book kept fresh from the table: every few seconds, and at once after an API change. */

@@ -6,7 +6,7 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { checkEvent, type TelemetryEvent } from '../../domain/events';
 import { AppError, type FieldIssue } from '../../domain/errors';
-import type { AcceptedEvent, IngestSink } from './pipeline';
+import type { AcceptedEvent, IngestSink, RawBatch } from './pipeline';
 
 export interface IngestLimits {
   maxBatchEvents: number;
@@ -22,8 +22,13 @@ export interface RejectedEvent {
 
 export interface BatchOutcome {
   accepted: AcceptedEvent[];
+  /** Index in the batch of each accepted event. */
+  indexes: number[];
   rejected: RejectedEvent[];
 }
+
+/** How a request body lists its events: a JSON array (or {"events": [...]}), or NDJSON. */
+export type BatchFormat = 'json' | 'ndjson';
 
 /** Decompresses per Content-Encoding, refusing to inflate past the limit (a gzip bomb gets 413). */
 export function decodeBody(body: Buffer, contentEncoding: string | undefined, maxBytes: number): Buffer {
@@ -53,7 +58,7 @@ export function decodeBody(body: Buffer, contentEncoding: string | undefined, ma
 export function splitBatch(
   text: string,
   contentType: string | undefined,
-): { items: unknown[]; lineErrors: Map<number, string> } {
+): { items: unknown[]; lineErrors: Map<number, string>; format: BatchFormat } {
   const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
   const lineErrors = new Map<number, string>();
   if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl') {
@@ -67,7 +72,7 @@ export function splitBatch(
         items.push(undefined);
       }
     }
-    return { items, lineErrors };
+    return { items, lineErrors, format: 'ndjson' };
   }
   if (type !== 'application/json') {
     throw new AppError(
@@ -83,13 +88,13 @@ export function splitBatch(
       issues: [{ path: '(body)', message: 'malformed JSON' }],
     });
   }
-  if (Array.isArray(parsed)) return { items: parsed, lineErrors };
+  if (Array.isArray(parsed)) return { items: parsed, lineErrors, format: 'json' };
   if (
     typeof parsed === 'object' &&
     parsed !== null &&
     Array.isArray((parsed as { events?: unknown }).events)
   ) {
-    return { items: (parsed as { events: unknown[] }).events, lineErrors };
+    return { items: (parsed as { events: unknown[] }).events, lineErrors, format: 'json' };
   }
   throw new AppError('validation', 'expected a JSON array of events (or {"events": [...]})', {
     issues: [{ path: '(root)', message: 'expected an array of events' }],
@@ -110,6 +115,7 @@ export function validateBatch(
     );
   }
   const accepted: AcceptedEvent[] = [];
+  const indexes: number[] = [];
   const rejected: RejectedEvent[] = [];
   const firstIndex = new Map<string, number>();
   for (let i = 0; i < items.length; i++) {
@@ -144,48 +150,34 @@ export function validateBatch(
     }
     firstIndex.set(r.event.id, i);
     accepted.push({ event: r.event, ts: r.ts });
+    indexes.push(i);
   }
-  return { accepted, rejected };
+  return { accepted, indexes, rejected };
 }
 
-/** Token bucket per source (API key or client address): refills continuously, takes whole batches. */
-export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+export type TakeResult = { ok: true } | { ok: false; retryAfterSeconds: number };
 
-  constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** Takes n tokens, or returns the seconds until n would be available (never more than the burst). */
-  take(source: string, n: number): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    const t = this.now();
-    const b = this.buckets.get(source) ?? { tokens: this.burst, at: t };
-    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerSecond);
-    b.at = t;
-    this.buckets.set(source, b);
-    const need = Math.min(n, this.burst);
-    if (b.tokens >= need) {
-      b.tokens -= need;
-      return { ok: true };
-    }
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((need - b.tokens) / this.ratePerSecond)) };
-  }
+/** Per-source token bucket, shared through Redis or per process (createSourceLimiter, common.ts). */
+export interface SourceLimiter {
+  take(source: string, n: number): TakeResult | Promise<TakeResult>;
 }
 
 export interface IngestFront {
   sink: IngestSink;
   limits: IngestLimits;
-  buckets?: TokenBuckets;
+  buckets?: SourceLimiter;
 }
 
-/** Rate-limits, validates and hands the valid events to the sink; throws AppError for whole-batch faults. */
+/**
+ * Rate-limits, validates and hands the valid events to the sink; throws AppError for whole-batch faults.
+ * With the decoded body the items were split from, the sink may store that once (see RawBatch).
+ */
 export async function ingestItems(
   front: IngestFront,
   source: string,
   items: readonly unknown[],
   lineErrors?: Map<number, string>,
+  body?: { bytes: Buffer; format: BatchFormat },
 ): Promise<{ accepted: number; rejected: RejectedEvent[] }> {
   if (items.length > front.limits.maxBatchEvents) {
     throw new AppError(
@@ -193,15 +185,29 @@ export async function ingestItems(
       `batch has ${items.length} events; at most ${front.limits.maxBatchEvents} per request`,
     );
   }
-  const limited = front.buckets?.take(source, items.length);
+  const limited = await front.buckets?.take(source, items.length);
   if (limited && !limited.ok) {
     throw new AppError('rate_limited', `ingest rate limit for ${source} exceeded`, {
       retryAfterSeconds: limited.retryAfterSeconds,
     });
   }
   const outcome = validateBatch(items, Date.now(), front.limits, lineErrors);
-  if (outcome.accepted.length > 0) await front.sink.accept(outcome.accepted);
+  if (outcome.accepted.length > 0) {
+    const raw: RawBatch | undefined = body && { ...body, indexes: outcome.indexes };
+    await front.sink.accept(outcome.accepted, raw);
+  }
   return { accepted: outcome.accepted.length, rejected: outcome.rejected };
+}
+
+/** POST /v1/events after decompression: split by Content-Type, then ingestItems with the body. */
+export function ingestBody(
+  front: IngestFront,
+  source: string,
+  body: Buffer,
+  contentType: string | undefined,
+): Promise<{ accepted: number; rejected: RejectedEvent[] }> {
+  const { items, lineErrors, format } = splitBatch(body.toString('utf8'), contentType);
+  return ingestItems(front, source, items, lineErrors, { bytes: body, format });
 }
 
 export type { TelemetryEvent };

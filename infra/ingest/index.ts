@@ -10,8 +10,16 @@ import type { Db } from '../db/pool';
 import type { Env } from '../env';
 import type { Logger } from '../logger';
 import type { ReadinessCheck } from '../process';
-import { createCommitBreaker, createDedup, createPriceSource, shardConfig } from './common';
-import { TokenBuckets, type IngestFront } from './front';
+import {
+  createCommitBreaker,
+  createDedup,
+  createPriceSource,
+  createShardShared,
+  createSourceLimiter,
+  shardConfig,
+} from './common';
+import type { InvalidationBus } from '../cache/bus';
+import type { IngestFront } from './front';
 import { EmbeddedPipeline } from './pipeline';
 
 export { createCommitBreaker, createDedup, createPriceSource, shardConfig } from './common';
@@ -31,6 +39,8 @@ export async function startEmbeddedIngest(opts: {
   db: Db;
   logger: Logger;
   redis?: Redis;
+  /** The process's invalidation bus: cached aggregates are invalidated through it after each commit. */
+  bus?: InvalidationBus;
   /** WAL directory and shard name; one per process (tests give each their own). */
   name?: string;
 }): Promise<EmbeddedIngest> {
@@ -41,10 +51,11 @@ export async function startEmbeddedIngest(opts: {
   const breaker = createCommitBreaker('ingest-database');
   const pipeline = new EmbeddedPipeline({
     dataDir: env.DATA_DIR,
-    name: opts.name ?? 'api',
+    name: opts.name ?? env.INGEST_SHARD_NAME,
     repo: aggregates,
     dedup: createDedup(env, opts.redis),
     prices: prices.get,
+    shared: createShardShared(env, logger, opts.redis, opts.bus),
     shard: shardConfig(env),
     flushIntervalMs: env.INGEST_FLUSH_INTERVAL_MS,
     maxBufferedEvents: env.INGEST_MAX_BUFFERED_EVENTS,
@@ -60,7 +71,7 @@ export async function startEmbeddedIngest(opts: {
       maxDecompressedBytes: env.INGEST_MAX_DECOMPRESSED_BYTES,
       maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
     },
-    buckets: new TokenBuckets(env.INGEST_RATE_LIMIT_EPS, env.INGEST_RATE_LIMIT_BURST),
+    buckets: createSourceLimiter(env, opts.redis, opts.logger),
   };
   return {
     front,
@@ -77,7 +88,13 @@ export async function startEmbeddedIngest(opts: {
 }
 
 /** The API's front door for the configured mode: Kafka producer (acks=all) or the embedded pipeline. */
-export async function startIngestFront(opts: { env: Env; db: Db; logger: Logger; redis?: Redis }): Promise<{
+export async function startIngestFront(opts: {
+  env: Env;
+  db: Db;
+  logger: Logger;
+  redis?: Redis;
+  bus?: InvalidationBus;
+}): Promise<{
   front: IngestFront;
   checks: ReadinessCheck[];
   onPricesChanged(): Promise<void>;
@@ -97,7 +114,7 @@ export async function startIngestFront(opts: { env: Env; db: Db; logger: Logger;
         maxDecompressedBytes: env.INGEST_MAX_DECOMPRESSED_BYTES,
         maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
       },
-      buckets: new TokenBuckets(env.INGEST_RATE_LIMIT_EPS, env.INGEST_RATE_LIMIT_BURST),
+      buckets: createSourceLimiter(env, opts.redis, opts.logger),
     },
     checks: [sink.readiness()],
     // The stream process prices events; it refreshes its own book from the table.

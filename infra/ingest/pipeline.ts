@@ -4,24 +4,80 @@
  * it replays the WAL from the committed offset, so a SIGKILL at any point loses and doubles nothing.
  */
 import { join } from 'node:path';
-import type { TelemetryEvent } from '../../domain/events';
+import { checkEvent, type TelemetryEvent } from '../../domain/events';
 import type { PriceBook } from '../../domain/pricing';
 import { AppError } from '../../domain/errors';
 import type { AggregatesRepo } from '../db/repos/aggregates';
 import type { Logger } from '../logger';
 import type { Dedup } from './dedup';
-import { ShardProcessor, type IngestRecord, type ShardConfig } from './shard';
-import { Wal } from './wal';
+import { splitBatch, type BatchFormat } from './front';
+import { ShardProcessor, type IngestRecord, type ShardConfig, type ShardDeps } from './shard';
+import { Wal, type WalRecord } from './wal';
 
 export interface AcceptedEvent {
   event: TelemetryEvent;
   ts: number;
 }
 
+/**
+ * The decoded request body the accepted events were split from, with the index of each (in order): a
+ * sink may store these bytes once rather than serialize every event again.
+ */
+export interface RawBatch {
+  bytes: Buffer;
+  format: BatchFormat;
+  indexes: readonly number[];
+}
+
 /** Where the API hands validated events: durable once `accept` resolves. */
 export interface IngestSink {
   readonly kind: 'wal' | 'kafka';
-  accept(events: readonly AcceptedEvent[]): Promise<void>;
+  accept(events: readonly AcceptedEvent[], raw?: RawBatch): Promise<void>;
+}
+
+/**
+ * A WAL batch payload: [u8 format][u32 n][n × u32 index][body]. The first byte tells it from a
+ * single-event record, which is a JSON object and so starts with "{".
+ */
+const FORMAT_BYTE: Record<BatchFormat, number> = { json: 1, ndjson: 2 };
+
+export function encodeRawBatch(raw: RawBatch): Buffer {
+  const n = raw.indexes.length;
+  const head = Buffer.allocUnsafe(5 + 4 * n);
+  head.writeUInt8(FORMAT_BYTE[raw.format], 0);
+  head.writeUInt32LE(n, 1);
+  for (let i = 0; i < n; i++) head.writeUInt32LE(raw.indexes[i]!, 5 + 4 * i);
+  return Buffer.concat([head, raw.bytes]);
+}
+
+/**
+ * The events of one WAL record, one per offset it takes. A batch's events are validated again exactly
+ * as they were accepted (the future bound aside: they were in bounds then); one that no longer passes
+ * (a stricter schema after an upgrade) comes back as its reason; the pipeline logs and skips it.
+ */
+export function decodeWalRecord(r: WalRecord): ({ event: TelemetryEvent; ts: number } | { error: string })[] {
+  const kind = r.payload[0];
+  if (kind === 0x7b && r.count === 1) {
+    const event = JSON.parse(r.payload.toString('utf8')) as TelemetryEvent;
+    return [{ event, ts: Date.parse(event.timestamp) }];
+  }
+  const format = kind === FORMAT_BYTE.json ? 'json' : kind === FORMAT_BYTE.ndjson ? 'ndjson' : undefined;
+  const n = r.payload.length >= 5 ? r.payload.readUInt32LE(1) : -1;
+  if (format === undefined || n !== r.count || r.payload.length < 5 + 4 * n)
+    throw new Error(`write-ahead log record at offset ${r.offset} is not a batch of ${r.count} events`);
+  const text = r.payload.subarray(5 + 4 * n).toString('utf8');
+  const { items } = splitBatch(text, format === 'json' ? 'application/json' : 'application/x-ndjson');
+  const out: ({ event: TelemetryEvent; ts: number } | { error: string })[] = [];
+  for (let i = 0; i < n; i++) {
+    const index = r.payload.readUInt32LE(5 + 4 * i);
+    const c = checkEvent(items[index], Number.POSITIVE_INFINITY);
+    out.push(
+      c.ok
+        ? { event: c.event, ts: c.ts }
+        : { error: c.issues.map((x) => `${x.path}: ${x.message}`).join('; ') },
+    );
+  }
+  return out;
 }
 
 export interface EmbeddedPipelineOptions {
@@ -37,6 +93,8 @@ export interface EmbeddedPipelineOptions {
   maxBufferedEvents: number;
   walSegmentBytes: number;
   logger: Logger;
+  /** Join index, hot windows and cache invalidation shared with other processes (common.ts). */
+  shared?: Pick<ShardDeps, 'joins' | 'aggregates' | 'onHotError'>;
   /** Wraps each commit (a circuit breaker). */
   guard?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
@@ -68,6 +126,7 @@ export class EmbeddedPipeline implements IngestSink {
       repo: this.opts.repo,
       dedup: this.opts.dedup,
       prices: this.opts.prices,
+      ...this.opts.shared,
     });
     const from = await this.shard.open();
     // The database may be ahead of this directory's log (a new or wiped DATA_DIR): continue its offsets.
@@ -75,16 +134,25 @@ export class EmbeddedPipeline implements IngestSink {
     this.committed = from;
     let replayed = 0;
     for await (const chunk of this.wal.read(this.wal.firstOffset)) {
-      const records = chunk.map((r) => {
-        const event = JSON.parse(r.payload.toString('utf8')) as TelemetryEvent;
-        return { offset: r.offset, event, ts: Date.parse(event.timestamp) };
-      });
+      const records: IngestRecord[] = [];
+      for (const r of chunk) {
+        decodeWalRecord(r).forEach((d, i) => {
+          if ('event' in d) records.push({ offset: r.offset + i, ...d });
+          else {
+            this.opts.logger.error(
+              { offset: r.offset + i, reason: d.error },
+              'WAL event no longer valid; skipped',
+            );
+            records.push({ offset: r.offset + i, event: null, ts: 0 });
+          }
+        });
+      }
       // Ids before the committed offset only rebuild an in-process dedup store; the rest are replayed.
       const seen = records.filter((r) => r.offset < from);
       if (seen.length > 0)
         this.opts.dedup.seed?.(
           this.shardName,
-          seen.map((r) => ({ id: r.event.id, offset: r.offset })),
+          seen.flatMap((r) => (r.event ? [{ id: r.event.id, offset: r.offset }] : [])),
         );
       const todo = records.filter((r) => r.offset >= from);
       if (todo.length > 0) {
@@ -117,9 +185,16 @@ export class EmbeddedPipeline implements IngestSink {
     if (this.lastError !== undefined) throw new Error('the last ingest commit failed');
   }
 
-  async accept(events: readonly AcceptedEvent[]): Promise<void> {
+  async accept(events: readonly AcceptedEvent[], raw?: RawBatch): Promise<void> {
     if (!this.running)
       throw new AppError('unavailable', 'ingest pipeline is not running', { retryAfterSeconds: 1 });
+    if (events.length > this.opts.maxBufferedEvents) {
+      // It can never fit, however long the caller waits: 413, not 503.
+      throw new AppError(
+        'payload_too_large',
+        `batch of ${events.length} valid events exceeds the ingest buffer of ${this.opts.maxBufferedEvents} events (INGEST_MAX_BUFFERED_EVENTS); split it`,
+      );
+    }
     if (this.buffered + events.length > this.opts.maxBufferedEvents) {
       throw new AppError(
         'unavailable',
@@ -129,7 +204,11 @@ export class EmbeddedPipeline implements IngestSink {
         },
       );
     }
-    const payloads = events.map((e) => Buffer.from(JSON.stringify(e.event)));
+    // The request body as received (one copy, one checksum) beats serializing every event again.
+    const payloads =
+      raw && raw.indexes.length === events.length
+        ? [{ payload: encodeRawBatch(raw), count: events.length }]
+        : events.map((e) => Buffer.from(JSON.stringify(e.event)));
     const first = this.wal.nextOffset;
     // Queued now, in offset order; processed only once the WAL says they are durable.
     for (let i = 0; i < events.length; i++)

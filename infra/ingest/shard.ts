@@ -20,8 +20,10 @@ import {
   type AggregateState,
 } from '../../domain/windowing/aggregate-state';
 import { alignDown, WindowEngine } from '../../domain/windowing/engine';
-import type { AggregatesRepo, Checkpoint, DeadLetter } from '../db/repos/aggregates';
+import type { AggregatesPublisher } from '../cache/aggregates';
+import type { AggregatesRepo, Checkpoint, DeadLetter, ShardWindow } from '../db/repos/aggregates';
 import type { Dedup } from './dedup';
+import type { JoinEntry, JoinIndex } from './join-index';
 
 export interface IngestRecord {
   offset: number;
@@ -42,6 +44,8 @@ export interface ShardConfig {
   joinHorizonMs: number;
   /** Upper bound on remembered requests for the join (memory), oldest forgotten first. */
   joinMaxEntries: number;
+  /** How often (processing time) open windows that changed are published hot; default 250 ms. */
+  hotIntervalMs?: number;
 }
 
 export interface TooLate {
@@ -56,15 +60,18 @@ export interface ShardDeps {
   prices: () => PriceBook;
   /** Kafka mode: dead-letter too-late events to the DLQ topic before the commit that skips them. */
   deadLetter?: (records: TooLate[]) => Promise<void>;
+  /** The join index shared by every process (Redis): feedback finds requests another run counted. */
+  joins?: JoinIndex;
+  /** Hot open windows and cache invalidation for readers (infra/cache/aggregates.ts). */
+  aggregates?: AggregatesPublisher;
+  /** Reports a failed hot publication (it is retried with the next change, never blocks ingest). */
+  onHotError?: (err: unknown) => void;
 }
 
 const SEP = '\u0000';
 
-interface Joined {
-  segment: string;
-  arm: string;
-  ts: number;
-}
+type Joined = JoinEntry;
+type Window = ReturnType<WindowEngine<AggregateState>['takeDirty']>[number];
 
 type Attached = UserFeedbackEvent | (EvalResultEvent & { request_id: string });
 
@@ -78,6 +85,16 @@ export class ShardProcessor {
   private deadLetters: DeadLetter[] = [];
   private tooLateOut: TooLate[] = [];
   private uncommitted = 0;
+  /** Requests remembered since the last commit, for the shared join index. */
+  private joinOut: [string, Joined][] = [];
+  /** Requests found in the shared join index for the batch being processed. */
+  private remote: Map<string, Joined> | undefined;
+  /** Windows of a failed commit (expired ones included): the next commit writes them again. */
+  private retry: Window[] = [];
+  /** Windows finalized since the last successful commit: their hot copies go once it succeeds. */
+  private finalized: Window[] = [];
+  private lastHot = 0;
+  private hotInflight: Promise<void> | undefined;
 
   constructor(
     readonly shard: string,
@@ -102,6 +119,7 @@ export class ShardProcessor {
       allowedLatenessMs: this.config.allowedLatenessMs,
       create: emptyState,
       merge: mergeInto,
+      trackHot: this.deps.aggregates !== undefined,
     });
     this.engine.setWatermark(claimed.watermark);
     if (claimed.watermark !== null) {
@@ -131,41 +149,82 @@ export class ShardProcessor {
     const fresh = records.filter((r) => r.offset >= this.checkpoint.nextOffset);
     if (fresh.length === 0) return;
     const events = fresh.filter((r): r is EventRecord => r.event !== null);
-    const first = await this.deps.dedup.firstSeen(
-      this.shard,
-      events.map((r) => ({ id: r.event.id, offset: r.offset })),
-    );
+    const [first, remote] = await Promise.all([
+      this.deps.dedup.firstSeen(
+        this.shard,
+        events.map((r) => ({ id: r.event.id, offset: r.offset })),
+      ),
+      this.lookupJoins(events),
+    ]);
     const prices = this.deps.prices();
-    for (let i = 0; i < events.length; i++) {
-      const r = events[i]!;
-      if (!first[i]) this.checkpoint.duplicates++;
-      else this.apply(r, prices);
+    this.remote = remote;
+    try {
+      for (let i = 0; i < events.length; i++) {
+        const r = events[i]!;
+        if (!first[i]) this.checkpoint.duplicates++;
+        else this.apply(r, prices);
+      }
+    } finally {
+      this.remote = undefined;
     }
     this.checkpoint.nextOffset = fresh.at(-1)!.offset + 1;
     this.uncommitted += fresh.length;
     const wm = this.engine.watermark;
     this.checkpoint.watermark = Number.isFinite(wm) ? wm : null;
+    this.publishHot();
+  }
+
+  /** Feedback and evals without an arm whose request this run has not seen: ask the shared index. */
+  private async lookupJoins(events: readonly EventRecord[]): Promise<Map<string, Joined> | undefined> {
+    if (!this.deps.joins) return undefined;
+    const wanted: { requestId: string; ts: number }[] = [];
+    for (const r of events) {
+      const e = r.event;
+      if (e.type !== 'user.feedback' && e.type !== 'eval.result') continue;
+      if (e.request_id === undefined || e.arm !== undefined || this.requests.has(e.request_id)) continue;
+      wanted.push({ requestId: e.request_id, ts: r.ts });
+    }
+    return wanted.length > 0 ? this.deps.joins.lookup(wanted) : undefined;
+  }
+
+  /** On a short cadence, the open windows changed since the last publication go to the hot tier. */
+  private publishHot(): void {
+    const hot = this.deps.aggregates;
+    const interval = this.config.hotIntervalMs ?? 250;
+    if (!hot || this.hotInflight || Date.now() - this.lastHot < interval) return;
+    const changed = this.engine.takeHotChanged();
+    if (changed.length === 0) return;
+    this.lastHot = Date.now();
+    // publishHot encodes the states before its first await, so later events do not leak into it.
+    this.hotInflight = hot
+      .publishHot(this.shard, this.checkpoint.nextOffset, changed.map(toShardWindow))
+      .catch((err: unknown) => this.deps.onHotError?.(err))
+      .finally(() => (this.hotInflight = undefined));
   }
 
   /** Persists changed windows and the checkpoint; then the offsets up to nextOffset are durable. */
   async flush(): Promise<{ committed: number; windows: number }> {
-    const dirty = this.engine.takeDirty();
-    this.engine.takeEmissions();
+    const dirty = [...new Set([...this.retry, ...this.engine.takeDirty()])];
+    this.retry = [];
+    for (const e of this.engine.takeEmissions()) if (e.kind === 'expire') this.finalized.push(e.window);
     if (this.uncommitted === 0 && dirty.length === 0)
       return { committed: this.checkpoint.nextOffset, windows: 0 };
     // Snapshot synchronously: processing may continue while the commit is in flight.
-    const windows = dirty.map((w) => {
-      const [target, segment, arm] = w.key.split(SEP) as [string, string, string];
-      return { target, segment, arm, start: w.start, end: w.end, state: cloneForCommit(w.acc) };
-    });
+    const windows = dirty.map((w) => ({ ...toShardWindow(w), state: cloneForCommit(w.acc) }));
     const checkpoint = { ...this.checkpoint };
     const deadLetters = this.deadLetters;
     const tooLate = this.tooLateOut;
+    const joinOut = this.joinOut;
+    const finalized = this.finalized;
     this.deadLetters = [];
     this.tooLateOut = [];
+    this.joinOut = [];
+    this.finalized = [];
     const uncommitted = this.uncommitted;
     try {
       if (tooLate.length > 0 && this.deps.deadLetter) await this.deps.deadLetter(tooLate);
+      // Before the offset moves past these requests, so a committed request is always findable.
+      await this.deps.joins?.record(joinOut);
       await this.deps.repo.commit(
         this.shard,
         this.epoch,
@@ -174,13 +233,19 @@ export class ShardProcessor {
         this.deps.deadLetter ? [] : deadLetters,
       );
     } catch (err) {
-      // Nothing was stored: mark the windows dirty again so the next flush retries them whole.
-      for (const w of dirty) this.engine.markDirty(w);
+      // Nothing was stored: the next flush writes these windows whole again, even those expired since.
+      this.retry = dirty;
       this.deadLetters = [...deadLetters, ...this.deadLetters];
       this.tooLateOut = [...tooLate, ...this.tooLateOut];
+      this.joinOut = [...joinOut, ...this.joinOut];
+      this.finalized = [...finalized, ...this.finalized];
       throw err;
     }
     this.uncommitted -= uncommitted;
+    // Readers learn of the change; a failure here only delays it (cache TTLs), the commit stands.
+    await this.deps.aggregates
+      ?.committed(this.shard, windows, finalized.map(toShardWindow))
+      .catch((err: unknown) => this.deps.onHotError?.(err));
     return { committed: checkpoint.nextOffset, windows: windows.length };
   }
 
@@ -223,7 +288,7 @@ export class ShardProcessor {
       this.attach(r.offset, r.ts, e, { segment: e.segment, arm: e.arm, ts: r.ts });
       return;
     }
-    const joined = this.requests.get(e.request_id);
+    const joined = this.requests.get(e.request_id) ?? this.remote?.get(e.request_id);
     if (joined) {
       this.attach(r.offset, r.ts, e, joined);
       return;
@@ -290,6 +355,7 @@ export class ShardProcessor {
 
   private remember(requestId: string, j: Joined): void {
     this.requests.set(requestId, j);
+    if (this.deps.joins) this.joinOut.push([requestId, j]);
     if (this.requests.size <= this.config.joinMaxEntries && this.requests.size % 1024 !== 0) return;
     const cutoff = this.engine.watermark - this.config.joinHorizonMs;
     for (const [id, v] of this.requests) {
@@ -297,6 +363,11 @@ export class ShardProcessor {
       this.requests.delete(id);
     }
   }
+}
+
+function toShardWindow(w: Window): ShardWindow {
+  const [target, segment, arm] = w.key.split(SEP) as [string, string, string];
+  return { target, segment, arm, start: w.start, end: w.end, state: w.acc };
 }
 
 /** Commit encodes later (after awaits); a copy keeps it from seeing events processed meanwhile. */

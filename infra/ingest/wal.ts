@@ -1,25 +1,39 @@
 /**
  * The write-ahead log of embedded mode: accepted events are appended and fdatasync'd before the API
  * answers 202, so a SIGKILL loses nothing acknowledged. Concurrent appends share one write and one
- * fdatasync (group commit). Records are [u32 length][u32 crc32][payload]; a torn tail left by a crash
- * fails its checksum and is cut off on open. Offsets are record sequence numbers; segment files are
- * named by their first offset and removed once the pipeline has committed past them.
+ * fdatasync (group commit). A record is [u32 length][u32 crc32][payload] and takes one offset, or, with
+ * the length's top bit set, [u32 length|BATCH][u32 crc32][u32 count][payload] and takes `count`
+ * consecutive offsets (a whole request body written once instead of one record per event; the crc
+ * covers the count too). A torn tail left by a crash fails its checksum and is cut off on open. Segment
+ * files are named by their first offset and removed once the pipeline has committed past them.
  */
 import { mkdir, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 const HEADER = 8;
+/** Set in the length word of a record that spans several offsets; single records never reach 2 GiB. */
+const BATCH = 0x80000000;
 const NAME = /^(\d{20})\.wal$/;
 const segmentName = (first: number) => `${String(first).padStart(20, '0')}.wal`;
 
 export interface WalRecord {
+  /** The first offset the record takes. */
   offset: number;
+  /** How many offsets it takes (1 for a plain record). */
+  count: number;
   payload: Buffer;
+}
+
+/** A payload that takes `count` consecutive offsets (its reader knows how to split it). */
+export interface WalBatch {
+  payload: Buffer;
+  count: number;
 }
 
 interface Pending {
   buffers: Buffer[];
+  offsets: number;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -37,18 +51,34 @@ function frame(payload: Buffer): Buffer {
   return out;
 }
 
+/** A batch record's header; the payload itself is written as is (no copy of a large body). */
+function batchHeader(b: WalBatch): Buffer {
+  const head = Buffer.allocUnsafe(HEADER + 4);
+  head.writeUInt32LE(b.count, HEADER);
+  head.writeUInt32LE((b.payload.length | BATCH) >>> 0, 0);
+  head.writeUInt32LE(crc32(b.payload, crc32(head.subarray(HEADER))), 4);
+  return head;
+}
+
 /** Parses a segment's records; stops at the first torn or corrupt one and says where good data ends. */
 function parseSegment(buf: Buffer, first: number): { records: WalRecord[]; goodBytes: number } {
   const records: WalRecord[] = [];
   let pos = 0;
+  let offset = first;
   while (pos + HEADER <= buf.length) {
-    const len = buf.readUInt32LE(pos);
+    const word = buf.readUInt32LE(pos);
     const sum = buf.readUInt32LE(pos + 4);
-    if (pos + HEADER + len > buf.length) break;
-    const payload = buf.subarray(pos + HEADER, pos + HEADER + len);
-    if (crc32(payload) !== sum) break;
-    records.push({ offset: first + records.length, payload });
-    pos += HEADER + len;
+    const batch = (word & BATCH) !== 0;
+    const len = batch ? (word & ~BATCH) >>> 0 : word;
+    const start = pos + HEADER + (batch ? 4 : 0);
+    if (start + len > buf.length) break;
+    const payload = buf.subarray(start, start + len);
+    const count = batch ? buf.readUInt32LE(pos + HEADER) : 1;
+    const crc = batch ? crc32(payload, crc32(buf.subarray(pos + HEADER, start))) : crc32(payload);
+    if (crc !== sum || count === 0) break;
+    records.push({ offset, count, payload });
+    offset += count;
+    pos = start + len;
   }
   return { records, goodBytes: pos };
 }
@@ -81,7 +111,8 @@ export class Wal {
       const last = segments.at(-1)!;
       const buf = await readFile(join(dir, segmentName(last)));
       const { records, goodBytes } = parseSegment(buf, last);
-      next = last + records.length;
+      const tail = records.at(-1);
+      next = tail ? tail.offset + tail.count : last;
       bytes = goodBytes;
       if (goodBytes < buf.length) {
         // A torn write from a crash: it was never acknowledged (the fsync did not complete), so drop it.
@@ -105,15 +136,29 @@ export class Wal {
   }
 
   /**
-   * Appends payloads; resolves with the first one's offset once they are on disk (fdatasync).
-   * Offsets are assigned now, so records keep the order of append calls.
+   * Appends records (a Buffer takes one offset, a batch `count`); resolves with the first one's offset
+   * once they are on disk (fdatasync). Offsets are assigned now, so records keep the order of appends.
    */
-  append(payloads: readonly Buffer[]): Promise<number> {
+  append(records: readonly (Buffer | WalBatch)[]): Promise<number> {
     if (this.closed) return Promise.reject(new Error('write-ahead log is closed'));
     const first = this.next;
-    this.next += payloads.length;
+    const buffers: Buffer[] = [];
+    let offsets = 0;
+    for (const r of records) {
+      if (Buffer.isBuffer(r)) {
+        buffers.push(frame(r));
+        offsets++;
+      } else {
+        if (!Number.isSafeInteger(r.count) || r.count < 1 || r.count > 0xffffffff)
+          throw new RangeError(`a batch record takes 1 to 2^32-1 offsets, not ${r.count}`);
+        if (r.payload.length >= BATCH) throw new RangeError('a write-ahead log record must be under 2 GiB');
+        buffers.push(batchHeader(r), r.payload);
+        offsets += r.count;
+      }
+    }
+    this.next += offsets;
     return new Promise<number>((resolve, reject) => {
-      this.queue.push({ buffers: payloads.map(frame), resolve: () => resolve(first), reject });
+      this.queue.push({ buffers, offsets, resolve: () => resolve(first), reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -124,10 +169,11 @@ export class Wal {
       const batch = this.queue;
       this.queue = [];
       try {
-        const buf = Buffer.concat(batch.flatMap((p) => p.buffers));
-        await this.file.write(buf);
+        const buffers = batch.flatMap((p) => p.buffers);
+        const bytes = buffers.reduce((n, b) => n + b.length, 0);
+        await writeAll(this.file, buffers, bytes);
         await this.file.datasync();
-        this.fileBytes += buf.length;
+        this.fileBytes += bytes;
         for (const p of batch) p.resolve();
         if (this.fileBytes >= this.opts.segmentBytes) await this.rotate();
       } catch (err) {
@@ -139,7 +185,7 @@ export class Wal {
 
   private async rotate(): Promise<void> {
     // Offsets queued after this point were assigned beyond `next` of the written data only once written.
-    const first = this.next - this.queue.reduce((n, p) => n + p.buffers.length, 0);
+    const first = this.next - this.queue.reduce((n, p) => n + p.offsets, 0);
     await this.file.close();
     this.file = await open(join(this.dir, segmentName(first)), 'a');
     this.segments.push(first);
@@ -162,7 +208,7 @@ export class Wal {
     this.next = offset;
   }
 
-  /** Every durable record from `from` on, segment by segment (replay after a restart). */
+  /** Every durable record that holds an offset from `from` on, segment by segment (replay). */
   async *read(from: number): AsyncGenerator<WalRecord[]> {
     const segs = [...this.segments];
     for (let i = 0; i < segs.length; i++) {
@@ -171,7 +217,7 @@ export class Wal {
       if (following !== undefined && following <= from) continue;
       const buf = await readFile(join(this.dir, segmentName(first)));
       const { records } = parseSegment(buf, first);
-      const wanted = records.filter((r) => r.offset >= from);
+      const wanted = records.filter((r) => r.offset + r.count > from);
       if (wanted.length > 0) yield wanted;
     }
   }
@@ -191,5 +237,21 @@ export class Wal {
     this.closed = true;
     while (this.writing) await new Promise((r) => setTimeout(r, 5));
     await this.file.close();
+  }
+}
+
+/** writev until every byte is written (a short write resumes where it stopped). */
+async function writeAll(file: FileHandle, buffers: Buffer[], bytes: number): Promise<void> {
+  let rest = buffers;
+  let left = bytes;
+  while (left > 0) {
+    // A few hundred buffers per call keeps within IOV_MAX whatever the group commit gathered.
+    const chunk = rest.slice(0, 512);
+    let { bytesWritten } = await file.writev(chunk);
+    left -= bytesWritten;
+    let i = 0;
+    while (i < chunk.length && bytesWritten >= chunk[i]!.length) bytesWritten -= chunk[i++]!.length;
+    rest = rest.slice(i);
+    if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
   }
 }

@@ -18,7 +18,12 @@ import type { TaskQueues } from '../../domain/names';
 import { createPool, ping } from '../../infra/db/pool';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
 import { createTargetsRepo } from '../../infra/db/repos/targets';
-import { createCachedTargetsRepo, createSharedState, type SharedState } from '../../infra/cache';
+import {
+  createAggregatesReader,
+  createCachedTargetsRepo,
+  createSharedState,
+  type SharedState,
+} from '../../infra/cache';
 import { createLogger } from '../../infra/logger';
 import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
 import type { Role } from '../../api/lib/permissions';
@@ -83,7 +88,19 @@ export async function startTestSystem(
     repos,
     checks: [{ name: 'postgres', check: () => ping(db) }],
     metricsSources: [],
-    ...(cached ? { caches: { routingConfigs: cached.routingConfigs } } : {}),
+    ...(cached && shared
+      ? {
+          caches: {
+            routingConfigs: cached.routingConfigs,
+            aggregates: createAggregatesReader({
+              repo: createAggregatesRepo(db),
+              bus: shared.bus,
+              ...(shared.redis ? { redis: shared.redis } : {}),
+              logger,
+            }),
+          },
+        }
+      : {}),
   };
   let ingest: EmbeddedIngest | undefined;
   if (opts.ingest) {
@@ -94,6 +111,7 @@ export async function startTestSystem(
       logger,
       name: opts.ingest.name,
       ...(opts.ingest.redis ? { redis: opts.ingest.redis } : {}),
+      ...(shared ? { bus: shared.bus } : {}),
     });
     deps.env = ingestEnv;
     deps.ingest = ingest.front;
@@ -165,6 +183,7 @@ export async function startTestSystem(
       await ingest?.stop();
       await connection.close();
       cached?.routingConfigs.close();
+      deps.caches?.aggregates?.close();
       await shared?.close();
       await db.end();
     },

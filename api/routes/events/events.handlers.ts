@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { AppError } from '../../../domain/errors';
-import { decodeBody, ingestItems, splitBatch, type RejectedEvent } from '../../../infra/ingest/front';
+import { decodeBody, ingestBody, type RejectedEvent } from '../../../infra/ingest/front';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 
 /** The caller's identity (API key, token subject or address) is the rate-limit source. */
@@ -37,8 +37,7 @@ export function eventHandlers(deps: ApiDeps) {
       const front = requireFront(deps);
       const raw = Buffer.from(await c.req.arrayBuffer());
       const body = decodeBody(raw, c.req.header('content-encoding'), front.limits.maxDecompressedBytes);
-      const { items, lineErrors } = splitBatch(body.toString('utf8'), c.req.header('content-type'));
-      return ingestAnswer(c, await ingestItems(front, ingestSource(c), items, lineErrors));
+      return ingestAnswer(c, await ingestBody(front, ingestSource(c), body, c.req.header('content-type')));
     },
   };
 }

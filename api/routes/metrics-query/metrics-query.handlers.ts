@@ -61,13 +61,16 @@ export function metricsQueryHandlers(deps: ApiDeps) {
     if ((to - from) / step > MAX_POINTS)
       throw bad('step', `too fine for the range: at most ${MAX_POINTS} points`);
 
-    const windows = await aggregates.queryStates({
-      target,
-      ...(q.segment ? { segment: q.segment } : {}),
-      ...(q.arm ? { arm: q.arm } : {}),
-      from: new Date(from).toISOString(),
-      to: new Date(to).toISOString(),
-    });
+    const filter = { target, ...(q.segment ? { segment: q.segment } : {}), ...(q.arm ? { arm: q.arm } : {}) };
+    // With the reader: open windows hot in Redis too, and stored windows through the three-tier cache.
+    const reader = deps.caches?.aggregates;
+    const windows = reader
+      ? await reader.queryStates({ ...filter, from, to })
+      : await aggregates.queryStates({
+          ...filter,
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+        });
     // A base window belongs to the step bucket holding its start; steps that are multiples of the base
     // window (from aligned) therefore merge whole windows, never parts.
     const series = new Map<string, { segment: string; arm: string; buckets: Map<number, AggregateState> }>();

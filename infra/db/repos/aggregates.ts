@@ -20,6 +20,13 @@ export interface ShardWindow extends WindowKey {
   state: AggregateState;
 }
 
+/** One shard's row of one window, encoded, with the shard offset its state reflects. */
+export interface StoredShardRow extends WindowKey {
+  shard: string;
+  offset: number;
+  state: EncodedState;
+}
+
 export interface Checkpoint {
   /** Next offset the shard reads; everything before it is reflected in the rows. */
   nextOffset: number;
@@ -61,7 +68,7 @@ const COLUMNS = `target, segment, arm, window_start, window_end, count, ok, erro
 const keyOf = (r: { target: string; segment: string; arm: string; start: number; end: number }) =>
   `${r.target}\u0000${r.segment}\u0000${r.arm}\u0000${r.start}\u0000${r.end}`;
 
-/** Rows per INSERT statement: 20 parameters a row stays well under PostgreSQL's 65,535 limit. */
+/** Rows per INSERT statement: 21 parameters a row stays well under PostgreSQL's 65,535 limit. */
 const UPSERT_CHUNK = 500;
 
 export function createAggregatesRepo(db: Db) {
@@ -98,20 +105,31 @@ export function createAggregatesRepo(db: Db) {
       );
       const out = new Map<string, ShardWindow>();
       for (const row of r.rows) {
-        const w: ShardWindow = {
-          target: row.target,
-          segment: row.segment,
-          arm: row.arm,
-          start: row.window_start.getTime(),
-          end: row.window_end.getTime(),
-          state: decodeState(row),
-        };
+        const w: ShardWindow = { ...keyOfRow(row), state: decodeState(row) };
         const k = keyOf(w);
         const prev = out.get(k);
         if (prev) mergeInto(prev.state, w.state);
         else out.set(k, w);
       }
       return [...out.values()];
+    },
+
+    /**
+     * Every shard's own row (not merged) of the target's windows starting in [startFrom, startTo), with
+     * the offset each reflects: what a reader needs to prefer a fresher hot copy of the same row.
+     */
+    async shardRows(target: string, startFrom: number, startTo: number): Promise<StoredShardRow[]> {
+      const r = await db.query<AggregateRow & { shard: string; through_offset: number }>(
+        `SELECT ${COLUMNS}, shard, through_offset FROM window_aggregates
+          WHERE target = $1 AND window_start >= $2::timestamptz AND window_start < $3::timestamptz`,
+        [target, new Date(startFrom).toISOString(), new Date(startTo).toISOString()],
+      );
+      return r.rows.map((row) => ({
+        ...keyOfRow(row),
+        shard: row.shard,
+        offset: Number(row.through_offset),
+        state: encodedOf(row),
+      }));
     },
 
     /**
@@ -148,14 +166,7 @@ export function createAggregatesRepo(db: Db) {
         `SELECT ${COLUMNS} FROM window_aggregates WHERE shard = $1 AND window_end > $2::timestamptz`,
         [shard, new Date(sinceEnd).toISOString()],
       );
-      return r.rows.map((row) => ({
-        target: row.target,
-        segment: row.segment,
-        arm: row.arm,
-        start: row.window_start.getTime(),
-        end: row.window_end.getTime(),
-        state: decodeState(row),
-      }));
+      return r.rows.map((row) => ({ ...keyOfRow(row), state: decodeState(row) }));
     },
 
     /**
@@ -212,13 +223,14 @@ export function createAggregatesRepo(db: Db) {
               e.quality_mean,
               e.quality_m2,
               JSON.stringify(e.feedback),
+              checkpoint.nextOffset,
             );
-            return `(${Array.from({ length: 20 }, (_, j) => `$${base + j + 1}`).join(',')})`;
+            return `(${Array.from({ length: 21 }, (_, j) => `$${base + j + 1}`).join(',')})`;
           });
           await tx.query(
             `INSERT INTO window_aggregates (target, segment, arm, window_start, window_end, shard, count, ok, errors,
                latency_sum_us, latency_sketch, ttft_sketch, input_tokens, output_tokens, cost_nusd, cache_hits,
-               quality_count, quality_mean, quality_m2, feedback)
+               quality_count, quality_mean, quality_m2, feedback, through_offset)
              VALUES ${tuples.join(',')}
              ON CONFLICT (target, segment, arm, window_start, window_end, shard) DO UPDATE SET
                count = excluded.count, ok = excluded.ok, errors = excluded.errors, latency_sum_us = excluded.latency_sum_us,
@@ -226,7 +238,7 @@ export function createAggregatesRepo(db: Db) {
                input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
                cost_nusd = excluded.cost_nusd, cache_hits = excluded.cache_hits, quality_count = excluded.quality_count,
                quality_mean = excluded.quality_mean, quality_m2 = excluded.quality_m2, feedback = excluded.feedback,
-               updated_at = now()`,
+               through_offset = excluded.through_offset, updated_at = now()`,
             params,
           );
         }
@@ -284,6 +296,36 @@ export function createAggregatesRepo(db: Db) {
 }
 
 export type AggregatesRepo = ReturnType<typeof createAggregatesRepo>;
+
+function keyOfRow(row: AggregateRow): WindowKey {
+  return {
+    target: row.target,
+    segment: row.segment,
+    arm: row.arm,
+    start: row.window_start.getTime(),
+    end: row.window_end.getTime(),
+  };
+}
+
+/** The encoded state columns of a row (bigint columns already arrive as numbers, see pool.ts). */
+function encodedOf(row: AggregateRow): EncodedState {
+  return {
+    count: row.count,
+    ok: row.ok,
+    errors: row.errors,
+    latency_sum_us: row.latency_sum_us,
+    latency_sketch: row.latency_sketch,
+    ttft_sketch: row.ttft_sketch,
+    input_tokens: row.input_tokens,
+    output_tokens: row.output_tokens,
+    cost_nusd: row.cost_nusd,
+    cache_hits: row.cache_hits,
+    quality_count: row.quality_count,
+    quality_mean: row.quality_mean,
+    quality_m2: row.quality_m2,
+    feedback: row.feedback,
+  };
+}
 
 /** Merge window states into one (an empty state when none). */
 export function mergeWindows(states: readonly AggregateState[]): AggregateState {

@@ -1,6 +1,7 @@
 /**
- * Ingest protection: a per-source token bucket answers 429 with Retry-After, a full buffer answers 503
- * instead of growing memory, and the database circuit breaker shows in /readyz.
+ * Ingest protection: a per-source token bucket answers 429 with Retry-After, a batch the bounded buffer
+ * can never hold answers 413 (a full buffer's 503 is in ingest-limits.test.ts), and the database circuit
+ * breaker shows in /readyz.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCommitBreaker } from '../../../infra/ingest/common';
 import { uniqueName } from '../../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../../helpers/system';
+import { healthBatch as batch } from './fixtures';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -30,16 +32,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const batch = (target: string, n: number, from = 0) =>
-  Array.from({ length: n }, (_, i) => ({
-    type: 'system.health',
-    id: `${target}-${from + i}`,
-    timestamp: new Date().toISOString(),
-    target,
-    component: 'router',
-    status: 'ok',
-  }));
-
 describe('ingest protection', () => {
   it('answers 429 with Retry-After once a source spends its token bucket, and serves other sources', async () => {
     const target = uniqueName('limited');
@@ -59,11 +51,14 @@ describe('ingest protection', () => {
     ).toBe(202);
   });
 
-  it('answers 503 with Retry-After when accepting would overflow the bounded buffer', async () => {
+  it('answers 413 naming the limit for a batch larger than the bounded buffer could ever hold', async () => {
     const r = await call(sys.app, 'POST', '/v1/events', batch(uniqueName('full'), 26));
-    expect(r.status).toBe(503);
-    expect(r.headers.get('retry-after')).toBe('1');
-    expect(r.body.detail).toMatch(/buffer is full/);
+    expect(r.status).toBe(413);
+    expect(r.headers.get('content-type')).toContain('application/problem+json');
+    expect(r.headers.get('retry-after')).toBeNull();
+    expect(r.body.detail).toMatch(
+      /26 valid events exceeds the ingest buffer of 25 events \(INGEST_MAX_BUFFERED_EVENTS\)/,
+    );
   });
 
   it('shows the ingest database breaker and pipeline in /readyz', async () => {

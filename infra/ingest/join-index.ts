@@ -1,0 +1,80 @@
+/**
+ * The feedback join index shared by every stream process: request_id → where the `llm.request` was
+ * counted (segment, arm, event time). A shard keeps its recent requests in memory; this copy in Redis
+ * is what a shard consults for feedback whose request it did not see itself: after a restart, or after a
+ * rebalance gave the partition to another process. A shard writes its new entries before the commit that
+ * moves its offset past them, so a request whose offset is committed is always findable here.
+ *
+ * Entries live in hashes bucketed by the request's event time (one bucket per horizon), so a batch
+ * costs one HSET per bucket instead of one command per request, and a bucket expires whole once every
+ * entry in it is past the join horizon.
+ */
+import type { Redis } from 'ioredis';
+
+export interface JoinEntry {
+  segment: string;
+  arm: string;
+  /** Event time of the request, epoch ms. */
+  ts: number;
+}
+
+export interface JoinIndex {
+  /** Requests by id, for feedback at event times `ts` (a request is looked for within the horizon). */
+  lookup(items: readonly { requestId: string; ts: number }[]): Promise<Map<string, JoinEntry>>;
+  record(entries: readonly (readonly [string, JoinEntry])[]): Promise<void>;
+}
+
+const SEP = '\u0000';
+
+export function createRedisJoinIndex(redis: Redis, horizonMs: number, prefix = 'llmopt:join:'): JoinIndex {
+  const bucketOf = (ts: number) => Math.floor(ts / horizonMs);
+  // The newest entry of a bucket is at most one horizon younger than the bucket's start.
+  const ttlMs = 2 * horizonMs + 60_000;
+  return {
+    async lookup(items) {
+      const found = new Map<string, JoinEntry>();
+      if (items.length === 0) return found;
+      // The request precedes its feedback by up to the horizon (or follows it a little): three buckets.
+      const wanted = new Map<number, Set<string>>();
+      for (const it of items) {
+        const b = bucketOf(it.ts);
+        for (const k of [b - 1, b, b + 1]) {
+          let ids = wanted.get(k);
+          if (!ids) wanted.set(k, (ids = new Set()));
+          ids.add(it.requestId);
+        }
+      }
+      const asked = [...wanted].map(([bucket, ids]) => ({ bucket, ids: [...ids] }));
+      const p = redis.pipeline();
+      for (const a of asked) p.hmget(prefix + a.bucket, ...a.ids);
+      const replies = (await p.exec()) ?? [];
+      asked.forEach((a, i) => {
+        const [err, values] = replies[i] ?? [new Error('no reply'), null];
+        if (err) throw err;
+        (values as (string | null)[]).forEach((v, j) => {
+          if (v === null) return;
+          const [ts, segment, arm] = v.split(SEP) as [string, string, string];
+          found.set(a.ids[j]!, { segment, arm, ts: Number(ts) });
+        });
+      });
+      return found;
+    },
+    async record(entries) {
+      if (entries.length === 0) return;
+      const byBucket = new Map<number, string[]>();
+      for (const [id, e] of entries) {
+        const b = bucketOf(e.ts);
+        let args = byBucket.get(b);
+        if (!args) byBucket.set(b, (args = []));
+        args.push(id, `${e.ts}${SEP}${e.segment}${SEP}${e.arm}`);
+      }
+      const p = redis.pipeline();
+      for (const [b, args] of byBucket) {
+        p.hset(prefix + b, ...args);
+        p.pexpire(prefix + b, ttlMs);
+      }
+      const replies = (await p.exec()) ?? [];
+      for (const [err] of replies) if (err) throw err;
+    },
+  };
+}
