@@ -62,12 +62,12 @@ export const REPLAY_DEFAULTS: ReplayOptions = {
   quality_floor: 0.95,
   cycle_every: 250,
   exploration_share: 0.1,
-  switch_threshold: 0.9,
+  switch_threshold: 0.8,
   stages: [5000],
   min_samples: 20,
   max_extensions: 40,
   quality_margin: 0.01,
-  prior_strength: 10,
+  prior_strength: 20,
   retained_windows: 12,
 };
 

@@ -39,6 +39,7 @@ export const ServingPolicy = z
   })
   .strict()
   .describe('How requests to this arm are served: rate limit, concurrency and batching');
+export type ServingPolicy = z.infer<typeof ServingPolicy>;
 
 export const Arm = z
   .object({
@@ -99,6 +100,9 @@ export const RolloutPolicy = z
   });
 export type RolloutPolicy = z.infer<typeof RolloutPolicy>;
 
+/** A decision waits a day for a person unless the target's policy says otherwise. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
+
 /** The target's policy: what the optimizer may trade and what it must never cross. */
 export const TargetPolicy = z
   .object({
@@ -112,10 +116,36 @@ export const TargetPolicy = z
     error_rate_slo: z.number().min(0).max(1).optional(),
     /** Decisions need a person's approval before their rollout starts. */
     require_approval: z.boolean().default(false),
+    /**
+     * How long a decision that needs a person waits for approval, in seconds (default 24 h); unanswered
+     * by then it resolves as `expired`. The optimization cycle's execution timeout is derived from it
+     * (cycleExecutionTimeoutMs), so the window is never cut short by the run's own timeout.
+     */
+    approval_timeout_seconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(DEFAULT_APPROVAL_TIMEOUT_SECONDS),
     rollout: RolloutPolicy.default(RolloutPolicy.parse({})),
   })
   .strict();
 export type TargetPolicy = z.infer<typeof TargetPolicy>;
+
+/** The time an optimization cycle gets for its own work (load, analyze, decide, record, start rollouts). */
+export const CYCLE_WORK_BUDGET_SECONDS = 3600;
+
+/**
+ * The execution timeout of an optimization cycle for a target with this policy: its approval window
+ * plus the budget for the cycle's own work. Every starter (REST, gRPC, schedules) uses it.
+ */
+export function cycleExecutionTimeoutMs(
+  policy: Partial<Pick<TargetPolicy, 'approval_timeout_seconds'>>,
+): number {
+  return (
+    ((policy.approval_timeout_seconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS) + CYCLE_WORK_BUDGET_SECONDS) * 1000
+  );
+}
 
 export const Weights = z
   .record(ArmId, z.number().int().min(0).max(TOTAL_BASIS_POINTS))
@@ -131,6 +161,8 @@ export const RoutingConfig = z.object({
   weights: Weights,
   /** The rollout that owns this version, if it was written by one. */
   rollout_id: z.string().nullable(),
+  /** Serving-policy overrides per arm that this version carries (set by rate_limit and batching rollouts). */
+  serving: z.record(ArmId, ServingPolicy.partial()).optional(),
   reason: z.string(),
   created_at: z.string().datetime(),
 });
@@ -150,6 +182,8 @@ export type Target = z.infer<typeof Target>;
 
 export const DECISION_KINDS = [
   'model_switch',
+  /** A segment's exploration share re-spread over its other arms; the primary arm stays. */
+  'exploration',
   'prompt_variant',
   'rate_limit',
   'batching',
@@ -169,6 +203,8 @@ export const DECISION_STATUSES = [
   'applied',
   'rolled_back',
   'superseded',
+  /** Needed a person and nobody answered within the target's approval window. */
+  'expired',
   'no_action',
   'failed',
 ] as const;
@@ -198,6 +234,17 @@ export const SafetyCheck = z.object({
 });
 export type SafetyCheck = z.infer<typeof SafetyCheck>;
 
+/** An arm-level serving-policy change (rate_limit, batching): no traffic moves. */
+export const ServingChange = z
+  .object({
+    arm: ArmId,
+    field: ServingPolicy.keyof(),
+    from: z.number().nullable(),
+    to: z.number(),
+  })
+  .strict();
+export type ServingChange = z.infer<typeof ServingChange>;
+
 export const Decision = z.object({
   id: z.string().uuid(),
   target: TargetName,
@@ -216,6 +263,8 @@ export const Decision = z.object({
   safety_checks: z.array(SafetyCheck),
   rollback_plan: z.string(),
   explanation: z.string(),
+  /** For rate_limit and batching: the arm's serving-policy field the decision sets. */
+  serving_change: ServingChange.nullable().optional(),
   cycle_id: z.string().nullable(),
   rollout_id: z.string().nullable(),
   created_at: z.string().datetime(),

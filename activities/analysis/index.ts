@@ -37,7 +37,7 @@ export interface DecideInput {
 
 export function createAnalysisActivities(deps: AnalysisDeps) {
   return {
-    ...createJudgeActivities({ aggregates: deps.aggregates }),
+    ...createJudgeActivities({ aggregates: deps.aggregates, targets: deps.targets }),
 
     /** Loads a target with its arms and segments. Non-retryable `TargetNotFound` when it does not exist. */
     async loadTarget(name: string): Promise<Target> {
@@ -109,9 +109,7 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
         },
         'cycle analyzed',
       );
-      return out.decisions
-        .filter((d) => input.segments.includes(d.segment))
-        .map(({ serving_change: _serving, ...d }) => d);
+      return out.decisions.filter((d) => input.segments.includes(d.segment));
     },
 
     /** Stores the drafts as decisions of this cycle; a retry stores nothing twice. */
@@ -124,6 +122,7 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
         out.push(
           await deps.decisions.insert({
             ...rest,
+            serving_change: rest.serving_change ?? null,
             id: randomUUID(),
             status,
             cycle_id: input.cycleId,

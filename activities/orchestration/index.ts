@@ -103,6 +103,19 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
     }
   }
 
+  /**
+   * The serving overrides a version written by this rollout carries when its decision is a rate_limit or
+   * batching change: the current version's overrides with the decision's field set. Null otherwise
+   * (the current overrides carry forward).
+   */
+  async function servingOfRollout(rolloutId: string, target: string, segment: string) {
+    const rollout = await deps.rollouts.get(rolloutId);
+    const change = rollout ? (await deps.decisions.get(rollout.decision_id))?.serving_change : null;
+    if (!change) return null;
+    const current = (await deps.targets.currentConfig(target, segment))?.serving ?? {};
+    return { ...current, [change.arm]: { ...current[change.arm], [change.field]: change.to } };
+  }
+
   return {
     /**
      * Records a new rollout (state `progressing`) and marks its decision `rolling_out`. Non-retryable
@@ -147,11 +160,13 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
       if (existing) return { version: existing.version, weights: existing.weights, reused: true };
       await checkWeights(input.target, input.segment, input.weights);
       try {
+        const serving = await servingOfRollout(input.rolloutId, input.target, input.segment);
         const cfg = await deps.targets.appendConfig({
           target: input.target,
           segment: input.segment,
           expectedVersion: input.expectedVersion,
           weights: input.weights,
+          ...(serving ? { serving } : {}),
           rolloutId: input.rolloutId,
           reason: `${stepTag(input.step)}${input.reason}`,
         });
@@ -209,6 +224,8 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
         segment: input.segment,
         expectedVersion: current.version,
         weights: previous.weights,
+        // A rollback restores the version exactly, serving overrides included.
+        serving: previous.serving ?? {},
         rolloutId: input.rollbackId,
         reason: `${stepTag(step)}${input.reason}`,
       });

@@ -30,11 +30,18 @@ export function analyzeAnomaly(ctx: AnalyzerContext, params = ANOMALY_DEFAULTS):
     const { segment, arm } = windows[0]!;
     const flagged: string[] = [];
     for (const [metric, read] of Object.entries(METRICS)) {
-      const pts = windows
-        .map((w) => ({ w, x: read(w) }))
-        .filter((p): p is { w: WindowAggregate; x: number } => p.x !== null);
-      if (pts.length < params.min_history + params.persistence) continue;
-      const xs = pts.map((p) => p.x);
+      // The metric's values and the windows they come from (windows without a value are skipped).
+      const xs: number[] = [];
+      const at: number[] = [];
+      for (let i = 0; i < windows.length; i++) {
+        const x = read(windows[i]!);
+        if (x !== null) {
+          xs.push(x);
+          at.push(i);
+        }
+      }
+      if (xs.length < params.min_history + params.persistence) continue;
+      const windowAt = (k: number) => windows[at[k]!]!;
       const history = xs.slice(0, -params.persistence);
       const med = median(history);
       // The larger of the MAD and the moving-range estimate (mean |x_i - x_{i-1}| / 1.128, the individuals
@@ -48,7 +55,7 @@ export function analyzeAnomaly(ctx: AnalyzerContext, params = ANOMALY_DEFAULTS):
       const ewma = ewmaChart(xs, med, sigma);
       const persistentZ = zs.every((z) => Math.abs(z) > params.z_limit && Math.sign(z) === Math.sign(zs[0]!));
       const persistentEwma = ewma.out.slice(-params.persistence).every(Boolean);
-      const last = pts.slice(-params.persistence).map((p) => p.w);
+      const last = at.slice(-params.persistence).map((i) => windows[i]!);
       if (persistentZ || (persistentEwma && zs.every((z) => Math.abs(z) > 2))) {
         const z = zs.at(-1)!;
         flagged.push(metric);
@@ -71,9 +78,9 @@ export function analyzeAnomaly(ctx: AnalyzerContext, params = ANOMALY_DEFAULTS):
             `${metric}_drift`,
             'warning',
             0.99,
-            `${arm} in ${segment}: ${metric} drifted ${drift.direction} (CUSUM crossed h = ${params.cusum_h}σ at window ${pts[drift.index]!.w.window_start})`,
+            `${arm} in ${segment}: ${metric} drifted ${drift.direction} (CUSUM crossed h = ${params.cusum_h}σ at window ${windowAt(drift.index).window_start})`,
             evidenceOf(
-              pts.slice(drift.index).map((p) => p.w),
+              at.slice(drift.index).map((i) => windows[i]!),
               { median: med, sigma, from_index: drift.index },
               segment,
               arm,

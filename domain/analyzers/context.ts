@@ -22,20 +22,43 @@ export function splitRecent<T>(windows: readonly T[], recent: number): { baselin
   return { baseline: windows.slice(0, cut), recent: windows.slice(cut) };
 }
 
+/**
+ * The evidence of a finding: the windows it read (or their range, when the caller has it already, as
+ * for the cycle's whole range) and its numbers.
+ */
 export function evidenceOf(
-  windows: readonly WindowAggregate[],
+  windows: readonly WindowAggregate[] | Evidence['windows'],
   values: Record<string, number>,
   segment: string | null,
   arm: string | null,
 ): Evidence {
-  const from = windows.reduce((a, w) => (a === '' || w.window_start < a ? w.window_start : a), '');
-  const to = windows.reduce((a, w) => (w.window_end > a ? w.window_end : a), '');
-  return {
-    segment,
-    arm,
-    windows: { from, to, count: new Set(windows.map((w) => w.window_start)).size },
-    values,
-  };
+  return { segment, arm, windows: 'count' in windows ? { ...windows } : windowRange(windows), values };
+}
+
+/** Ranges by window array: a group's windows are quoted by several findings of several analyzers. */
+const ranges = new WeakMap<readonly WindowAggregate[], Evidence['windows']>();
+
+/**
+ * First start, last end and number of distinct window starts: one pass when the windows come in time
+ * order (a group's always do), a set of starts otherwise.
+ */
+function windowRange(windows: readonly WindowAggregate[]): Evidence['windows'] {
+  const known = ranges.get(windows);
+  if (known) return { ...known };
+  let from = '';
+  let to = '';
+  let distinct = 0;
+  let ordered = true;
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i]!;
+    if (from === '' || w.window_start < from) from = w.window_start;
+    if (w.window_end > to) to = w.window_end;
+    if (i === 0 || w.window_start > windows[i - 1]!.window_start) distinct++;
+    else if (w.window_start < windows[i - 1]!.window_start) ordered = false;
+  }
+  const range = { from, to, count: ordered ? distinct : new Set(windows.map((w) => w.window_start)).size };
+  ranges.set(windows, range);
+  return { ...range };
 }
 
 export function finding(
@@ -70,19 +93,15 @@ export function targetSeries(aggregates: readonly WindowAggregate[]): {
     }
   >();
   for (const a of aggregates) {
-    const e = m.get(a.window_start) ?? {
-      start: a.window_start,
-      end: a.window_end,
-      count: 0,
-      cost: 0,
-      errors: 0,
-      bySegment: {},
-    };
+    let e = m.get(a.window_start);
+    if (!e) {
+      e = { start: a.window_start, end: a.window_end, count: 0, cost: 0, errors: 0, bySegment: {} };
+      m.set(a.window_start, e);
+    }
     e.count += a.count;
     e.cost += a.cost_usd;
     e.errors += a.count - a.ok;
     e.bySegment[a.segment] = (e.bySegment[a.segment] ?? 0) + a.count;
-    m.set(a.window_start, e);
   }
   return [...m.values()].sort((a, b) => (a.start < b.start ? -1 : 1));
 }

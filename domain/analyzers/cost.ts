@@ -86,7 +86,7 @@ export function analyzeCost(ctx: AnalyzerContext): AnalyzerOutput {
     const forecast = spentToday + rate * (dayStart + DAY_MS - now);
     const burn = forecast / budget;
     const ev = evidenceOf(
-      ctx.aggregates,
+      ctx.range,
       { spent_today_usd: spentToday, forecast_usd: forecast, budget_usd: budget, burn },
       null,
       null,

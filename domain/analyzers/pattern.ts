@@ -26,7 +26,7 @@ export function analyzePattern(ctx: AnalyzerContext): AnalyzerOutput {
   if (series.length < 6) return out;
   const counts = series.map((w) => w.count);
   const windowMs = Date.parse(series[0]!.end) - Date.parse(series[0]!.start);
-  const ev = (values: Record<string, number>) => evidenceOf(ctx.aggregates, values, null, null);
+  const ev = (values: Record<string, number>) => evidenceOf(ctx.range, values, null, null);
   for (const [name, periodMs] of [
     ['daily', 86_400_000],
     ['weekly', 7 * 86_400_000],

@@ -7,6 +7,7 @@ import { errorCount } from '../aggregate';
 import { bins, mergeHistograms, quantile } from '../intelligence/fast-sketch';
 import { mannWhitneyHistograms, twoProportionZ } from '../stats/tests';
 import type { AnalyzerOutput } from '../intelligence/types';
+import { RECENT_WINDOWS } from '../intelligence/summary';
 import { evidenceOf, finding, splitRecent, type AnalyzerContext } from './context';
 
 /** Recent windows compared with the baseline, and the regression gates. */
@@ -66,8 +67,14 @@ export function analyzePerformance(ctx: AnalyzerContext, params = PERFORMANCE_DE
     );
     const { baseline, recent } = splitRecent(windows, params.recent_windows);
     if (baseline.length < params.recent_windows) continue;
-    const b = mergeHistograms(baseline.map((w) => w.latency_sketch));
-    const r = mergeHistograms(recent.map((w) => w.latency_sketch));
+    // The summary merged these parts already when it split at the same window.
+    const shared = params.recent_windows === RECENT_WINDOWS && s.windows === windows.length;
+    const b =
+      shared && s.latency_baseline
+        ? s.latency_baseline
+        : mergeHistograms(baseline.map((w) => w.latency_sketch));
+    const r =
+      shared && s.latency_recent ? s.latency_recent : mergeHistograms(recent.map((w) => w.latency_sketch));
     if (b.count >= 30 && r.count >= 30) {
       const mw = mannWhitneyHistograms(bins(b), bins(r));
       const b95 = quantile(b, 0.95)!;

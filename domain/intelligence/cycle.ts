@@ -17,12 +17,12 @@ import { groupAggregates, summarize, rangeOf, type ArmSummary } from './summary'
 import type { Candidate, CycleInput, CycleOptions, CycleOutput } from './types';
 
 export const CYCLE_DEFAULTS: CycleOptions = {
-  switch_threshold: 0.9,
+  switch_threshold: 0.8,
   exploration_share: 0.1,
   min_confidence: 0.8,
   max_concurrent_rollouts: 5,
   posterior_draws: 200,
-  prior_strength: 10,
+  prior_strength: 20,
   quality_margin: 0.01,
   min_exploration_share: 0.01,
 };

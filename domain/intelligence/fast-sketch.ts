@@ -34,16 +34,23 @@ export const emptyHistogram = (): Histogram => ({
   count: 0,
 });
 
-function storeOf(pairs: Map<number, number>): Store {
-  if (pairs.size === 0) return emptyStore();
+/** (bucket index, count) pairs as read off the wire, possibly repeating an index. */
+interface Pairs {
+  keys: number[];
+  counts: number[];
+}
+
+function storeOf(pairs: Pairs): Store {
+  const { keys, counts: cs } = pairs;
+  if (keys.length === 0) return emptyStore();
   let lo = Infinity;
   let hi = -Infinity;
-  for (const k of pairs.keys()) {
+  for (const k of keys) {
     if (k < lo) lo = k;
     if (k > hi) hi = k;
   }
   const counts = new Float64Array(hi - lo + 1);
-  for (const [k, c] of pairs) counts[k - lo]! += c;
+  for (let i = 0; i < keys.length; i++) counts[keys[i]! - lo]! += cs[i]!;
   return { offset: lo, counts };
 }
 
@@ -104,10 +111,15 @@ class Reader {
   }
 }
 
-function readStore(r: Reader, end: number, into: Map<number, number>): number {
+/**
+ * One store message: DDSketch's dense store writes its buckets as packed contiguous counts, read straight
+ * into a typed array (trimmed of empty edge buckets); sparse (index, count) entries, which other writers
+ * may use, are merged in.
+ */
+function readStore(r: Reader, end: number): { store: Store; total: number } {
   let offset = 0;
-  const contiguous: number[] = [];
-  let total = 0;
+  const chunks: Float64Array[] = [];
+  const pairs: Pairs = { keys: [], counts: [] };
   while (r.pos < end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
@@ -122,22 +134,38 @@ function readStore(r: Reader, end: number, into: Map<number, number>): number {
         else if (t === 17) count = r.double();
         else r.skip(t % 8);
       }
-      into.set(key, (into.get(key) ?? 0) + count);
-      total += count;
+      pairs.keys.push(key);
+      pairs.counts.push(count);
     } else if (field === 2 && wire === 2) {
-      const stop = r.varint() + r.pos;
-      while (r.pos < stop) contiguous.push(r.double());
-    } else if (field === 2 && wire === 1) contiguous.push(r.double());
+      const n = r.varint() / 8;
+      const chunk = new Float64Array(n);
+      for (let i = 0; i < n; i++) chunk[i] = r.double();
+      chunks.push(chunk);
+    } else if (field === 2 && wire === 1) chunks.push(Float64Array.of(r.double()));
     else if (field === 3 && wire === 0) offset = r.sint();
     else r.skip(wire);
   }
-  contiguous.forEach((c, i) => {
-    if (c > 0) {
-      into.set(offset + i, (into.get(offset + i) ?? 0) + c);
-      total += c;
-    }
-  });
-  return total;
+  const all = chunks.length === 1 ? chunks[0]! : concat(chunks);
+  let lo = 0;
+  let hi = all.length - 1;
+  while (lo <= hi && !(all[lo]! > 0)) lo++;
+  while (hi >= lo && !(all[hi]! > 0)) hi--;
+  let total = 0;
+  for (let i = lo; i <= hi; i++) if (all[i]! > 0) total += all[i]!;
+  const dense: Store = lo > hi ? emptyStore() : { offset: offset + lo, counts: all.subarray(lo, hi + 1) };
+  if (pairs.keys.length === 0) return { store: dense, total };
+  for (const c of pairs.counts) total += c;
+  return { store: mergeStores([dense, storeOf(pairs)]), total };
+}
+
+function concat(chunks: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(chunks.reduce((a, c) => a + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Decode one base64 sketch. */
@@ -145,8 +173,8 @@ export function decodeHistogram(encoded: string): Histogram {
   const buf = Buffer.from(encoded, 'base64');
   const r = new Reader(buf);
   const h = emptyHistogram();
-  const pos = new Map<number, number>();
-  const neg = new Map<number, number>();
+  const pos: Store[] = [];
+  const neg: Store[] = [];
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
@@ -161,15 +189,17 @@ export function decodeHistogram(encoded: string): Histogram {
       }
     } else if ((field === 2 || field === 3) && wire === 2) {
       const stop = r.varint() + r.pos;
-      h.count += readStore(r, stop, field === 2 ? pos : neg);
+      const { store, total } = readStore(r, stop);
+      (field === 2 ? pos : neg).push(store);
+      h.count += total;
     } else if (field === 4 && wire === 1) {
       const z = r.double();
       h.zero += z;
       h.count += z;
     } else r.skip(wire);
   }
-  h.positive = storeOf(pos);
-  h.negative = storeOf(neg);
+  h.positive = pos.length === 1 ? pos[0]! : mergeStores(pos);
+  h.negative = neg.length === 1 ? neg[0]! : mergeStores(neg);
   return h;
 }
 
@@ -200,8 +230,14 @@ export function clearSketchCache(): void {
 export function mergeHistograms(encoded: readonly (string | null)[]): Histogram {
   const parts: Histogram[] = [];
   for (const e of encoded) if (e) parts.push(decodeCached(e));
+  return mergeDecoded(parts);
+}
+
+/** Merge decoded histograms into one (empty ones add nothing). */
+export function mergeDecoded(parts: readonly Histogram[]): Histogram {
   const h = emptyHistogram();
   for (const p of parts) {
+    if (p.count === 0 && Number.isNaN(p.gamma)) continue;
     h.gamma = p.gamma;
     h.indexOffset = p.indexOffset;
     h.zero += p.zero;

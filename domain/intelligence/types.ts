@@ -2,7 +2,7 @@
  * The vocabulary of the intelligence layer: what analyzers report, what strategies propose and what
  * the coordinator decides. Pure types; safe anywhere.
  */
-import type { Arm, Decision, ExpectedImpact, TargetPolicy, Weights } from '../model';
+import type { Arm, Decision, ExpectedImpact, ServingChange, TargetPolicy, Weights } from '../model';
 import type { WindowAggregate } from '../aggregate';
 
 export type Severity = 'info' | 'warning' | 'critical';
@@ -58,7 +58,7 @@ export interface Candidate {
   from_weights: Weights | null;
   to_weights: Weights | null;
   /** Arm-level serving changes (rate limit, batching) that do not move traffic. */
-  serving_change?: { arm: string; field: string; from: number | null; to: number } | undefined;
+  serving_change?: ServingChange | undefined;
   expected_impact: ExpectedImpact;
   /** Posterior probability (or 1 - p) that the change is better under the target's policy. */
   confidence: number;
@@ -84,7 +84,7 @@ export interface DecisionDraft {
   explanation: string;
   requires_approval: boolean;
   /** For rate_limit and batching: the arm's serving-policy field to set (no traffic moves). */
-  serving_change?: { arm: string; field: string; from: number | null; to: number } | undefined;
+  serving_change?: ServingChange | undefined;
 }
 
 export interface SegmentRouting {

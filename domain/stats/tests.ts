@@ -15,6 +15,13 @@ export interface Bin {
   count: number;
 }
 
+/** The bins in ascending value order: the same array when it is already. */
+function ascending(bins: readonly Bin[]): readonly Bin[] {
+  for (let i = 1; i < bins.length; i++)
+    if (bins[i]!.value < bins[i - 1]!.value) return [...bins].sort((a, b) => a.value - b.value);
+  return bins;
+}
+
 /**
  * One-sided Mann-Whitney U from two histograms (e.g. merged DDSketch buckets), testing whether `y`
  * tends to be larger than `x`. Values sharing a bin are ties; normal approximation with tie and
@@ -24,26 +31,35 @@ export function mannWhitneyHistograms(
   x: readonly Bin[],
   y: readonly Bin[],
 ): TestResult & { u: number; n1: number; n2: number } {
-  const merged = new Map<number, [number, number]>();
-  for (const b of x)
-    if (b.count > 0) (merged.get(b.value) ?? merged.set(b.value, [0, 0]).get(b.value)!)[0] += b.count;
-  for (const b of y)
-    if (b.count > 0) (merged.get(b.value) ?? merged.set(b.value, [0, 0]).get(b.value)!)[1] += b.count;
-  const values = [...merged.keys()].sort((a, b) => a - b);
+  // A merge walk over both histograms in ascending value order (sketch histograms come sorted); equal
+  // values from both sides form one tie group.
+  const xs = ascending(x);
+  const ys = ascending(y);
   let n1 = 0;
   let n2 = 0;
-  for (const [a, b] of merged.values()) {
-    n1 += a;
-    n2 += b;
-  }
+  for (const b of xs) if (b.count > 0) n1 += b.count;
+  for (const b of ys) if (b.count > 0) n2 += b.count;
   const n = n1 + n2;
   if (n1 === 0 || n2 === 0) return { statistic: 0, p_value: 1, u: 0, n1, n2 };
   let below = 0;
   let rankSumY = 0;
   let tieTerm = 0;
-  for (const v of values) {
-    const [cx, cy] = merged.get(v)!;
+  let i = 0;
+  let j = 0;
+  while (i < xs.length || j < ys.length) {
+    const v = Math.min(i < xs.length ? xs[i]!.value : Infinity, j < ys.length ? ys[j]!.value : Infinity);
+    if (Number.isNaN(v)) {
+      // No rank for a missing value: skip it.
+      if (i < xs.length && Number.isNaN(xs[i]!.value)) i++;
+      if (j < ys.length && Number.isNaN(ys[j]!.value)) j++;
+      continue;
+    }
+    let cx = 0;
+    let cy = 0;
+    while (i < xs.length && xs[i]!.value === v) cx += Math.max(0, xs[i++]!.count);
+    while (j < ys.length && ys[j]!.value === v) cy += Math.max(0, ys[j++]!.count);
     const t = cx + cy;
+    if (t === 0) continue;
     rankSumY += cy * (below + (t + 1) / 2);
     tieTerm += t * t * t - t;
     below += t;
@@ -153,7 +169,8 @@ export function msprt(diff: number, v: number, tau2: number): { lambda: number; 
 
 /** Median of a non-empty array. */
 export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
+  // A typed array sorts numerically without a comparator callback.
+  const s = Float64Array.from(xs).sort();
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

@@ -97,12 +97,20 @@ export function thompsonWeights(
   pOptimal: Record<string, number>,
   share: number,
   minShare: number,
+  dearer: ReadonlySet<string> = new Set(),
 ): Weights {
   const others = armIds.filter((a) => a !== primary);
   if (others.length === 0) return { [primary]: TOTAL_BASIS_POINTS };
   const floorEach = Math.min(share, minShare) / others.length;
+  // An arm dearer than the primary only keeps the floor share: the primary runs because it is the cheaper
+  // way to keep the floor, the dearer arm's quality here is known from when it served, and exploring it
+  // buys little information at a high price (it stays in the posterior and in every plan).
   const raw = others.map(
-    (a) => [a, Math.min(share, Math.max(floorEach, pOptimal[a] ?? 0))] as [string, number],
+    (a) =>
+      [a, dearer.has(a) ? floorEach : Math.min(share, Math.max(floorEach, pOptimal[a] ?? 0))] as [
+        string,
+        number,
+      ],
   );
   const total = Math.min(
     share,
@@ -282,11 +290,13 @@ export function proposeModelSelection(
     const p = armIds.indexOf(seg.primary);
     if (bestId === seg.primary || p < 0 || pOpt[bestId]! < params.switch_threshold) {
       if (p >= 0) {
-        const rebalance = exploreCandidate(seg, armIds, pOpt, qMean, params);
+        const dearer = new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + p]!));
+        const rebalance = exploreCandidate(seg, armIds, pOpt, qMean, params, dearer);
         if (rebalance) candidates.push(rebalance);
       }
       return;
     }
+    const dearerThan = (b: number) => new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + b]!));
     const ratios: number[] = [];
     for (let d = 0; d < D; d++)
       ratios.push(draws[d * S * A + s * A + best]! / Math.max(draws[d * S * A + s * A + p]!, 1e-9) - 1);
@@ -316,6 +326,7 @@ export function proposeModelSelection(
         pOpt,
         params.exploration_share,
         params.min_exploration_share,
+        dearerThan(best),
       ),
       expected_impact: {
         cost: { relative: costRel, low: costRel, high: costRel },
@@ -356,6 +367,7 @@ function exploreCandidate(
   pOpt: Record<string, number>,
   qMean: Record<string, number>,
   params: ModelSelectionParams,
+  dearer: ReadonlySet<string>,
 ): Candidate | null {
   const target = thompsonWeights(
     seg.primary,
@@ -363,6 +375,7 @@ function exploreCandidate(
     pOpt,
     params.exploration_share,
     params.min_exploration_share,
+    dearer,
   );
   const material = armIds.some((a) => {
     if (a === seg.primary) return false;
@@ -380,7 +393,7 @@ function exploreCandidate(
   const alt = Math.max(...armIds.filter((a) => a !== seg.primary).map((a) => pOpt[a] ?? 0));
   return {
     strategy: 'model_selection',
-    kind: 'model_switch',
+    kind: 'exploration',
     segment: seg.segment,
     canary_arm: shrinking ? seg.primary : grown,
     baseline_arm: seg.primary,

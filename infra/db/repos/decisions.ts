@@ -1,17 +1,19 @@
 /** Decisions: what a cycle decided, why, and what became of it. Inserts are idempotent per cycle. */
-import type { Decision, DecisionStatus } from '../../../domain/model';
+import type { Decision, DecisionStatus, ServingChange } from '../../../domain/model';
 import { notFound } from '../../../domain/errors';
 import type { Db } from '../pool';
 
 export type NewDecision = Omit<Decision, 'created_at' | 'updated_at'>;
 
-interface DecisionRow extends Omit<Decision, 'created_at' | 'updated_at'> {
+interface DecisionRow extends Omit<Decision, 'created_at' | 'updated_at' | 'serving_change'> {
+  serving_change: ServingChange | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const toDecision = (r: DecisionRow): Decision => ({
   ...r,
+  serving_change: r.serving_change ?? null,
   created_at: r.created_at.toISOString(),
   updated_at: r.updated_at.toISOString(),
 });
@@ -25,8 +27,9 @@ export function createDecisionsRepo(db: Db) {
     async insert(d: NewDecision): Promise<Decision> {
       const r = await db.query<DecisionRow>(
         `INSERT INTO decisions (id, target, segment, strategy, kind, status, from_version, from_weights, to_weights,
-           canary_arm, baseline_arm, expected_impact, confidence, safety_checks, rollback_plan, explanation, cycle_id, rollout_id)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+           canary_arm, baseline_arm, expected_impact, confidence, safety_checks, rollback_plan, explanation, cycle_id, rollout_id,
+           serving_change)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)
          ON CONFLICT DO NOTHING RETURNING *`,
         [
           d.id,
@@ -47,6 +50,7 @@ export function createDecisionsRepo(db: Db) {
           d.explanation,
           d.cycle_id,
           d.rollout_id,
+          d.serving_change ? JSON.stringify(d.serving_change) : null,
         ],
       );
       if (r.rows[0]) return toDecision(r.rows[0]);

@@ -2,6 +2,7 @@
 import {
   type Arm,
   type RoutingConfig,
+  type ServingPolicy,
   type Target,
   type TargetPolicy,
   type Weights,
@@ -47,6 +48,7 @@ interface ConfigRow {
   weights: Weights;
   rollout_id: string | null;
   reason: string;
+  serving?: Record<string, Partial<ServingPolicy>> | null;
   created_at: Date;
 }
 
@@ -57,6 +59,7 @@ const toConfig = (r: ConfigRow): RoutingConfig => ({
   weights: r.weights,
   rollout_id: r.rollout_id,
   reason: r.reason,
+  serving: r.serving ?? {},
   created_at: r.created_at.toISOString(),
 });
 
@@ -209,12 +212,17 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
       weights: Weights;
       rolloutId: string | null;
       reason: string;
+      /** Serving overrides per arm; omitted, the current version's carry forward. */
+      serving?: Record<string, Partial<ServingPolicy>>;
     }): Promise<RoutingConfig> {
       let appended: RoutingConfig;
       try {
         appended = await withTransaction(db, async (tx) => {
-          const cur = await tx.query<{ version: number }>(
-            'SELECT max(version) AS version FROM routing_configs WHERE target = $1 AND segment = $2',
+          const cur = await tx.query<{
+            version: number;
+            serving: Record<string, Partial<ServingPolicy>> | null;
+          }>(
+            'SELECT version, serving FROM routing_configs WHERE target = $1 AND segment = $2 ORDER BY version DESC LIMIT 1',
             [input.target, input.segment],
           );
           const current = cur.rows[0]?.version ?? null;
@@ -227,8 +235,8 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
             );
           }
           const r = await tx.query<ConfigRow>(
-            `INSERT INTO routing_configs (target, segment, version, weights, rollout_id, reason)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+            `INSERT INTO routing_configs (target, segment, version, weights, rollout_id, reason, serving)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
             [
               input.target,
               input.segment,
@@ -236,6 +244,7 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
               JSON.stringify(input.weights),
               input.rolloutId,
               input.reason,
+              JSON.stringify(input.serving ?? cur.rows[0]?.serving ?? {}),
             ],
           );
           return toConfig(r.rows[0]!);

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { runReplay, REPLAY_DEFAULTS, staticBest, type Query } from '../../../cli/replay';
 import { seededRng } from '../../../domain/stats/distributions';
 import { rollUp } from '../../../domain/intelligence/build-aggregate';
-import { summarize } from '../../../domain/intelligence/summary';
+import { RECENT_WINDOWS, summarize } from '../../../domain/intelligence/summary';
+import { mergeHistograms, percentiles } from '../../../domain/intelligence/fast-sketch';
+import { emptyMoments, mergeMoments } from '../../../domain/aggregate';
 import { series } from './fixtures';
 
 /** Three segments; the cheap arm matches the premium one on "easy" and "chat" and is far worse on "math". */
@@ -87,5 +89,28 @@ describe('rolled-up windows', () => {
     expect(rolled.quality.mean).toBeCloseTo(whole.quality.mean, 12);
     expect(rolled.quality.m2).toBeCloseTo(whole.quality.m2, 9);
     expect(rolled.latency).toEqual(whole.latency);
+  });
+
+  it('summarize merges each sketch once into baseline and recent parts that add up to the whole', () => {
+    const windows = series(
+      'chat',
+      'a',
+      9,
+      40,
+      () => ({ quality: 0.6, cost: 0.001, medianMs: 700, errorRate: 0.02 }),
+      22,
+    );
+    const s = summarize(windows);
+    expect(s.latency).toEqual(percentiles(mergeHistograms(windows.map((w) => w.latency_sketch))));
+    expect(s.latency_baseline!.count).toBe(
+      mergeHistograms(windows.slice(0, -RECENT_WINDOWS).map((w) => w.latency_sketch)).count,
+    );
+    expect(s.latency_recent!.count + s.latency_baseline!.count).toBe(
+      mergeHistograms(windows.map((w) => w.latency_sketch)).count,
+    );
+    const moments = windows.reduce((m, w) => mergeMoments(m, w.quality), emptyMoments());
+    expect(s.quality.count).toBe(moments.count);
+    expect(s.quality.mean).toBeCloseTo(moments.mean, 12);
+    expect(s.quality.m2).toBeCloseTo(moments.m2, 9);
   });
 });

@@ -8,6 +8,7 @@ import { aimdStep } from '../../../domain/strategies/rate-limit';
 import { planBatch } from '../../../domain/strategies/batching';
 import { groupAggregates } from '../../../domain/intelligence/summary';
 import { primaryArm } from '../../../domain/strategies/arm-stats';
+import { thompsonWeights } from '../../../domain/strategies/model-selection';
 import type { ExperimentDefinition } from '../../../domain/intelligence/types';
 import { arm, at, series, type Truth } from './fixtures';
 
@@ -54,6 +55,20 @@ describe('model selection', () => {
     expect(d.to_weights === null || primaryArm(d.to_weights) === 'big').toBe(true);
     expect(d.to_weights!['small']).toBeLessThan(1000);
     expect(d.explanation).toMatch(/big stays primary/);
+    // A re-spread of exploration is its own kind of decision, not a model switch.
+    expect(d.kind).toBe('exploration');
+  });
+
+  it('explores an arm dearer than the primary only at the floor share, however likely it is optimal', () => {
+    const arms = ['cheap', 'mid', 'premium'];
+    const pOpt = { cheap: 0.78, mid: 0.02, premium: 0.2 };
+    const open = thompsonWeights('cheap', arms, pOpt, 0.1, 0.01);
+    const capped = thompsonWeights('cheap', arms, pOpt, 0.1, 0.01, new Set(['premium']));
+    expect(open['premium']).toBeGreaterThan(500);
+    expect(capped['premium']).toBe(50); // the 1% floor split over the two other arms
+    expect(capped['mid']).toBe(200);
+    expect(capped['cheap']).toBe(9750);
+    expect(Object.values(capped).reduce((a, b) => a + b, 0)).toBe(10_000);
   });
 
   it('explains a no_action with its numbers', () => {
