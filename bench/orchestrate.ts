@@ -1,7 +1,10 @@
 /**
  * Orchestration benchmark (issue #5): canary correctness of the rollout decision rule over many
  * simulated trials, time from an injected degradation to the rollback decision in judge intervals, and
- * (with the services running) cycle latency from POST /v1/optimizations to the decision stored.
+ * (with the services running) cycle latency from POST /v1/optimizations to the decision stored, and the
+ * measured time from the onset of an injected degradation to the rollback COMPLETE end to end on the
+ * dev server (API, orchestration and analysis worker processes, simulator traffic through the live
+ * routing config; tests/helpers/canary-scenario.ts), in seconds and in judge intervals (bake times).
  * `npm run bench -- orchestrate` calls `runOrchestrateBench`; alone:
  *
  *   eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx bench/orchestrate.ts [--json]
@@ -116,6 +119,49 @@ async function cycleLatency(runs: number): Promise<Record<string, number | strin
   }
 }
 
+/**
+ * Onset of an injected degradation → rollback run closed, on the live system. The canary passes stage 1
+ * healthy; its profile turns +30% latency, +3 error points with the first requests served under the
+ * stage-2 config; stage 2's judge (after one bake) fails it and the rollback run restores v1.
+ */
+async function rollbackLatency(runs: number, bakeSeconds: number): Promise<Record<string, number | string>> {
+  if (!process.env.TEMPORAL_ADDRESS || !process.env.DATABASE_URL)
+    return { live_rollback: 'skipped: services env not set' };
+  const { startLiveSystem } = await import('../tests/helpers/live-system');
+  const { BASELINE, runCanaryScenario } = await import('../tests/helpers/canary-scenario');
+  const live = await startLiveSystem({
+    apiEnv: { INGEST_WINDOW_MS: '1000', INGEST_FLUSH_INTERVAL_MS: '250' },
+  });
+  try {
+    const seconds: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const s = await runCanaryScenario(live, {
+        canary: { ...BASELINE, costUsd: 0.001 },
+        degrade: {
+          stage: 2,
+          profile: { ...BASELINE, latencyMs: 800 * 1.3, errorRate: 0.04, costUsd: 0.001 },
+        },
+        bakeSeconds,
+      });
+      const closed = s.rollback?.closeTime?.getTime();
+      if (s.result.state !== 'rolled_back' || s.degradedAt === null || closed === undefined)
+        throw new Error(`run ${i + 1}: the degraded canary ended ${s.result.state}, not rolled back`);
+      seconds.push((closed - s.degradedAt) / 1000);
+    }
+    const worst = Math.max(...seconds);
+    return {
+      live_rollback_runs: runs,
+      live_judge_interval_s: bakeSeconds,
+      live_degradation_to_rollback_complete_s_p50: Number(quantile(seconds, 0.5).toFixed(2)),
+      live_degradation_to_rollback_complete_s_max: Number(worst.toFixed(2)),
+      live_degradation_to_rollback_complete_judge_intervals_max: Number((worst / bakeSeconds).toFixed(2)),
+      live_within_one_interval_plus_5s: worst <= bakeSeconds + 5 ? 'yes' : 'no',
+    };
+  } finally {
+    await live.stop();
+  }
+}
+
 export async function runOrchestrateBench(): Promise<Record<string, number | string>> {
   const rng = seededRng(7);
   const t0 = performance.now();
@@ -134,6 +180,10 @@ export async function runOrchestrateBench(): Promise<Record<string, number | str
     degradation_to_rollback_judge_intervals_mean: Number(regression.meanIntervals.toFixed(2)),
     trial_ms_mean: Number((trialsMs / (4 * TRIALS)).toFixed(1)),
     ...(await cycleLatency(Number(process.env.BENCH_ORCHESTRATE_CYCLES ?? 30))),
+    ...(await rollbackLatency(
+      Number(process.env.BENCH_ORCHESTRATE_ROLLBACKS ?? 3),
+      Number(process.env.BENCH_ORCHESTRATE_BAKE_S ?? 10),
+    )),
   };
 }
 

@@ -37,7 +37,10 @@ export interface LiveConfig {
 export interface SimulatorOptions {
   target: string;
   segment?: string;
-  /** Profiles by arm id; an arm the config routes to without a profile is an error. */
+  /**
+   * Profiles by arm id; an arm the config routes to without a profile is an error. Read on every
+   * request, so a caller may change a profile while it runs (inject a degradation).
+   */
   arms: Record<string, ArmProfile>;
   readConfig: () => Promise<LiveConfig>;
   send: (events: LlmRequestEvent[]) => Promise<void>;
@@ -105,6 +108,54 @@ export function createSimulator(opts: SimulatorOptions) {
   };
 }
 
+export type Simulator = ReturnType<typeof createSimulator>;
+
+/** How an application talks to the API: read the live routing config, report telemetry (POST /v1/events). */
+export function httpSimulatorIo(o: {
+  api: string;
+  target: string;
+  segment: string;
+  apiKey?: string | undefined;
+}): Pick<SimulatorOptions, 'readConfig' | 'send'> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}),
+  };
+  return {
+    readConfig: async () => {
+      const r = await fetch(`${o.api}/v1/targets/${o.target}/config?segment=${o.segment}`, { headers });
+      if (!r.ok) throw new Error(`GET config answered ${r.status}: ${await r.text()}`);
+      return (await r.json()) as LiveConfig;
+    },
+    send: async (events) => {
+      const r = await fetch(`${o.api}/v1/events`, { method: 'POST', headers, body: JSON.stringify(events) });
+      if (r.status !== 202) throw new Error(`POST /v1/events answered ${r.status}: ${await r.text()}`);
+    },
+  };
+}
+
+/**
+ * Serves `rps` requests per second in `ticksPerSecond` batches (each under the config live at its
+ * time, stamped with the wall clock) until `stop()` answers true; `onBatch` sees each batch served.
+ */
+export async function driveSimulator(
+  sim: Simulator,
+  o: {
+    rps: number;
+    stop: () => boolean;
+    ticksPerSecond?: number;
+    onBatch?: (b: { version: number; byArm: Record<string, number> }) => void;
+  },
+): Promise<void> {
+  const ticks = o.ticksPerSecond ?? 1;
+  const tickMs = 1000 / ticks;
+  while (!o.stop()) {
+    const started = Date.now();
+    o.onBatch?.(await sim.runBatch(Math.max(1, Math.round(o.rps / ticks))));
+    await new Promise((r) => setTimeout(r, Math.max(0, tickMs - (Date.now() - started))));
+  }
+}
+
 /** "latency:900,errors:0.01,quality:0.85,cost:0.004" → ArmProfile. */
 export function parseProfile(spec: string): ArmProfile {
   const kv = Object.fromEntries(spec.split(',').map((p) => p.split(':') as [string, string]));
@@ -146,10 +197,6 @@ async function main(): Promise<void> {
     apiKey?: string;
     arm: string[];
   }>();
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}),
-  };
   const arms = Object.fromEntries(
     o.arm.map((a) => [a.slice(0, a.indexOf('=')), parseProfile(a.slice(a.indexOf('=') + 1))]),
   );
@@ -159,24 +206,15 @@ async function main(): Promise<void> {
     arms,
     users: Number(o.users),
     seed: Date.now() % 2 ** 31,
-    readConfig: async () => {
-      const r = await fetch(`${o.api}/v1/targets/${o.target}/config?segment=${o.segment}`, { headers });
-      if (!r.ok) throw new Error(`GET config answered ${r.status}: ${await r.text()}`);
-      return (await r.json()) as LiveConfig;
-    },
-    send: async (events) => {
-      const r = await fetch(`${o.api}/v1/events`, { method: 'POST', headers, body: JSON.stringify(events) });
-      if (r.status !== 202) throw new Error(`POST /v1/events answered ${r.status}: ${await r.text()}`);
-    },
+    ...httpSimulatorIo(o),
   });
-  const rps = Number(o.rps);
   const end = Date.now() + Number(o.seconds) * 1000;
-  while (Date.now() < end) {
-    const started = Date.now();
-    const { version, byArm } = await sim.runBatch(rps);
-    process.stdout.write(`${new Date().toISOString()} v${version} ${JSON.stringify(byArm)}\n`);
-    await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - started))));
-  }
+  await driveSimulator(sim, {
+    rps: Number(o.rps),
+    stop: () => Date.now() >= end,
+    onBatch: ({ version, byArm }) =>
+      process.stdout.write(`${new Date().toISOString()} v${version} ${JSON.stringify(byArm)}\n`),
+  });
   process.stdout.write(`sent ${sim.sent} requests\n`);
 }
 

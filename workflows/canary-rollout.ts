@@ -284,6 +284,16 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     return { rolloutId, state: final, finalVersion: version, verdicts, reason: why };
   }
 
+  /** The baseline's window before any canary traffic: up to an hour before this run began. */
+  function preRolloutWindow(): { from: string; to: string } {
+    const startedAt = workflowInfo().runStartTime.getTime();
+    const seconds = Math.max(input.stages[0]?.bake_seconds ?? 0, 3600);
+    return {
+      from: new Date(startedAt - seconds * 1000).toISOString(),
+      to: new Date(startedAt).toISOString(),
+    };
+  }
+
   /** Hands the promoted change to a `healthWatch` run that outlives this rollout. */
   async function startHealthWatch(watch: NonNullable<RolloutInput['healthWatch']>): Promise<void> {
     const startedAt = workflowInfo().runStartTime.getTime();
@@ -398,6 +408,13 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
       weights = applied.weights;
       await setState(runningState());
 
+      // At 100% the baseline serves nothing in the stage's own window, so a real judge would only ever
+      // see "insufficient samples" and roll back an inconclusive canary: judge it against the baseline's
+      // last traffic instead (the previous stage's window, or the hour before the rollout began).
+      const baselineWindow =
+        spec.canary_bps === TOTAL_BASIS_POINTS && patched('full-stage-judged-on-last-baseline-window')
+          ? (verdicts.at(-1)?.window ?? preRolloutWindow())
+          : undefined;
       const from = new Date().toISOString();
       let outcome: StageVerdict['outcome'] = 'marginal';
       for (let attempt = 0; attempt <= input.maxBakeExtensions; attempt++) {
@@ -417,6 +434,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
               canaryArm: input.canaryArm,
               from,
               to,
+              ...(baselineWindow ? { baselineWindow } : {}),
               thresholds: { min_samples_per_arm: input.minSamplesPerArm },
             },
           ],

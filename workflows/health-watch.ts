@@ -4,6 +4,7 @@ import {
   ParentClosePolicy,
   continueAsNew,
   executeChild,
+  patched,
   proxyActivities,
   setCurrentDetails,
   sleep,
@@ -19,15 +20,21 @@ import { SegmentKey, TargetKey } from './search-attributes';
 /** Checks per run before continuing as new, so a week-long watch keeps a short history. */
 const CHECKS_PER_RUN = 100;
 
+/** Consecutive degraded checks that start a rollback unless the input says otherwise. */
+const DEFAULT_DEGRADED_CHECKS_TO_ROLLBACK = 2;
+
 /**
  * Watches a promoted change (id `health-<target>`): every `intervalSeconds` it has the analysis queue
- * judge the promoted arm's last interval against the baseline arm's pre-change window, and on a fail
- * verdict publishes `anomaly.detected` and starts `rollback` to `restoreVersion` (only while
- * `watchedVersion` is still current: a later change is never overwritten; the watch then ends
- * `superseded`). Ends `healthy` at `until`. Continues as new every 100 checks.
+ * judge the promoted arm's last interval against the baseline arm's pre-change window, and check it
+ * against the SLOs of the target's policy (latency at the SLO percentile, error rate, quality floor).
+ * A check is degraded when the judge fails or an SLO is breached; after `degradedChecksToRollback`
+ * consecutive degraded checks (default 2: one noisy window never rolls back) it publishes
+ * `anomaly.detected` and starts `rollback` to `restoreVersion` (only while `watchedVersion` is still
+ * current: a later change is never overwritten; the watch then ends `superseded`). Ends `healthy` at
+ * `until`. Continues as new every 100 checks, carrying the strikes.
  */
 export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchResult> {
-  const { judgeStage } = proxyActivities<AnalysisActivities>({
+  const { judgeStage, checkSlos } = proxyActivities<AnalysisActivities>({
     taskQueue: input.taskQueues.analysis,
     startToCloseTimeout: '2 minutes',
     retry: {
@@ -49,16 +56,21 @@ export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchR
   });
   const until = Date.parse(input.until);
   let checks = input.checks;
+  // Runs recorded before SLOs were checked rolled back on the first failed verdict.
+  const withSlo = patched('health-watch-slo-persistence');
+  const needed = withSlo ? (input.degradedChecksToRollback ?? DEFAULT_DEGRADED_CHECKS_TO_ROLLBACK) : 1;
+  let strikes = input.strikes ?? 0;
   const where = `${input.target}/${input.segment}`;
 
   for (let inRun = 0; inRun < CHECKS_PER_RUN; inRun++) {
     const remaining = until - Date.now();
     if (remaining <= 0) break;
     setCurrentDetails(
-      `Watching **${input.promotedArm}** on ${where} against the pre-change **${input.baselineArm}** · ${checks} check(s) passed · until ${input.until}`,
+      `Watching **${input.promotedArm}** on ${where} against the pre-change **${input.baselineArm}**${withSlo ? ' and the SLOs' : ''} · ${checks} check(s) made${strikes > 0 ? ` · ${strikes}/${needed} consecutive degraded` : ''} · until ${input.until}`,
     );
     const from = new Date().toISOString();
     await sleep(Math.min(input.intervalSeconds * 1000, remaining));
+    const to = new Date().toISOString();
     const verdict = await judgeStage.executeWithOptions(
       { summary: `judge ${input.promotedArm} against the pre-change baseline` },
       [
@@ -68,16 +80,35 @@ export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchR
           baselineArm: input.baselineArm,
           canaryArm: input.promotedArm,
           from,
-          to: new Date().toISOString(),
+          to,
           baselineWindow: input.baselineWindow,
           thresholds: { min_samples_per_arm: input.minSamplesPerArm },
         },
       ],
     );
+    const slo = withSlo
+      ? await checkSlos.executeWithOptions({ summary: `check ${input.promotedArm} against the SLOs` }, [
+          {
+            target: input.target,
+            segment: input.segment,
+            arm: input.promotedArm,
+            from,
+            to,
+            baselineArm: input.baselineArm,
+            baselineWindow: input.baselineWindow,
+            minSamples: input.minSamplesPerArm,
+          },
+        ])
+      : null;
     checks++;
-    if (verdict.outcome !== 'fail') continue;
+    const problems = [
+      ...(verdict.outcome === 'fail' ? verdict.reasons : []),
+      ...(slo?.outcome === 'breach' ? slo.breaches.map((b) => `SLO breached: ${b}`) : []),
+    ];
+    strikes = problems.length > 0 ? strikes + 1 : 0;
+    if (strikes < needed) continue;
 
-    const reason = `health watch: ${verdict.reasons.join('; ')}`;
+    const reason = `health watch${needed > 1 ? ` (${strikes} consecutive degraded checks)` : ''}: ${problems.join('; ')}`;
     await publishDomainEvent.executeWithOptions({ summary: 'publish anomaly.detected' }, [
       {
         id: `${workflowInfo().workflowId}:${input.watchedVersion}:anomaly-${checks}`,
@@ -90,8 +121,9 @@ export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchR
         data: {
           rollout_id: input.rolloutId,
           decision_id: input.decisionId,
-          reasons: verdict.reasons,
+          reasons: withSlo ? problems : verdict.reasons,
           metrics: verdict.metrics,
+          ...(slo ? { slo } : {}),
         },
       },
     ]);
@@ -133,6 +165,7 @@ export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchR
     setCurrentDetails(`Rolled back ${where} to v${input.restoreVersion}: ${reason}`);
     return { outcome: 'rolled_back', checks, reason };
   }
-  if (Date.now() < until) await continueAsNew<typeof healthWatch>({ ...input, checks });
+  if (Date.now() < until)
+    await continueAsNew<typeof healthWatch>({ ...input, checks, ...(withSlo ? { strikes } : {}) });
   return { outcome: 'healthy', checks, reason: `no degradation in ${checks} check(s)` };
 }

@@ -100,6 +100,13 @@ export interface HealthWatchInput {
   minSamplesPerArm: number;
   /** Checks already made by earlier runs (continue-as-new). */
   checks: number;
+  /**
+   * Consecutive degraded checks (baseline regression or SLO breach) that start a rollback (default 2):
+   * one noisy window is a strike, not a rollback.
+   */
+  degradedChecksToRollback?: number;
+  /** Consecutive degraded checks carried over from the previous run (continue-as-new). */
+  strikes?: number;
   taskQueues: TaskQueues;
 }
 

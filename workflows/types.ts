@@ -9,8 +9,17 @@ export interface CycleInput {
   trigger: 'api' | 'schedule';
   /** Task queues of the activity owners; the standard names unless a test isolates itself. */
   taskQueues: TaskQueues;
-  /** How long a decision that needs a person waits for approval before it is superseded (default 50 min). */
+  /**
+   * How long a decision that needs a person waits for approval before it expires; the target policy's
+   * `approval_timeout_seconds` (default 24 h) when absent. Capped by the run's execution timeout.
+   */
   approvalWindowSeconds?: number;
+  /**
+   * Whether the cycle starts `draftPromptVariants` (Claude drafts prompt variants) on the integrations
+   * queue; default true. The time-skipping test server leaks its time lock when an abandoned child
+   * completes after its closed parent, so the cycle tests that wait on a rollout's timers turn it off.
+   */
+  draftPromptVariants?: boolean;
 }
 
 export type CyclePhase =

@@ -5,6 +5,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { WindowAggregate } from '../../domain/aggregate';
 import { judgeCanary, type JudgeThresholds, type Verdict } from '../../domain/intelligence/judge';
+import { checkSlo, type SloCheck } from '../../domain/intelligence/slo';
+import type { Target } from '../../domain/model';
 
 /** The slice of the aggregates repository (infra/db/repos/aggregates.ts) the judge reads. */
 export interface AggregatesSource {
@@ -19,6 +21,21 @@ export interface AggregatesSource {
 
 export interface JudgeDeps {
   aggregates?: AggregatesSource | undefined;
+  /** Where the SLO check reads the target's policy. */
+  targets?: { get(name: string): Promise<Target | null> } | undefined;
+}
+
+export interface CheckSlosInput {
+  target: string;
+  segment: string;
+  /** The arm now serving, checked over [from, to). */
+  arm: string;
+  from: string;
+  to: string;
+  /** The pre-change baseline (arm and window): the reference of the relative quality floor. */
+  baselineArm: string;
+  baselineWindow: { from: string; to: string };
+  minSamples: number;
 }
 
 export interface JudgeStageInput {
@@ -62,6 +79,31 @@ export function createJudgeActivities(deps: JudgeDeps) {
         deps.aggregates.query({ ...window, arm: input.canaryArm }),
       ]);
       return judgeCanary({ baseline, canary, thresholds: input.thresholds });
+    },
+
+    /**
+     * Checks the serving arm's window [from, to) against the SLOs of the target's policy as it is now
+     * (latency at the policy percentile, error rate, quality floor; domain/intelligence/slo.ts).
+     * `insufficient` below `minSamples` requests or without an aggregates source; `TargetNotFound`
+     * when the target is gone; `InvalidInput` for an empty window.
+     */
+    async checkSlos(input: CheckSlosInput): Promise<SloCheck> {
+      if (!(Date.parse(input.from) < Date.parse(input.to))) {
+        throw ApplicationFailure.nonRetryable(
+          `SLO window [${input.from}, ${input.to}) is empty`,
+          'InvalidInput',
+        );
+      }
+      const target = await deps.targets?.get(input.target);
+      if (!target)
+        throw ApplicationFailure.nonRetryable(`target "${input.target}" does not exist`, 'TargetNotFound');
+      if (!deps.aggregates) return { outcome: 'insufficient', breaches: [], samples: 0, metrics: {} };
+      const where = { target: input.target, segment: input.segment };
+      const [live, baseline] = await Promise.all([
+        deps.aggregates.query({ ...where, arm: input.arm, from: input.from, to: input.to }),
+        deps.aggregates.query({ ...where, arm: input.baselineArm, ...input.baselineWindow }),
+      ]);
+      return checkSlo({ live, baseline, policy: target.policy, minSamples: input.minSamples });
     },
   };
 }

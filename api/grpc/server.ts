@@ -10,6 +10,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { z, type ZodType } from 'zod';
 import { AppError, type ErrorType } from '../../domain/errors';
 import {
+  cycleExecutionTimeoutMs,
   type Decision as DomainDecision,
   type RoutingConfig as DomainConfig,
   RolloutState,
@@ -332,7 +333,7 @@ export async function startGrpcServer(
           workflowIdConflictPolicy: key ? 'USE_EXISTING' : 'FAIL',
           typedSearchAttributes: [{ key: TargetKey, value: target }],
           staticSummary: `Optimization cycle for **${target}** (requested through gRPC)`,
-          workflowExecutionTimeout: '1 hour',
+          workflowExecutionTimeout: cycleExecutionTimeoutMs(t.policy),
         });
         return { id, run_id: handle.firstExecutionRunId, target };
       } catch (err) {

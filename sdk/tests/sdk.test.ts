@@ -14,32 +14,14 @@ import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
 import { eventually, uniqueName } from '../../tests/helpers/env';
 import { startTestSystem, type TestSystem } from '../../tests/helpers/system';
 import { createOptimizer, type OptimizerError } from '../src/index';
+import { testArm } from '../../tests/helpers/rollout';
 
 let sys: TestSystem;
 let server: ReturnType<typeof serve>;
 let baseUrl: string;
 let apiKey: string;
 
-const arms = [
-  {
-    id: 'large',
-    provider: 'openai',
-    model: 'gpt-4o',
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  },
-  {
-    id: 'small',
-    provider: 'anthropic',
-    model: 'claude-3-5-haiku',
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  },
-];
+const arms = [testArm('large', 'openai', 'gpt-4o'), testArm('small', 'anthropic', 'claude-3-5-haiku')];
 
 beforeAll(async () => {
   sys = await startTestSystem({ workers: false, cache: true, ingest: { name: uniqueName('sdk-ingest') } });

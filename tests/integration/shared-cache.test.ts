@@ -14,27 +14,9 @@ import {
 } from '../../infra/cache';
 import { createPool, type Db } from '../../infra/db/pool';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
+import { testArm } from '../helpers/rollout';
 
-const arms = [
-  {
-    id: 'big',
-    provider: 'openai',
-    model: 'gpt-4o',
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  },
-  {
-    id: 'small',
-    provider: 'anthropic',
-    model: 'claude-3-5-haiku',
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  },
-];
+const arms = [testArm('big', 'openai', 'gpt-4o'), testArm('small', 'anthropic', 'claude-3-5-haiku')];
 
 let db: Db;
 const states: SharedState[] = [];

@@ -12,11 +12,10 @@ import { createPool, type Db } from '../../infra/db/pool';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
 import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
 import { createTargetsRepo } from '../../infra/db/repos/targets';
-import { TargetPolicy } from '../../domain/model';
-import type { RolloutInput, RolloutResult } from '../../workflows/messages';
+import type { RolloutResult } from '../../workflows/messages';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint, type Spawned } from '../helpers/process';
-import { ARMS, switchDraft } from '../workflows/rollout-env';
+import { seedApprovedRollout, seedTarget } from '../helpers/rollout';
 
 let db: Db;
 let client: Client;
@@ -98,46 +97,27 @@ describe('rollout durability under SIGKILL', () => {
     async () => {
       const targets = createTargetsRepo(db);
       const rollouts = createRolloutsRepo(db);
-      const target = uniqueName('kill-bot');
-      const policy = TargetPolicy.parse({
-        rollout: {
-          preset: 'custom',
-          stages: [
-            { canary_bps: 2000, bake_seconds: 4 },
-            { canary_bps: 10000, bake_seconds: 2 },
-          ],
+      const target = await seedTarget(
+        { targets },
+        {
+          prefix: 'kill-bot',
+          policy: {
+            rollout: {
+              preset: 'custom',
+              stages: [
+                { canary_bps: 2000, bake_seconds: 4 },
+                { canary_bps: 10000, bake_seconds: 2 },
+              ],
+            },
+          },
         },
-      });
-      await targets.create({
-        name: target,
-        description: '',
-        policy,
-        arms: ARMS,
-        segments: ['default'],
-        weights: { big: 10000 },
-      });
-      const d = await createDecisionsRepo(db).insert({
-        ...switchDraft(target, false),
-        id: crypto.randomUUID(),
-        status: 'approved',
-        cycle_id: null,
-        rollout_id: null,
-      });
-      const input: RolloutInput = {
-        decisionId: d.id,
+      );
+      const { input, workflowId: id } = await seedApprovedRollout(
+        { targets, decisions: createDecisionsRepo(db) },
         target,
-        segment: 'default',
-        strategy: d.strategy,
-        canaryArm: 'small',
-        baselineArm: 'big',
-        fromVersion: 1,
-        fromWeights: { big: 10000 },
-        stages: policy.rollout.stages!.map((s) => ({ ...s, requires_approval: false })),
-        maxBakeExtensions: 0,
-        minSamplesPerArm: 100,
         taskQueues,
-      };
-      const id = `rollout-${target}-${d.id}`;
+        { overrides: { maxBakeExtensions: 0, minSamplesPerArm: 100 } },
+      );
 
       const first = startOrchestrationWorker();
       await client.workflow.start(WORKFLOW_TYPES.canaryRollout, {

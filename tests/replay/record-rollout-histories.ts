@@ -12,8 +12,6 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAnalysisActivities } from '../../activities/analysis';
 import { createPublishActivities } from '../../activities/integrations/publish';
 import { createOrchestrationActivities } from '../../activities/orchestration';
-import type { Verdict } from '../../domain/intelligence/judge';
-import { TargetPolicy, type DecisionDraft } from '../../domain/model';
 import { WORKFLOW_TYPES, type TaskQueues } from '../../domain/names';
 import { createPool } from '../../infra/db/pool';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
@@ -33,7 +31,13 @@ import {
 import type { CycleStatus } from '../../workflows/types';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { ROOT } from '../helpers/process';
-import { ARMS, switchDraft } from '../workflows/rollout-env';
+import {
+  newAnalysisScript,
+  scriptedAnalysisActivities,
+  seedApprovedRollout,
+  seedTarget,
+  switchDraft,
+} from '../helpers/rollout';
 
 const logger = createLogger('record', 'warn');
 installRuntime(logger);
@@ -49,9 +53,8 @@ const taskQueues: TaskQueues = {
   analysis: `analysis-${suffix}`,
   integrations: `int-${suffix}`,
 };
-const script = new Map<string, Verdict['outcome'][]>();
-const drafts = new Map<string, DecisionDraft[]>();
-const analysis = createAnalysisActivities({ ...repos, logger });
+const scripted = newAnalysisScript();
+const { verdicts: script, drafts } = scripted;
 
 const native = await NativeConnection.connect({ address: testEnv.TEMPORAL_ADDRESS });
 const workers = [
@@ -67,71 +70,32 @@ const workers = [
   await Worker.create({
     connection: native,
     taskQueue: taskQueues.analysis,
-    activities: {
-      ...analysis,
-      decideCycle: async (i: Parameters<typeof analysis.decideCycle>[0]) =>
-        drafts.get(i.target) ?? analysis.decideCycle(i),
-      judgeStage: async (i: { target: string }): Promise<Verdict> => {
-        const outcome = script.get(i.target)?.shift() ?? 'pass';
-        return {
-          outcome,
-          reasons: [`recorded ${outcome}`],
-          metrics: [],
-          samples: { baseline: 500, canary: 500 },
-        };
-      },
-    },
+    activities: scriptedAnalysisActivities(createAnalysisActivities({ ...repos, logger }), scripted),
   }),
 ];
 const runs = workers.map((w) => w.run());
 const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
 const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
 
-async function seed(): Promise<string> {
-  const target = uniqueName('rec-bot');
-  const policy = TargetPolicy.parse({
-    rollout: {
-      preset: 'custom',
-      stages: [
-        { canary_bps: 1000, bake_seconds: 2 },
-        { canary_bps: 10000, bake_seconds: 1, requires_approval: true },
-      ],
+const seed = () =>
+  seedTarget(repos, {
+    prefix: 'rec-bot',
+    policy: {
+      rollout: {
+        preset: 'custom',
+        stages: [
+          { canary_bps: 1000, bake_seconds: 2 },
+          { canary_bps: 10000, bake_seconds: 1, requires_approval: true },
+        ],
+      },
     },
   });
-  await repos.targets.create({
-    name: target,
-    description: '',
-    policy,
-    arms: ARMS,
-    segments: ['default'],
-    weights: { big: 10000 },
-  });
-  return target;
-}
 
 async function rolloutInput(target: string): Promise<RolloutInput> {
-  const d = await repos.decisions.insert({
-    ...switchDraft(target, false),
-    id: crypto.randomUUID(),
-    status: 'approved',
-    cycle_id: null,
-    rollout_id: null,
+  const { input } = await seedApprovedRollout(repos, target, taskQueues, {
+    overrides: { maxBakeExtensions: 1, minSamplesPerArm: 100 },
   });
-  const policy = (await repos.targets.require(target)).policy.rollout;
-  return {
-    decisionId: d.id,
-    target,
-    segment: 'default',
-    strategy: d.strategy,
-    canaryArm: 'small',
-    baselineArm: 'big',
-    fromVersion: 1,
-    fromWeights: { big: 10000 },
-    stages: policy.stages!.map((s) => ({ ...s, requires_approval: s.requires_approval ?? false })),
-    maxBakeExtensions: 1,
-    minSamplesPerArm: 100,
-    taskQueues,
-  };
+  return input;
 }
 
 async function save(workflowId: string, file: string) {

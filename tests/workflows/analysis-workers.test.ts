@@ -16,7 +16,7 @@ import { installRuntime, workflowBundlePath } from '../../infra/temporal';
 import type { CycleInput } from '../../workflows/types';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint, type Spawned } from '../helpers/process';
-import { ARMS } from './rollout-env';
+import { ARMS } from '../helpers/rollout';
 
 let db: Db;
 let native: NativeConnection;

@@ -52,6 +52,10 @@ describe('canaryRollout', () => {
     // Each stage is judged on its own window: from the stage's start to the end of its hour-long bake.
     for (const j of t.judged.get(target)!)
       expect(Date.parse(j.to) - Date.parse(j.from)).toBeGreaterThanOrEqual(3600_000);
+    // At 100% the baseline serves nothing in the stage's window: it is judged on its last one (stage 4's).
+    const judged = t.judged.get(target)!;
+    expect(judged.slice(0, 4).every((j) => j.baselineWindow === undefined)).toBe(true);
+    expect(judged[4]!.baselineWindow).toEqual({ from: judged[3]!.from, to: judged[3]!.to });
 
     const row = await t.repos.rollouts.get(workflowId);
     expect(row).toMatchObject({ state: 'promoted', current_stage: 4, to_version: 6, from_version: 1 });

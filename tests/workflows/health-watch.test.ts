@@ -1,6 +1,7 @@
 /**
  * healthWatch on the time-skipping server: after a promotion it keeps judging the promoted arm against
- * the pre-change baseline and rolls back on degradation (restoring the exact pre-rollout weights), ends
+ * the pre-change baseline and the target's SLOs, and rolls back when either degrades in two consecutive
+ * checks (restoring the exact pre-rollout weights); a single noisy window does not roll back; it ends
  * healthy when nothing degrades, and never overwrites a config someone changed after the promotion.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,9 +18,10 @@ afterEach(async () => {
   await t?.stop();
 });
 
-async function promote(outcomes: ('pass' | 'fail')[]) {
+async function promote(outcomes: ('pass' | 'fail')[], slos: ('ok' | 'breach')[] = []) {
   const seeded = await seedRollout(t, { preset: 'balanced' });
   t.script.set(seeded.target, ['pass', 'pass', 'pass', 'pass', ...outcomes]);
+  t.slos.set(seeded.target, slos);
   const input: RolloutInput = {
     ...seeded.input,
     healthWatch: { intervalSeconds: 3600, durationSeconds: 6 * 3600 },
@@ -41,9 +43,9 @@ async function promote(outcomes: ('pass' | 'fail')[]) {
 
 describe('healthWatch', { timeout: 120_000 }, () => {
   it('rolls back a promoted change that degrades later, to the exact pre-rollout weights', async () => {
-    const { target, workflowId, watch } = await promote(['pass', 'fail']);
+    const { target, workflowId, watch } = await promote(['pass', 'fail', 'fail']);
     const result = await watch.result();
-    expect(result).toMatchObject({ outcome: 'rolled_back', checks: 2 });
+    expect(result).toMatchObject({ outcome: 'rolled_back', checks: 3 });
     const current = await t.repos.targets.currentConfig(target, 'default');
     expect(current!.weights).toEqual({ big: 10000 });
     expect(current!.reason).toContain('health_watch');
@@ -56,6 +58,31 @@ describe('healthWatch', { timeout: 120_000 }, () => {
     );
   });
 
+  it('rolls back on an SLO breach that persists although the baseline comparison passes', async () => {
+    const { target, workflowId, watch } = await promote([], ['ok', 'breach', 'breach']);
+    const result = await watch.result();
+    expect(result).toMatchObject({ outcome: 'rolled_back', checks: 3 });
+    expect(result.reason).toMatch(/2 consecutive degraded checks.*SLO breached: .*latency p95/);
+    // Every check passed the judge: the rollback is the SLO's alone.
+    expect(t.script.get(target)).toEqual([]);
+    const current = await t.repos.targets.currentConfig(target, 'default');
+    expect(current!.weights).toEqual({ big: 10000 });
+    expect(current!.reason).toContain('health_watch');
+    expect((await t.repos.rollouts.get(workflowId))!.state).toBe('rolled_back');
+    const [anomaly] = await t.repos.events.list({ target, type: 'anomaly.detected', limit: 5 });
+    expect(anomaly!.data).toMatchObject({ slo: { outcome: 'breach' } });
+  });
+
+  it('does not roll back for degraded checks that never repeat back to back', async () => {
+    const { target, watch } = await promote(
+      ['fail', 'pass', 'pass', 'pass', 'fail', 'pass'],
+      ['ok', 'ok', 'breach', 'ok', 'ok', 'ok'],
+    );
+    expect(await watch.result()).toMatchObject({ outcome: 'healthy', checks: 6 });
+    expect((await t.repos.targets.currentConfig(target, 'default'))!.weights).toEqual({ small: 10000 });
+    expect(await t.repos.events.list({ target, type: 'anomaly.detected', limit: 5 })).toEqual([]);
+  });
+
   it('ends healthy when nothing degrades during the watch', async () => {
     const { target, watch } = await promote([]);
     expect(await watch.result()).toMatchObject({ outcome: 'healthy', checks: 6 });
@@ -63,7 +90,7 @@ describe('healthWatch', { timeout: 120_000 }, () => {
   });
 
   it('does not overwrite a config someone changed after the promotion', async () => {
-    const { target, watch } = await promote(['fail']);
+    const { target, watch } = await promote(['fail', 'fail']);
     const current = (await t.repos.targets.currentConfig(target, 'default'))!;
     await t.repos.targets.appendConfig({
       target,

@@ -1,7 +1,8 @@
 /**
  * optimizationCycle → canaryRollout on the time-skipping server: an approved decision starts its
  * rollout as a child that outlives the cycle; a decision that needs a person waits for the approval
- * update, and is rejected or superseded without a rollout otherwise.
+ * update (as long as the target policy's approval window, the run's timeout derived from it), and is
+ * rejected, or expires without a rollout and the run completes, otherwise.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,9 @@ import { WORKFLOW_TYPES } from '../../domain/names';
 import { decideApprovalUpdate, type RolloutResult } from '../../workflows/messages';
 import type { CycleInput, CycleResult, CycleStatus } from '../../workflows/types';
 import { eventually, uniqueName } from '../helpers/env';
-import { seedTarget, startRolloutEnv, switchDraft, type RolloutTestEnv } from './rollout-env';
+import { cycleExecutionTimeoutMs, TargetPolicy } from '../../domain/model';
+import { seedTarget as seedTargetWith, switchDraft } from '../helpers/rollout';
+import { seedTarget, startRolloutEnv, type RolloutTestEnv } from './rollout-env';
 
 // A fresh time-skipping server per test: the day-long health watch a promoted rollout starts must not
 // hold the next test's clock.
@@ -21,13 +24,15 @@ afterEach(async () => {
   await t?.stop();
 });
 
-function startCycle(target: string, extra: Partial<CycleInput> = {}) {
+function startCycle(target: string, extra: Partial<CycleInput> = {}, executionTimeoutMs?: number) {
   return t.env.client.workflow.start<(i: CycleInput) => Promise<CycleResult>>(
     WORKFLOW_TYPES.optimizationCycle,
     {
       workflowId: uniqueName(`cycle-${target}`),
       taskQueue: t.taskQueues.orchestration,
-      args: [{ target, trigger: 'api', taskQueues: t.taskQueues, ...extra }],
+      // Prompt proposals have their own test (tests/integrations/prompt-proposal.test.ts); see CycleInput.
+      args: [{ target, trigger: 'api', taskQueues: t.taskQueues, draftPromptVariants: false, ...extra }],
+      ...(executionTimeoutMs ? { workflowExecutionTimeout: executionTimeoutMs } : {}),
     },
   );
 }
@@ -95,11 +100,38 @@ describe('optimizationCycle', { timeout: 180_000 }, () => {
     expect((await t.repos.targets.currentConfig(target, 'default'))!.version).toBe(1);
   });
 
-  it('supersedes a decision nobody answered within the approval window', async () => {
+  it('expires a decision nobody answered within the approval window and completes the run', async () => {
     const target = await seedTarget(t);
     t.drafts.set(target, [switchDraft(target, true)]);
-    const cycle = await (await startCycle(target, { approvalWindowSeconds: 3600 })).result();
-    expect(cycle.decisions[0]!.status).toBe('superseded');
+    const handle = await startCycle(target, { approvalWindowSeconds: 3600 });
+    const cycle = await handle.result();
+    expect(cycle.decisions[0]!.status).toBe('expired');
+    expect((await t.repos.decisions.require(cycle.decisions[0]!.id)).status).toBe('expired');
     expect(cycle.rolloutIds).toEqual([]);
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+  });
+
+  it("waits as long as the target policy's approval_timeout_seconds, beyond the old one-hour cap", async () => {
+    const policy = { approval_timeout_seconds: 2 * 86_400, rollout: { preset: 'balanced' } };
+    const target = await seedTargetWith(t.repos, { policy });
+    t.drafts.set(target, [switchDraft(target, true)]);
+    // Started as the API starts it: the execution timeout derived from the policy.
+    const handle = await startCycle(target, {}, cycleExecutionTimeoutMs(TargetPolicy.parse(policy)));
+    const cycle = await handle.result();
+    expect(cycle.decisions[0]!.status).toBe('expired');
+    const d = await handle.describe();
+    expect(d.status.name).toBe('COMPLETED');
+    expect(d.closeTime!.getTime() - d.startTime.getTime()).toBeGreaterThanOrEqual(2 * 86_400_000);
+  });
+
+  it('expires the decision before a shorter execution timeout would time the run out', async () => {
+    const target = await seedTargetWith(t.repos, { policy: { approval_timeout_seconds: 86_400 } });
+    t.drafts.set(target, [switchDraft(target, true)]);
+    const handle = await startCycle(target, {}, 2 * 3600_000);
+    const cycle = await handle.result();
+    expect(cycle.decisions[0]!.status).toBe('expired');
+    const d = await handle.describe();
+    expect(d.status.name).toBe('COMPLETED');
+    expect(d.closeTime!.getTime() - d.startTime.getTime()).toBeLessThan(2 * 3600_000);
   });
 });

@@ -1,6 +1,7 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { AppError, conflict, notFound } from '../../../domain/errors';
+import { cycleExecutionTimeoutMs } from '../../../domain/model';
 import { WORKFLOW_TYPES, workflowIds } from '../../../domain/names';
 import { TargetKey, SegmentKey } from '../../../workflows/search-attributes';
 import type { CycleInput, CycleResult, CycleStatus } from '../../../workflows/types';
@@ -49,7 +50,8 @@ export function optimizationHandlers(deps: ApiDeps) {
           ...(segment ? [{ key: SegmentKey, value: segment }] : []),
         ],
         staticSummary: `Optimization cycle for **${target}**${segment ? ` / ${segment}` : ''} (requested through the API)`,
-        workflowExecutionTimeout: '1 hour',
+        // The target's approval window plus the cycle's own work: an approval wait never times the run out.
+        workflowExecutionTimeout: cycleExecutionTimeoutMs(t.policy),
       });
       c.get('logger').info({ workflowId: id, target }, 'optimization cycle started');
       return c.json(

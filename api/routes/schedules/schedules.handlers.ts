@@ -1,6 +1,7 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type ScheduleDescription } from '@temporalio/client';
 import { notFound } from '../../../domain/errors';
+import { cycleExecutionTimeoutMs } from '../../../domain/model';
 import { WORKFLOW_TYPES } from '../../../domain/names';
 import { TargetKey } from '../../../workflows/search-attributes';
 import type { CycleInput } from '../../../workflows/types';
@@ -48,7 +49,7 @@ export function scheduleHandlers(deps: ApiDeps) {
   const put: RouteHandler<typeof putSchedule, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
     const { interval_seconds, paused } = c.req.valid('json');
-    await deps.repos.targets.require(target);
+    const t = await deps.repos.targets.require(target);
     const input: CycleInput = { target, trigger: 'schedule', taskQueues: deps.taskQueues };
     const action = {
       type: 'startWorkflow' as const,
@@ -59,7 +60,8 @@ export function scheduleHandlers(deps: ApiDeps) {
       args: [input],
       typedSearchAttributes: [{ key: TargetKey, value: target }],
       staticSummary: `Scheduled optimization cycle for **${target}** (every ${interval_seconds} s)`,
-      workflowExecutionTimeout: '1 hour',
+      // Derived from the policy as it is now; PUT the schedule again after changing approval_timeout_seconds.
+      workflowExecutionTimeout: cycleExecutionTimeoutMs(t.policy),
     };
     const spec = { intervals: [{ every: interval_seconds * 1000 }] };
     try {

@@ -1,0 +1,143 @@
+/**
+ * The system as it runs in production, as real processes over the real services: the API process
+ * (api/main.ts, HTTP ingest into its embedded WAL pipeline, window aggregates committed to PostgreSQL),
+ * the orchestration and analysis worker processes on the services' Temporal dev server, all on task
+ * queues, ports, a WAL and a shard of their own so concurrent test files never meet. Tests talk to it
+ * over HTTP and through a Temporal client, as ops and applications do.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { TaskQueues } from '../../domain/names';
+import { createPool, type Db } from '../../infra/db/pool';
+import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
+import { freePort } from '../../infra/net';
+import { eventually, testEnv, uniqueName } from './env';
+import { spawnEntrypoint, type Spawned } from './process';
+
+export interface LiveSystem {
+  /** Base URL of the API process. */
+  api: string;
+  /** An admin API key (sent by `call`). */
+  adminKey: string;
+  client: Client;
+  db: Db;
+  taskQueues: TaskQueues;
+  processes: Record<'api' | 'orchestration' | 'analysis', Spawned>;
+  /** JSON over HTTP to the API process with the admin key. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON a route answers
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+export async function startLiveSystem(
+  opts: {
+    /** Extra environment of the API process (e.g. ingest window width). */
+    apiEnv?: Record<string, string>;
+  } = {},
+): Promise<LiveSystem> {
+  const suffix = uniqueName('live');
+  const taskQueues: TaskQueues = {
+    orchestration: `orchestration-${suffix}`,
+    analysis: `analysis-${suffix}`,
+    integrations: `integrations-${suffix}`,
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), 'llmopt-live-'));
+  const common = {
+    NODE_ENV: 'test',
+    TEMPORAL_ADDRESS: testEnv.TEMPORAL_ADDRESS,
+    TEMPORAL_NAMESPACE: testEnv.TEMPORAL_NAMESPACE,
+    DATABASE_URL: testEnv.DATABASE_URL,
+    // Routing-config versions the orchestration worker writes reach the API's cache through Redis pub/sub.
+    REDIS_URL: testEnv.REDIS_URL,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    TEMPORAL_CORE_METRICS: 'false',
+    DATA_DIR: dataDir,
+    TASK_QUEUE_ORCHESTRATION: taskQueues.orchestration,
+    TASK_QUEUE_ANALYSIS: taskQueues.analysis,
+    TASK_QUEUE_INTEGRATIONS: taskQueues.integrations,
+  };
+  const [apiPort, grpcPort, orchestrationPort, analysisPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const processes = {
+    api: spawnEntrypoint('api/main.ts', {
+      ...common,
+      PORT: String(apiPort),
+      GRPC_PORT: String(grpcPort),
+      INGEST_SHARD_NAME: suffix,
+      ...opts.apiEnv,
+    }),
+    orchestration: spawnEntrypoint('workers/orchestration.ts', {
+      ...common,
+      HEALTH_PORT: String(orchestrationPort),
+    }),
+    analysis: spawnEntrypoint('workers/analysis.ts', { ...common, HEALTH_PORT: String(analysisPort) }),
+  };
+  const db = createPool(testEnv.DATABASE_URL, 5);
+  const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
+  const stop = async () => {
+    for (const p of Object.values(processes)) {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+    }
+    await Promise.all(Object.values(processes).map((p) => p.exited));
+    await connection.close();
+    await db.end();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    for (const [name, port] of [
+      ['api', apiPort],
+      ['orchestration', orchestrationPort],
+      ['analysis', analysisPort],
+    ] as const) {
+      const proc = processes[name];
+      await eventually(
+        async () => {
+          if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.output().slice(-2000)}`);
+          return (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200;
+        },
+        { timeoutMs: 120_000, intervalMs: 250, what: `the ${name} process to be ready` },
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const adminKey = (
+    await createApiKeysRepo(db).create({ name: `live ${suffix}`, roles: ['admin'], createdBy: 'live-system' })
+  ).key;
+  const api = `http://127.0.0.1:${apiPort}`;
+  return {
+    api,
+    adminKey,
+    client,
+    db,
+    taskQueues,
+    processes,
+    async call(method, path, body) {
+      const res = await fetch(`${api}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${adminKey}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        // non-JSON bodies stay text
+      }
+      return { status: res.status, body: parsed };
+    },
+    stop,
+  };
+}
