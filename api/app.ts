@@ -5,13 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import { Scalar } from '@scalar/hono-api-reference';
 import { bodyLimit } from 'hono/body-limit';
-import { secureHeaders } from 'hono/secure-headers';
 import { timeout } from 'hono/timeout';
 import { routePath } from 'hono/route';
 import { AppError } from '../domain/errors';
 import { errorHandler, problem } from './lib/problem';
 import { createRouter } from './lib/router';
 import type { ApiDeps } from './lib/types';
+import { applyCommonHeaders } from './lib/headers';
+import { documentIdempotencyKey } from './middleware/idempotency';
+import type { Logger } from '../infra/logger';
 import { analysisRouter } from './routes/analysis/analysis.index';
 import { healthRouter } from './routes/health/health.index';
 import { optimizationsRouter } from './routes/optimizations/optimizations.index';
@@ -33,43 +35,89 @@ import { schedulesRouter } from './routes/schedules/schedules.index';
 
 export const API_VERSION = '0.1.0';
 
+const BODYLESS = new Set(['GET', 'HEAD']);
+
+/** A middleware built from one setting, rebuilt only when the setting changes (env reload). */
+function perSetting<S, M>(read: () => S, build: (setting: S) => M): () => M {
+  let setting = read();
+  let built = build(setting);
+  return () => {
+    const now = read();
+    if (now !== setting) {
+      setting = now;
+      built = build(now);
+    }
+    return built;
+  };
+}
+
+/** A logger whose child (with `bindings`) is created the first time something is logged through it. */
+function lazyChild(logger: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy(logger, {
+    get(_, prop) {
+      child ??= logger.child(bindings);
+      const v = Reflect.get(child, prop, child) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(child) : v;
+    },
+  });
+}
+
+/** Request counters and histograms with their label children kept, so a request does no label hashing. */
+function requestInstruments(metrics: ApiDeps['metrics']) {
+  const counters = new Map<string, { inc(): void }>();
+  const timers = new Map<string, { observe(v: number): void }>();
+  return {
+    observe(method: string, route: string, status: number, ms: number) {
+      const timerKey = `${method} ${route}`;
+      let timer = timers.get(timerKey);
+      if (!timer) timers.set(timerKey, (timer = metrics.httpDuration.labels(method, route)));
+      timer.observe(ms / 1000);
+      const counterKey = `${timerKey} ${status}`;
+      let counter = counters.get(counterKey);
+      if (!counter)
+        counters.set(counterKey, (counter = metrics.httpRequests.labels(method, route, String(status))));
+      counter.inc();
+    },
+  };
+}
+
 export function createApp(deps: ApiDeps) {
   const app = createRouter();
   const { metrics } = deps;
 
+  const instruments = requestInstruments(metrics);
+  // Outermost: request id, the common response headers (api/lib/headers.ts), metrics, and one log line
+  // for failures. Per request it allocates no logger: the child with the request id is made on first use.
   app.use('*', async (c, next) => {
     const incoming = c.req.header('x-request-id');
     const requestId = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
     c.set('requestId', requestId);
-    c.set('logger', deps.logger.child({ requestId }));
+    c.set('logger', lazyChild(deps.logger, { requestId }));
     const started = performance.now();
     await next();
-    c.header('x-request-id', requestId);
-    const route = routePath(c) || 'unmatched';
-    const seconds = (performance.now() - started) / 1000;
-    metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
-    metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
-    if (c.res.status >= 500)
-      c.get('logger').warn(
-        { method: c.req.method, path: c.req.path, status: c.res.status },
-        'request failed',
-      );
+    const res = c.res;
+    applyCommonHeaders(c, res);
+    instruments.observe(c.req.method, routePath(c) || 'unmatched', res.status, performance.now() - started);
+    if (res.status >= 500)
+      c.get('logger').warn({ method: c.req.method, path: c.req.path, status: res.status }, 'request failed');
   });
-  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'same-origin' }));
-  app.use('*', (c, next) =>
-    bodyLimit({
-      maxSize: deps.env.API_MAX_BODY_BYTES,
-      onError: (ctx) =>
-        problem(ctx, 'payload_too_large', `request body exceeds ${deps.env.API_MAX_BODY_BYTES} bytes`),
-    })(c, next),
+  // Body limit and timeout follow the env, which a reload may change: rebuilt when it does, not per request.
+  const limitBody = perSetting(
+    () => deps.env.API_MAX_BODY_BYTES,
+    (maxSize) =>
+      bodyLimit({
+        maxSize,
+        onError: (ctx) => problem(ctx, 'payload_too_large', `request body exceeds ${maxSize} bytes`),
+      }),
   );
-  app.use('/v1/*', (c, next) =>
-    timeout(
-      deps.env.API_REQUEST_TIMEOUT_MS,
-      () =>
-        new AppError('timeout', `request took longer than ${deps.env.API_REQUEST_TIMEOUT_MS} ms`) as never,
-    )(c, next),
+  // GET and HEAD carry no body (@hono/node-server never reads one), and looking would build the request.
+  app.use('*', (c, next) => (BODYLESS.has(c.req.method) ? next() : limitBody()(c, next)));
+  const limitTime = perSetting(
+    () => deps.env.API_REQUEST_TIMEOUT_MS,
+    (ms) => timeout(ms, () => new AppError('timeout', `request took longer than ${ms} ms`) as never),
   );
+  app.use('/v1/*', (c, next) => limitTime()(c, next));
   // Authentication, rate limits, authorization (api/lib/permissions.ts), audit and idempotency.
   const security = installSecurity(app, deps);
 
@@ -91,7 +139,9 @@ export function createApp(deps: ApiDeps) {
   app.route('/', schedulesRouter(deps));
   app.route('/', analysisRouter(deps));
 
-  app.doc31('/openapi.json', {
+  // Generated once (the routes are fixed by now), with Idempotency-Key on every POST that starts work.
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  const documentConfig: Parameters<typeof app.getOpenAPI31Document>[0] = {
     openapi: '3.1.0',
     info: {
       title: 'LLM Auto-Optimizer API',
@@ -102,6 +152,13 @@ export function createApp(deps: ApiDeps) {
     servers: [{ url: '/' }],
     // Every route needs one of these except /healthz and /readyz (and /docs, /metrics when configured public).
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+  };
+  app.get('/openapi.json', (c) => {
+    document ??= documentIdempotencyKey(
+      app.getOpenAPI31Document(documentConfig),
+      (method, path) => security.match(method, path)?.rule.startsWork === true,
+    );
+    return c.json(document);
   });
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'LLM Auto-Optimizer API' }));
 

@@ -31,3 +31,30 @@ export const jsonResponse = <T extends z.ZodType>(schema: T, description: string
   content: { 'application/json': { schema } },
   description,
 });
+
+/** `{ items, next_cursor }`: one page of a cursor-paginated list (api/lib/pagination.ts). */
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next_cursor: z.string().nullable() });
+
+/**
+ * The response declarations that routes of one resource share: a page of it, one of it, an update and a
+ * delete, each with the 404 that `missing` describes ("No such subscription"). Routes add what is theirs
+ * (409, 412, …) beside them.
+ */
+export function crudResponses<T extends z.ZodType>(schema: T, missing: string) {
+  const notFound = { 404: problemResponse(missing) };
+  return {
+    notFound,
+    page: (description: string) => ({
+      200: jsonResponse(pageOf(schema), description),
+      400: problemResponse('Invalid query'),
+    }),
+    read: (description: string) => ({ 200: jsonResponse(schema, description), ...notFound }),
+    update: (description: string, invalid = 'Invalid body') => ({
+      200: jsonResponse(schema, description),
+      ...notFound,
+      422: problemResponse(invalid),
+    }),
+    remove: (description = 'Deleted') => ({ 204: { description }, ...notFound }),
+  };
+}

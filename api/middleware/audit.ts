@@ -39,8 +39,9 @@ export function audit(deps: {
   match: (method: string, path: string) => MatchedRule | undefined;
 }): MiddlewareHandler<AppBindings> {
   return async (c, next) => {
+    // Reads change nothing: no work after them either.
+    if (!MUTATING.has(c.req.method)) return next();
     await next();
-    if (!MUTATING.has(c.req.method)) return;
     const matched = deps.match(c.req.method, c.req.path);
     if (matched?.rule.access === 'events:ingest') return;
     const outcome = outcomeOf(c.res.status);

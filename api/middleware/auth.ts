@@ -112,9 +112,29 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
     ttl: Math.max(1, env.AUTH_API_KEY_CACHE_MS),
   });
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
+  // Verified credentials, so a repeat caller costs one map lookup instead of a digest (API key) or a
+  // signature check (JWT). An API-key entry is only good while its key record is the cached one: a
+  // revocation (forget(), broadcast to every replica through the invalidation bus) or the record's own
+  // TTL ends it. A token entry never outlives the token's exp and lasts at most the same short TTL.
+  const credentialTtl = Math.max(1, env.AUTH_API_KEY_CACHE_MS);
+  const verifiedKeys = new LRUCache<string, { cred: ApiKeyCredential; identity: Identity }>({
+    max: 10_000,
+    ttl: credentialTtl,
+  });
+  const verifiedTokens = new LRUCache<string, { identity: Identity; expMs: number; nbfMs: number }>({
+    max: 10_000,
+    ttl: credentialTtl,
+  });
+  const toleranceMs = env.AUTH_JWT_CLOCK_TOLERANCE_S * 1000;
 
   async function verifyJwt(token: string): Promise<Identity> {
     if (!jwt) throw unauthorized('bearer tokens are not configured on this server; use an API key');
+    const seen = verifiedTokens.get(token);
+    if (seen) {
+      const now = Date.now();
+      if (now - toleranceMs < seen.expMs && now + toleranceMs >= seen.nbfMs) return seen.identity;
+      verifiedTokens.delete(token); // expired since: verify again for the precise error
+    }
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -143,18 +163,45 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
             requiredClaims: ['exp', 'sub'],
           });
       const sub = payload.sub!;
-      return {
+      const identity: Identity = {
         kind: 'jwt',
         id: `jwt:${sub}`,
         actor: sub,
         roles: rolesFrom(payload, env.AUTH_JWT_ROLES_CLAIM),
       };
+      verifiedTokens.set(token, {
+        identity,
+        expMs: payload.exp! * 1000,
+        nbfMs: typeof payload.nbf === 'number' ? payload.nbf * 1000 : 0,
+      });
+      return identity;
     } catch (err) {
       throw jwtFailure(err);
     }
   }
 
+  function touch(record: ApiKeyCredential['record']) {
+    // last_used_at is for people auditing keys; a minute's precision spares a write per request.
+    const now = Date.now();
+    if (now - (lastTouched.get(record.id) ?? 0) > 60_000) {
+      lastTouched.set(record.id, now);
+      apiKeys
+        .touch(record.id)
+        .catch((err: unknown) =>
+          logger.warn({ err: String(err), key: record.prefix }, 'could not record API key use'),
+        );
+    }
+  }
+
+  const expired = (record: ApiKeyCredential['record']) =>
+    record.expires_at !== null && Date.parse(record.expires_at) <= Date.now();
+
   async function verifyApiKey(key: string): Promise<Identity> {
+    const seen = verifiedKeys.get(key);
+    if (seen && keyCache.get(seen.cred.record.prefix) === seen.cred && !expired(seen.cred.record)) {
+      touch(seen.cred.record);
+      return seen.identity;
+    }
     const m = API_KEY_PATTERN.exec(key);
     if (!m) throw unauthorized('API key is malformed');
     const prefix = m[1]!;
@@ -166,24 +213,16 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
     if (cred === 'absent' || !cred.matches(key)) throw unauthorized('API key is not valid');
     const { record } = cred;
     if (record.revoked_at) throw unauthorized('API key has been revoked');
-    if (record.expires_at && Date.parse(record.expires_at) <= Date.now())
-      throw unauthorized('API key has expired');
-    // last_used_at is for people auditing keys; a minute's precision spares a write per request.
-    const now = Date.now();
-    if (now - (lastTouched.get(record.id) ?? 0) > 60_000) {
-      lastTouched.set(record.id, now);
-      apiKeys
-        .touch(record.id)
-        .catch((err: unknown) =>
-          logger.warn({ err: String(err), key: prefix }, 'could not record API key use'),
-        );
-    }
-    return {
+    if (expired(record)) throw unauthorized('API key has expired');
+    touch(record);
+    const identity: Identity = {
       kind: 'api_key',
       id: `key:${prefix}`,
       actor: `${record.name} (key ${prefix})`,
       roles: record.roles.filter(isRole),
     };
+    verifiedKeys.set(key, { cred, identity });
+    return identity;
   }
 
   return {

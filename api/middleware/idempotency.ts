@@ -13,15 +13,67 @@ import type { AppBindings } from '../lib/types';
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const REPLAYED_HEADERS = ['content-type', 'location', 'etag'];
 
+/** The OpenAPI header parameter, a component every operation that honours the header refers to. */
+export const IDEMPOTENCY_KEY_PARAMETER = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes this POST safe to retry: the first answer is stored (24 h by default) and a repeat with the same ' +
+    'key and the same request returns it with `Idempotent-Replayed: true`, on any replica. The same key ' +
+    'with a different method, path or body is 422; a repeat while the first is still running is 409. ' +
+    'A 5xx is not stored, so a retry after one runs the work again.',
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]{1,255}$' },
+  example: '3f2c8a9e-5d1b-4c7a-9e0f-1a2b3c4d5e6f',
+} as const;
+
+interface OpenApiDocument {
+  paths?: Record<string, Record<string, { parameters?: unknown[]; responses?: Record<string, unknown> }>>;
+  components?: { parameters?: Record<string, unknown> };
+}
+
+/**
+ * Documents Idempotency-Key on exactly the operations the middleware honours it on (the permission
+ * table's `startsWork`), so the document and the behaviour cannot drift apart.
+ */
+export function documentIdempotencyKey<D extends object>(
+  document: D,
+  startsWork: (method: string, path: string) => boolean,
+): D {
+  const doc = document as OpenApiDocument;
+  const ref = { $ref: '#/components/parameters/IdempotencyKey' };
+  let used = false;
+  for (const [path, ops] of Object.entries(doc.paths ?? {})) {
+    const op = ops.post;
+    if (!op || !startsWork('POST', path)) continue;
+    used = true;
+    op.parameters = [...(op.parameters ?? []), ref];
+    op.responses ??= {};
+    op.responses['409'] ??= {
+      description: 'A request with this Idempotency-Key is still being processed; retry later',
+      content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+    };
+    op.responses['422'] ??= {
+      description: 'Invalid body, or this Idempotency-Key was already used with a different request',
+      content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+    };
+  }
+  if (used) {
+    doc.components ??= {};
+    doc.components.parameters = { ...doc.components.parameters, IdempotencyKey: IDEMPOTENCY_KEY_PARAMETER };
+  }
+  return document;
+}
+
 export function idempotency(deps: {
   repo: IdempotencyRepo;
   ttlSeconds: number;
   startsWork: (method: string, path: string) => boolean;
 }): MiddlewareHandler<AppBindings> {
   return async (c, next) => {
+    if (c.req.method !== 'POST') return next();
     const key = c.req.header('idempotency-key');
-    if (key === undefined || c.req.method !== 'POST' || !deps.startsWork(c.req.method, c.req.path))
-      return next();
+    if (key === undefined || !deps.startsWork(c.req.method, c.req.path)) return next();
     if (!KEY_PATTERN.test(key)) {
       return problem(c, 'bad_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters', {
         errors: [{ path: 'header.idempotency-key', message: 'invalid idempotency key' }],

@@ -1,12 +1,13 @@
 /**
  * Per-identity rate limiting with GCRA (generic cell rate algorithm): one timestamp per key, no window
  * edges, so a caller never gets twice its limit across a boundary as with fixed windows (the limiters
- * of rate-limiter-flexible are fixed windows, hence this small algorithm instead). With Redis the state
- * is shared by every API replica through one atomic script that reads Redis's own clock; without Redis,
- * or while Redis fails, an in-process limiter answers so a cache outage never turns into 5xx.
+ * of rate-limiter-flexible are fixed windows, hence this small algorithm instead). The algorithm and its
+ * Redis script live in infra/cache/gcra.ts (ingest limits use them too): shared by every API replica
+ * through Redis, in-process without Redis or while Redis fails, so a cache outage never turns into 5xx.
  */
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
+import { createMemoryGcra, createRedisGcra, type Gcra, type GcraLimit } from '../../infra/cache/gcra';
 import type { Logger } from '../../infra/logger';
 
 export interface LimitDecision {
@@ -43,76 +44,134 @@ function decide(
   };
 }
 
-/** Pure GCRA step: given the stored theoretical arrival time, the new one and the verdict. */
-export function gcra(
-  storedTat: number | undefined,
-  nowMs: number,
-  perMinute: number,
-): { allowed: boolean; tat: number; retryMs: number } {
-  const interval = WINDOW_MS / perMinute;
-  const tat = Math.max(storedTat ?? nowMs, nowMs);
-  const next = tat + interval;
-  const allowAt = next - WINDOW_MS;
-  if (allowAt > nowMs) return { allowed: false, tat, retryMs: allowAt - nowMs };
-  return { allowed: true, tat: next, retryMs: 0 };
+const limitOf = (perMinute: number): GcraLimit => ({
+  intervalMs: WINDOW_MS / perMinute,
+  toleranceMs: WINDOW_MS,
+});
+
+function limiterOver(store: Gcra): RateLimiter {
+  return {
+    async consume(key, perMinute) {
+      const r = await store.take(key, limitOf(perMinute));
+      return decide(r.allowed, perMinute, r.tat, r.now, r.retryMs);
+    },
+  };
 }
 
 export function createMemoryRateLimiter(): RateLimiter {
-  const tats = new LRUCache<string, number>({ max: 100_000, ttl: WINDOW_MS, ttlAutopurge: false });
+  return limiterOver(createMemoryGcra());
+}
+
+/**
+ * Local token pre-allocation over a shared GCRA store. A Redis round trip per request would cost more
+ * than the hottest route itself, so a replica takes a lease of `batch` cells from the shared allowance in
+ * one call and spends it locally for at most `LEASE_MS`; what is left then is dropped, never returned.
+ * Every cell is debited from the shared state before it is spent, so replicas still share one allowance.
+ *
+ * Bounds, with R replicas and b = leaseSize(limit) (1 % of the per-minute limit, at most 1,000, and 1 --
+ * exact, one round trip per request -- below 600 a minute):
+ * - in any 60 s window a caller is served at most limit + R × b requests (cells debited up to LEASE_MS
+ *   before the window and spent inside it);
+ * - a caller may be refused while other replicas still hold up to b − 1 unspent cells each, so it can get
+ *   as few as limit − R × b in a window;
+ * - when a lease of b is no longer available the replica asks for a single cell, so near the limit the
+ *   decisions are the shared ones, request by request. A refusal is remembered until its retry time (at
+ *   most one second): nothing can give cells back before then, so that is exact too.
+ * The RateLimit headers of a leased answer add the cells still held locally to the shared remainder.
+ */
+export const LEASE_MS = 1_000;
+
+export function leaseSize(perMinute: number): number {
+  if (perMinute < 600) return 1;
+  return Math.min(1_000, Math.floor(perMinute / 100));
+}
+
+interface Lease {
+  perMinute: number;
+  cells: number;
+  /** Shared state right after the lease was taken, to derive the headers. */
+  tat: number;
+  sharedNow: number;
+  takenAt: number;
+}
+
+interface Refusal {
+  perMinute: number;
+  until: number;
+  tat: number;
+  sharedNow: number;
+  takenAt: number;
+}
+
+export function createLeasingRateLimiter(store: Gcra, maxKeys = 100_000): RateLimiter {
+  const leases = new LRUCache<string, Lease>({ max: maxKeys, ttl: LEASE_MS });
+  const refusals = new LRUCache<string, Refusal>({ max: maxKeys, ttl: LEASE_MS });
+  const inflight = new Map<string, Promise<LimitDecision>>();
+  const exact = limiterOver(store);
+
+  function local(key: string, perMinute: number): LimitDecision | undefined {
+    const now = Date.now();
+    const lease = leases.get(key);
+    if (lease && lease.perMinute === perMinute && lease.cells > 0) {
+      lease.cells--;
+      const d = decide(true, perMinute, lease.tat, lease.sharedNow + (now - lease.takenAt), 0);
+      d.remaining = Math.min(perMinute, d.remaining + lease.cells);
+      return d;
+    }
+    const refused = refusals.get(key);
+    if (refused && refused.perMinute === perMinute && refused.until > now) {
+      const elapsed = now - refused.takenAt;
+      return decide(false, perMinute, refused.tat, refused.sharedNow + elapsed, refused.until - now);
+    }
+    return undefined;
+  }
+
+  async function refill(key: string, perMinute: number): Promise<LimitDecision> {
+    const limit = limitOf(perMinute);
+    const size = leaseSize(perMinute);
+    const takenAt = Date.now();
+    let r = await store.take(key, limit, size);
+    let cells = size - 1;
+    if (!r.allowed && size > 1) {
+      r = await store.take(key, limit, 1);
+      cells = 0;
+    }
+    if (r.allowed) {
+      leases.set(key, { perMinute, cells, tat: r.tat, sharedNow: r.now, takenAt });
+    } else {
+      leases.delete(key);
+      const wait = Math.min(r.retryMs, LEASE_MS);
+      refusals.set(key, { perMinute, until: takenAt + wait, tat: r.tat, sharedNow: r.now, takenAt });
+    }
+    return decide(r.allowed, perMinute, r.tat, r.now, r.retryMs);
+  }
+
   return {
     async consume(key, perMinute) {
-      const now = Date.now();
-      const step = gcra(tats.get(key), now, perMinute);
-      if (step.allowed) tats.set(key, step.tat);
-      return decide(step.allowed, perMinute, step.tat, now, step.retryMs);
+      if (leaseSize(perMinute) === 1) return exact.consume(key, perMinute);
+      for (;;) {
+        const answer = local(key, perMinute);
+        if (answer) return answer;
+        // One lease request per key at a time: concurrent requests wait for it, then spend from it.
+        const pending = inflight.get(key);
+        if (pending) {
+          await pending.catch(() => undefined);
+          continue;
+        }
+        const p = refill(key, perMinute);
+        inflight.set(key, p);
+        try {
+          return await p;
+        } finally {
+          inflight.delete(key);
+        }
+      }
     },
   };
 }
 
-// Same step as gcra() above, atomically in Redis on Redis's clock (replicas' clocks may differ).
-const GCRA_LUA = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local nxt = tat + interval
-local allow_at = nxt - window
-if allow_at > now then
-  return {0, tostring(tat), tostring(now), tostring(allow_at - now)}
-end
-redis.call('SET', KEYS[1], tostring(nxt), 'PX', math.ceil(nxt - now) + 1000)
-return {1, tostring(nxt), tostring(now), '0'}
-`;
-
-type GcraRedis = Redis & {
-  llmoptGcra(key: string, interval: string, window: string): Promise<[number, string, string, string]>;
-};
-
 export function createRedisRateLimiter(redis: Redis, logger: Logger, keyPrefix = 'llmopt:rl:'): RateLimiter {
-  const r = redis as GcraRedis;
-  if (typeof r.llmoptGcra !== 'function') r.defineCommand('llmoptGcra', { numberOfKeys: 1, lua: GCRA_LUA });
-  const fallback = createMemoryRateLimiter();
-  let warned = 0;
-  return {
-    async consume(key, perMinute) {
-      try {
-        const [ok, tat, now, retry] = await r.llmoptGcra(
-          `${keyPrefix}${key}`,
-          String(WINDOW_MS / perMinute),
-          String(WINDOW_MS),
-        );
-        return decide(ok === 1, perMinute, Number(tat), Number(now), Number(retry));
-      } catch (err) {
-        if (Date.now() - warned > 60_000) {
-          warned = Date.now();
-          logger.warn({ err: String(err) }, 'shared rate limiter unavailable; limiting per process');
-        }
-        return fallback.consume(key, perMinute);
-      }
-    },
-  };
+  return createLeasingRateLimiter(createRedisGcra(redis, { logger, keyPrefix }));
 }
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) plus the classic triplet. */

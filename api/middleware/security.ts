@@ -35,7 +35,15 @@ export interface Security {
   authenticator: Authenticator;
   limiter: RateLimiter;
   match: (method: string, path: string) => MatchedRule | undefined;
+  /**
+   * An API key was revoked or created: every replica drops what it cached of that prefix (through the
+   * invalidation bus, within milliseconds), this one at once.
+   */
+  announceKeyChange(prefix: string): Promise<void>;
 }
+
+/** Invalidation-bus namespace of API-key changes; the message key is the key's prefix. */
+export const API_KEY_NS = 'api-key';
 
 const ANONYMOUS_ROLES: Identity['roles'] = [];
 const EXEMPT_FROM_LIMITS = new Set(['/healthz', '/readyz']);
@@ -47,11 +55,34 @@ export function createSecurity(deps: ApiDeps): Security {
     audit: deps.security?.audit ?? createAuditLogRepo(deps.db),
     idempotency: deps.security?.idempotency ?? createIdempotencyRepo(deps.db),
   };
+  const authenticator = createAuthenticator({ env: deps.env, apiKeys: repos.apiKeys, logger: deps.logger });
+  const { bus } = deps;
+  bus?.subscribe(API_KEY_NS, (m) => authenticator.forget(m.key));
   return {
     repos,
-    authenticator: createAuthenticator({ env: deps.env, apiKeys: repos.apiKeys, logger: deps.logger }),
+    authenticator,
     limiter: deps.redis ? createRedisRateLimiter(deps.redis, deps.logger) : createMemoryRateLimiter(),
-    match: createRuleMatcher(),
+    match: memoized(createRuleMatcher()),
+    async announceKeyChange(prefix) {
+      authenticator.forget(prefix);
+      await bus?.publish({ ns: API_KEY_NS, key: prefix });
+    },
+  };
+}
+
+/** The permission lookup once per distinct request line; bounded, as paths come from callers. */
+function memoized(
+  match: (method: string, path: string) => MatchedRule | undefined,
+  max = 10_000,
+): (method: string, path: string) => MatchedRule | undefined {
+  const seen = new Map<string, MatchedRule | undefined>();
+  return (method, path) => {
+    const key = `${method} ${path}`;
+    if (seen.has(key)) return seen.get(key);
+    const found = match(method, path);
+    if (seen.size >= max) seen.clear();
+    seen.set(key, found);
+    return found;
   };
 }
 
@@ -111,17 +142,23 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
         failure = err;
       }
     }
-    const address = clientAddress(c, env.API_TRUST_PROXY);
-    c.set(
-      'identity',
-      identity ?? { kind: 'anonymous', id: `ip:${address}`, actor: address, roles: ANONYMOUS_ROLES },
-    );
+    // The client address matters only to anonymous callers (their identity and limit key).
+    const address = identity ? undefined : clientAddress(c, env.API_TRUST_PROXY);
+    const caller: Identity = identity ?? {
+      kind: 'anonymous',
+      id: `ip:${address}`,
+      actor: address!,
+      roles: ANONYMOUS_ROLES,
+    };
+    c.set('identity', caller);
 
     const perMinute = identity ? env.API_RATE_LIMIT_PER_MINUTE : env.API_RATE_LIMIT_ANONYMOUS_PER_MINUTE;
     let limitHeaders: Record<string, string> = {};
     if (perMinute > 0 && !EXEMPT_FROM_LIMITS.has(c.req.path)) {
-      const decision = await security.limiter.consume(identity ? identity.id : `ip:${address}`, perMinute);
+      const decision = await security.limiter.consume(caller.id, perMinute);
       limitHeaders = rateLimitHeaders(decision);
+      // Added to whatever answers below by createApp's outer middleware, with the other common headers.
+      c.set('limitHeaders', limitHeaders);
       if (!decision.allowed) {
         const res = problem(c, 'rate_limited', `rate limit of ${perMinute} requests per minute exceeded`, {
           retry_after: decision.retryAfterSeconds,
@@ -183,7 +220,6 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
       }
     }
     await next();
-    for (const [k, v] of Object.entries(limitHeaders)) c.res.headers.set(k, v);
   };
 }
 

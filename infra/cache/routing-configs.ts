@@ -18,6 +18,8 @@ export interface RoutingConfigCache {
   get(target: string, segment: string): Promise<RoutingConfig | null>;
   /** Announce a version just written (after its transaction committed). */
   publish(config: RoutingConfig): Promise<void>;
+  /** The segment (or its whole target) was deleted: every process drops what it holds of it. */
+  invalidate(target: string, segment: string): Promise<void>;
   stats(): ReturnType<ReturnType<typeof createTieredCache>['stats']>;
   close(): void;
 }
@@ -46,6 +48,7 @@ export function createRoutingConfigCache(
   return {
     get: (target, segment) => cache.get(keyOf(target, segment)),
     publish: (config) => cache.put(keyOf(config.target, config.segment), config),
+    invalidate: (target, segment) => cache.invalidate(keyOf(target, segment)),
     stats: () => cache.stats(),
     close: () => cache.close(),
   };

@@ -30,6 +30,8 @@ export function apiKeyHandlers(security: Security) {
       createdBy: c.get('identity').id,
       expiresAt: body.expires_at ?? null,
     });
+    // A replica that cached this prefix as unknown (someone probed it) learns that it exists now.
+    await security.announceKeyChange(record.prefix);
     c.get('logger').info({ key: record.prefix, roles: record.roles }, 'API key created');
     return c.json({ ...toApi(record), key }, 201, {
       location: `/v1/api-keys/${record.id}`,
@@ -68,7 +70,8 @@ export function apiKeyHandlers(security: Security) {
     const { id } = c.req.valid('param');
     const record = await apiKeys.revoke(id);
     if (!record) throw notFound(`API key "${id}"`);
-    security.authenticator.forget(record.prefix);
+    // Every replica stops accepting it within a second (invalidation bus), this one at once.
+    await security.announceKeyChange(record.prefix);
     c.get('logger').info({ key: record.prefix }, 'API key revoked');
     return c.json(toApi(record), 200);
   };

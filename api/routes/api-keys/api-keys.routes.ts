@@ -1,7 +1,7 @@
 /** Contracts of API keys: create (the secret is shown once), list, read, revoke. Admin only. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { ROLES } from '../../lib/permissions';
-import { jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
 
 export const ApiKeySchema = z
   .object({
@@ -57,6 +57,8 @@ export const createApiKey = createRoute({
   },
 });
 
+const keyResponses = crudResponses(ApiKeySchema, 'No such key');
+
 export const listApiKeys = createRoute({
   method: 'get',
   path: '/v1/api-keys',
@@ -69,13 +71,7 @@ export const listApiKeys = createRoute({
       include_revoked: z.enum(['true', 'false']).default('false'),
     }),
   },
-  responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(ApiKeySchema), next_cursor: z.string().nullable() }),
-      'A page of keys',
-    ),
-    400: problemResponse('Invalid query'),
-  },
+  responses: keyResponses.page('A page of keys'),
 });
 
 export const getApiKey = createRoute({
@@ -84,22 +80,15 @@ export const getApiKey = createRoute({
   tags: ['api-keys'],
   summary: 'Read an API key, with its last-used time',
   request: { params: ApiKeyId },
-  responses: {
-    200: jsonResponse(ApiKeySchema, 'The key'),
-    400: problemResponse('Malformed id'),
-    404: problemResponse('No such key'),
-  },
+  responses: { ...keyResponses.read('The key'), 400: problemResponse('Malformed id') },
 });
 
 export const revokeApiKey = createRoute({
   method: 'delete',
   path: '/v1/api-keys/{id}',
   tags: ['api-keys'],
-  summary: 'Revoke an API key (it stops working at once on this replica, within seconds on others)',
+  summary:
+    'Revoke an API key (it stops working at once on this replica, within a second on others: the revocation is broadcast)',
   request: { params: ApiKeyId },
-  responses: {
-    200: jsonResponse(ApiKeySchema, 'The revoked key'),
-    400: problemResponse('Malformed id'),
-    404: problemResponse('No such key'),
-  },
+  responses: { ...keyResponses.read('The revoked key'), 400: problemResponse('Malformed id') },
 });

@@ -1,6 +1,6 @@
 /** Contract of the audit log: who changed what, when, newest first, filtered and paginated. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { jsonResponse, problemResponse } from '../../lib/schemas';
+import { jsonResponse, pageOf, problemResponse } from '../../lib/schemas';
 
 export const AuditEntrySchema = z
   .object({
@@ -38,10 +38,7 @@ export const listAudit = createRoute({
       .strict(),
   },
   responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(AuditEntrySchema), next_cursor: z.string().nullable() }),
-      'A page of entries',
-    ),
+    200: jsonResponse(pageOf(AuditEntrySchema), 'A page of entries'),
     400: problemResponse('Invalid query; `errors` names each parameter'),
   },
 });

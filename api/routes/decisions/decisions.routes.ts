@@ -1,7 +1,7 @@
 /** Contracts of the decisions resource: list and read decisions, approve or reject one awaiting a person. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { Decision, DecisionKind, DecisionStatus, TargetName } from '../../../domain/model';
-import { jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
 
 const DecisionSchema = Decision.openapi('Decision');
 
@@ -17,6 +17,8 @@ const ApprovalBody = z
   .strict()
   .openapi('DecisionApproval');
 
+const decisionResponses = crudResponses(DecisionSchema, 'No such decision');
+
 export const listDecisions = createRoute({
   method: 'get',
   path: '/v1/decisions',
@@ -31,13 +33,7 @@ export const listDecisions = createRoute({
       cursor: z.string().max(500).optional(),
     }),
   },
-  responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(DecisionSchema), next_cursor: z.string().nullable() }),
-      'A page of decisions',
-    ),
-    400: problemResponse('Invalid query'),
-  },
+  responses: decisionResponses.page('A page of decisions'),
 });
 
 export const getDecision = createRoute({
@@ -46,11 +42,7 @@ export const getDecision = createRoute({
   tags: ['decisions'],
   summary: 'Read a decision',
   request: { params: DecisionId },
-  responses: {
-    200: jsonResponse(DecisionSchema, 'The decision'),
-    400: problemResponse('Malformed id'),
-    404: problemResponse('No such decision'),
-  },
+  responses: { ...decisionResponses.read('The decision'), 400: problemResponse('Malformed id') },
 });
 
 const decide = (verb: 'approve' | 'reject', summary: string) =>
@@ -65,7 +57,7 @@ const decide = (verb: 'approve' | 'reject', summary: string) =>
         z.object({ decision: DecisionSchema, rollout_id: z.string().nullable() }),
         'The decision with its new status (and the rollout it starts)',
       ),
-      404: problemResponse('No such decision'),
+      ...decisionResponses.notFound,
       409: problemResponse(
         'The decision does not await approval, or another rollout is active for its target and segment',
       ),

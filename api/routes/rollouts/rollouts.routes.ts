@@ -1,7 +1,7 @@
 /** Contracts of the rollouts resource: list and read canary rollouts, and steer a running one. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { RolloutState, TargetName } from '../../../domain/model';
-import { jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
 
 export const RolloutSchema = z
   .object({
@@ -76,14 +76,10 @@ export const listRollouts = createRoute({
       cursor: z.string().max(500).optional(),
     }),
   },
-  responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(RolloutSchema), next_cursor: z.string().nullable() }),
-      'A page of rollouts',
-    ),
-    400: problemResponse('Invalid query'),
-  },
+  responses: crudResponses(RolloutSchema, 'No such rollout').page('A page of rollouts'),
 });
+
+const rolloutResponses = crudResponses(RolloutDetail, 'No such rollout');
 
 export const getRollout = createRoute({
   method: 'get',
@@ -91,11 +87,7 @@ export const getRollout = createRoute({
   tags: ['rollouts'],
   summary: 'A rollout from the database, with the live workflow state from Temporal',
   request: { params: RolloutId },
-  responses: {
-    200: jsonResponse(RolloutDetail, 'The rollout'),
-    400: problemResponse('Malformed id'),
-    404: problemResponse('No such rollout'),
-  },
+  responses: { ...rolloutResponses.read('The rollout'), 400: problemResponse('Malformed id') },
 });
 
 const action = (name: 'pause' | 'resume' | 'abort', summary: string) =>
@@ -107,7 +99,7 @@ const action = (name: 'pause' | 'resume' | 'abort', summary: string) =>
     request: { params: RolloutId, body: { ...jsonBody(ActionBody).body, required: false } },
     responses: {
       202: jsonResponse(Accepted, 'The signal was sent'),
-      404: problemResponse('No such rollout'),
+      ...rolloutResponses.notFound,
       409: problemResponse('The rollout is not in a state where this applies'),
       422: problemResponse('Invalid body'),
     },
@@ -128,7 +120,7 @@ export const approveRollout = createRoute({
       z.object({ id: z.string(), stage: z.number().int(), approved: z.literal(true) }),
       'The stage was approved',
     ),
-    404: problemResponse('No such rollout'),
+    ...rolloutResponses.notFound,
     409: problemResponse('No stage awaits approval'),
     422: problemResponse('Invalid body'),
   },

@@ -56,6 +56,12 @@ function checkWeights(weights: Weights, arms: string[]) {
 export function targetAdminHandlers(deps: ApiDeps) {
   const { targets } = deps.repos;
   const catalog = createTargetCatalogRepo(deps.db);
+  // A deleted segment's config must stop being served everywhere: every process's routing-config cache
+  // drops it through the invalidation bus (and Redis's copy goes), within milliseconds.
+  const forgetConfigs = async (target: string, segments: string[]) => {
+    const cache = deps.caches?.routingConfigs;
+    if (cache) await Promise.all(segments.map((s) => cache.invalidate(target, s)));
+  };
 
   const update: RouteHandler<typeof routes.updateTarget, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
@@ -70,7 +76,9 @@ export function targetAdminHandlers(deps: ApiDeps) {
   const remove: RouteHandler<typeof routes.deleteTarget, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
     const ifMatch = c.req.valid('header')['if-match'];
+    const segments = (await targets.get(target))?.segments ?? [];
     await catalog.remove(target, ifMatch ? revisionOf(ifMatch, target) : undefined);
+    await forgetConfigs(target, segments);
     return c.body(null, 204);
   };
 
@@ -119,6 +127,7 @@ export function targetAdminHandlers(deps: ApiDeps) {
     if (segment === DEFAULT_SEGMENT)
       throw conflict(`the "${DEFAULT_SEGMENT}" segment serves unsegmented traffic and cannot be removed`);
     await catalog.removeSegment(target, segment, ifMatch ? revisionOf(ifMatch, target) : undefined);
+    await forgetConfigs(target, [segment]);
     return c.body(null, 204);
   };
 

@@ -5,7 +5,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { Arm, ArmId, SegmentName, TargetPolicy, Weights } from '../../../domain/model';
 import { DEFAULT_SEGMENT } from '../../../domain/names';
-import { jsonBody, jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
 import { RoutingConfigSchema, TargetSchema } from './targets.routes';
 
 const IfMatch = z.object({
@@ -32,10 +32,21 @@ const withEtag = <T extends z.ZodType>(schema: T, description: string) => ({
   ...jsonResponse(schema, description),
   headers: z.object({ ETag: z.string() }),
 });
+const armResponses = crudResponses(Arm, 'No such target or arm');
+const configResponses = crudResponses(RoutingConfigSchema, 'No such target or segment');
 const preconditions = {
   412: problemResponse('If-Match does not match the current ETag (someone changed it since you read it)'),
   428: problemResponse('If-Match is required on this update'),
 };
+/** A delete that a conflict can refuse and an optional If-Match can guard. */
+const removal = (
+  responses: { remove(): ReturnType<ReturnType<typeof crudResponses>['remove']> },
+  conflict: string,
+) => ({
+  ...responses.remove(),
+  409: problemResponse(conflict),
+  412: preconditions[412],
+});
 
 const SegmentParams = TargetParam.extend({
   segment: SegmentName.openapi({ param: { name: 'segment', in: 'path' }, example: 'summarize' }),
@@ -73,17 +84,13 @@ export const deleteTarget = createRoute({
   tags: ['targets'],
   summary: 'Delete a target with its segments, arms, configs and decisions',
   request: { params: TargetParam, headers: IfMatchOptional },
-  responses: {
-    204: { description: 'Deleted' },
-    404: problemResponse('No such target'),
-    409: problemResponse('Still referenced'),
-    412: preconditions[412],
-  },
+  responses: removal(crudResponses(TargetSchema, 'No such target'), 'Still referenced'),
 });
 
 export const SegmentSchema = z
   .object({ target: z.string(), name: SegmentName, config: RoutingConfigSchema })
   .openapi('Segment');
+const segmentResponses = crudResponses(SegmentSchema, 'No such target or segment');
 
 export const CreateSegmentBody = z
   .object({
@@ -127,10 +134,7 @@ export const getSegment = createRoute({
   tags: ['targets'],
   summary: 'A segment and its current routing config',
   request: { params: SegmentParams },
-  responses: {
-    200: jsonResponse(SegmentSchema, 'The segment'),
-    404: problemResponse('No such target or segment'),
-  },
+  responses: segmentResponses.read('The segment'),
 });
 
 export const deleteSegment = createRoute({
@@ -139,12 +143,7 @@ export const deleteSegment = createRoute({
   tags: ['targets'],
   summary: 'Remove a segment and its config history (the default segment stays)',
   request: { params: SegmentParams, headers: IfMatchOptional },
-  responses: {
-    204: { description: 'Deleted' },
-    404: problemResponse('No such target or segment'),
-    409: problemResponse('The default segment cannot be removed'),
-    412: preconditions[412],
-  },
+  responses: removal(segmentResponses, 'The default segment cannot be removed'),
 });
 
 export const listArms = createRoute({
@@ -180,7 +179,7 @@ export const getArm = createRoute({
   tags: ['targets'],
   summary: 'An arm',
   request: { params: ArmParams },
-  responses: { 200: jsonResponse(Arm, 'The arm'), 404: problemResponse('No such target or arm') },
+  responses: armResponses.read('The arm'),
 });
 
 export const UpdateArmBody = Arm.omit({ id: true })
@@ -209,12 +208,7 @@ export const deleteArm = createRoute({
   tags: ['targets'],
   summary: 'Remove an arm that no current routing config sends traffic to',
   request: { params: ArmParams, headers: IfMatchOptional },
-  responses: {
-    204: { description: 'Deleted' },
-    404: problemResponse('No such target or arm'),
-    409: problemResponse('The arm still has weight in a current routing config'),
-    412: preconditions[412],
-  },
+  responses: removal(armResponses, 'The arm still has weight in a current routing config'),
 });
 
 export const PutConfigBody = z
@@ -251,12 +245,8 @@ export const configHistory = createRoute({
     }),
   },
   responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(RoutingConfigSchema), next_cursor: z.string().nullable() }),
-      'A page of versions',
-    ),
-    400: problemResponse('Invalid query'),
-    404: problemResponse('No such target or segment'),
+    ...configResponses.page('A page of versions'),
+    ...configResponses.notFound,
   },
 });
 

@@ -1,9 +1,25 @@
 import type { RouteHandler } from '@hono/zod-openapi';
-import { TOTAL_BASIS_POINTS } from '../../../domain/model';
+import { TOTAL_BASIS_POINTS, type RoutingConfig } from '../../../domain/model';
+import { completeResponse } from '../../lib/headers';
+import { configEtag } from './target-admin.handlers';
 import { notFound } from '../../../domain/errors';
 import { decodeCursor, encodeCursor } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { createTarget, getConfig, getTarget, listTargets } from './targets.routes';
+
+/**
+ * The JSON and ETag of a routing config, computed once per config object: the cache hands out the same
+ * object until a new version replaces it, so a poll costs a WeakMap lookup instead of a JSON.stringify.
+ */
+const SERIALIZED = new WeakMap<RoutingConfig, { body: string; etag: string }>();
+function serialized(cfg: RoutingConfig): { body: string; etag: string } {
+  let s = SERIALIZED.get(cfg);
+  if (!s) {
+    s = { body: JSON.stringify(cfg), etag: configEtag(cfg) };
+    SERIALIZED.set(cfg, s);
+  }
+  return s;
+}
 
 export function targetHandlers(deps: ApiDeps) {
   const { targets } = deps.repos;
@@ -44,9 +60,13 @@ export function targetHandlers(deps: ApiDeps) {
       if (!(await targets.get(target))) throw notFound(`target "${target}"`);
       throw notFound(`segment "${segment}" of target "${target}"`);
     }
-    const etag = `"${cfg.target}/${cfg.segment}/v${cfg.version}"`;
-    if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag });
-    return c.json(cfg, 200, { etag, 'cache-control': 'no-cache' });
+    const { body, etag } = serialized(cfg);
+    if (c.req.header('if-none-match') === etag) return completeResponse(c, null, 304, { etag });
+    return completeResponse(c, body, 200, {
+      'content-type': 'application/json',
+      etag,
+      'cache-control': 'no-cache',
+    });
   };
 
   return { create, list, get, config };

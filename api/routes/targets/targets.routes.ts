@@ -10,7 +10,7 @@ import {
   Weights,
 } from '../../../domain/model';
 import { DEFAULT_SEGMENT } from '../../../domain/names';
-import { jsonBody, jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
 
 export const CreateTargetBody = z
   .object({
@@ -48,6 +48,7 @@ export const CreateTargetBody = z
 
 export const TargetSchema = Target.openapi('Target');
 export const RoutingConfigSchema = RoutingConfig.openapi('RoutingConfig');
+const targetResponses = crudResponses(TargetSchema, 'No such target');
 
 export const createTarget = createRoute({
   method: 'post',
@@ -73,13 +74,7 @@ export const listTargets = createRoute({
       cursor: z.string().max(500).optional(),
     }),
   },
-  responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(TargetSchema), next_cursor: z.string().nullable() }),
-      'A page of targets',
-    ),
-    400: problemResponse('Invalid query'),
-  },
+  responses: targetResponses.page('A page of targets'),
 });
 
 export const getTarget = createRoute({
@@ -88,7 +83,7 @@ export const getTarget = createRoute({
   tags: ['targets'],
   summary: 'Read a target',
   request: { params: TargetParam },
-  responses: { 200: jsonResponse(TargetSchema, 'The target'), 404: problemResponse('No such target') },
+  responses: targetResponses.read('The target'),
 });
 
 export const getConfig = createRoute({
