@@ -21,6 +21,7 @@ import { createDomainEventsRepo } from '../infra/db/repos/domain-events';
 import { createWebhooksRepo } from '../infra/db/repos/webhooks';
 import { loadEnv } from '../infra/env';
 import { createLogger } from '../infra/logger';
+import { secretBoxFromEnv } from '../infra/secrets';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATENCY_EVENTS = 100;
@@ -37,7 +38,7 @@ export async function runNotifyBench(): Promise<Record<string, number | string>>
   const queue = `optimizer-integrations-bench-${run}`;
   await migrate(env.DATABASE_URL);
   const db = createPool(env.DATABASE_URL, 10);
-  const webhooks = createWebhooksRepo(db);
+  const webhooks = createWebhooksRepo(db, secretBoxFromEnv(env));
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
 
@@ -64,6 +65,7 @@ export async function runNotifyBench(): Promise<Record<string, number | string>>
       WEBHOOK_ALLOWED_DESTINATIONS: '127.0.0.0/8',
       LOG_LEVEL: 'warn',
       TEMPORAL_CORE_METRICS: 'false',
+      JUDGE_SCHEDULE_ENABLED: 'false',
       HEALTH_PORT: '0',
     },
     stdio: ['ignore', 'ignore', 'inherit'],

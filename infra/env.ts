@@ -58,6 +58,11 @@ export const EnvSchema = z.object({
   KAFKA_CONSUMER_GROUP: z.string().min(1).default('llmopt-stream'),
   /** Where embedded services and local write-ahead logs keep their files. */
   DATA_DIR: z.string().min(1).default('.local/data'),
+  /** Embedded ingest: the WAL directory and checkpoint name of this process (one per process sharing a database). */
+  INGEST_SHARD_NAME: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes')
+    .default('api'),
   /** Width of the stored base event-time windows (tumbling); coarser steps merge them exactly. */
   INGEST_WINDOW_MS: positiveInt.min(1000).max(3_600_000).default(10_000),
   /** The watermark trails the newest event time by this much (bounded out-of-orderness). */
@@ -193,6 +198,49 @@ export const EnvSchema = z.object({
   /** Where the LLM judge posts its eval.result events: the API's ingest endpoint (…/v1/events) and an ingest-role key. */
   EVAL_EVENTS_URL: url(['https', 'http']).optional(),
   EVAL_EVENTS_API_KEY: z.string().min(1).optional(),
+  /** LLM judge: share of requests sampled for judging when a target has no rate of its own (anthropic settings `judge_sample_rates`). */
+  JUDGE_DEFAULT_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(0.05),
+  /** How often the `judge-sampled-requests` Temporal Schedule scores pending samples, in seconds. */
+  JUDGE_INTERVAL_S: positiveInt.min(10).max(86_400).default(300),
+  /** Samples one judge run scores at most. */
+  JUDGE_BATCH_SIZE: positiveInt.max(1_000).default(50),
+  /** Submitted and judged samples (their prompt and answer text) are deleted after this many hours. */
+  JUDGE_SAMPLE_RETENTION_HOURS: positiveInt.max(24 * 365).default(168),
+  /** The integrations worker creates the judge schedule at start (off where another deployment owns it). */
+  JUDGE_SCHEDULE_ENABLED: bool.default(true),
+  /** Outbox sweeper: how often it looks for events whose notify run never started, how old they must be, and the oldest it still notifies. */
+  OUTBOX_SWEEP_INTERVAL_MS: positiveInt.min(100).max(3_600_000).default(30_000),
+  OUTBOX_SWEEP_GRACE_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  OUTBOX_SWEEP_MAX_AGE_MS: positiveInt.max(30 * 86_400_000).default(86_400_000),
+  /**
+   * Key that encrypts integration and webhook secrets at rest (AES-256-GCM): 32 random bytes in base64
+   * (`openssl rand -base64 32`). Unset outside production: generated once into DATA_DIR/secrets-key.
+   */
+  SECRETS_KEY: z
+    .string()
+    .refine((v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, {
+      message: 'must be 32 random bytes in base64 (openssl rand -base64 32)',
+    })
+    .optional(),
+  /** Id stored with each ciphertext, so a rotated key can still decrypt what the previous one wrote. */
+  SECRETS_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, _ or -, at most 32')
+    .default('k1'),
+  /** Retired keys still accepted for decryption after a rotation: "id:base64,id:base64". */
+  SECRETS_PREVIOUS_KEYS: z
+    .string()
+    .refine(
+      (v) =>
+        v.split(',').every((pair) => {
+          const [id, key] = pair.trim().split(':');
+          return (
+            !!id && /^[A-Za-z0-9_-]{1,32}$/.test(id) && !!key && Buffer.from(key, 'base64').length === 32
+          );
+        }),
+      { message: 'comma-separated id:base64 pairs, each key 32 bytes' },
+    )
+    .optional(),
   /** HS256 shared secret for JWT bearer tokens (at least 32 characters); unset = no HS256 tokens. */
   AUTH_JWT_HS256_SECRET: z.string().min(32).optional(),
   /** JWKS URL for RS256/ES256 JWT bearer tokens; keys are fetched and cached by kid. */

@@ -3,6 +3,7 @@
  * resolution used by the workers, where a configuration made through the API overrides the
  * environment as a whole (so a half-set API config never mixes with env secrets of another account).
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Env } from './env';
 import type { IntegrationKind, IntegrationsRepo } from './db/repos/integrations';
@@ -73,6 +74,20 @@ export const IntegrationSchemas = {
         model: z.string().min(1).max(200).optional(),
         price_input_per_mtok: z.number().min(0).max(10_000).optional(),
         price_output_per_mtok: z.number().min(0).max(10_000).optional(),
+        /** Share of each target's requests sampled for the LLM judge (POST /v1/events/judge-samples). */
+        judge_sample_rates: z
+          .record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'a target name'), z.number().min(0).max(1))
+          .optional(),
+        /** Rate of targets not named in judge_sample_rates; JUDGE_DEFAULT_SAMPLE_RATE when absent. */
+        judge_default_sample_rate: z.number().min(0).max(1).optional(),
+        /** What a good answer is, given to the judge; a generic helpfulness rubric when absent. */
+        judge_rubric: z.string().min(1).max(4000).optional(),
+        /** Text of each prompt template id arms name (`prompt_template`): what the prompt writer improves. */
+        prompt_templates: z.record(z.string().min(1).max(200), z.string().min(1).max(20_000)).optional(),
+        /** A segment with fewer live prompt variants than this gets new ones proposed each cycle (absent: only when an experiment concludes). */
+        proposal_min_live_variants: z.number().int().min(1).max(10).optional(),
+        /** Variants the prompt writer drafts per proposal. */
+        proposal_count: z.number().int().min(1).max(5).optional(),
       })
       .strict(),
     secrets: z
@@ -111,6 +126,31 @@ export interface AnthropicSettings {
   model: string;
   priceInputPerMTok: number;
   priceOutputPerMTok: number;
+  rubric?: string;
+  promptTemplates: Record<string, string>;
+  proposalMinLiveVariants?: number;
+  proposalCount: number;
+}
+
+/** Keeps a request when its id hashes below the rate: stable across retries, replays and processes. */
+export function sampledForJudge(requestId: string, rate: number): boolean {
+  if (rate >= 1) return true;
+  const h = createHash('sha256').update(requestId).digest().readUInt32BE(0);
+  return h / 0xffffffff < rate;
+}
+
+/**
+ * The judge's sampling rate of a target: the anthropic integration's `judge_sample_rates[target]`, its
+ * `judge_default_sample_rate`, or JUDGE_DEFAULT_SAMPLE_RATE. Read by the API where samples arrive.
+ */
+export async function judgeSampleRate(env: Env, repo: IntegrationsRepo, target: string): Promise<number> {
+  const r = await repo.get('anthropic');
+  const rates = r?.settings.judge_sample_rates as Record<string, number> | undefined;
+  return (
+    rates?.[target] ??
+    (r?.settings.judge_default_sample_rate as number | undefined) ??
+    env.JUDGE_DEFAULT_SAMPLE_RATE
+  );
 }
 
 function parseRoles(spec: string | undefined): SlackSettings['userRoles'] {
@@ -212,6 +252,12 @@ export function createSettingsResolver(env: Env, repo: IntegrationsRepo) {
           (r?.settings.price_input_per_mtok as number | undefined) ?? env.ANTHROPIC_PRICE_INPUT_PER_MTOK,
         priceOutputPerMTok:
           (r?.settings.price_output_per_mtok as number | undefined) ?? env.ANTHROPIC_PRICE_OUTPUT_PER_MTOK,
+        ...(str(r?.settings.judge_rubric) ? { rubric: str(r?.settings.judge_rubric)! } : {}),
+        promptTemplates: (r?.settings.prompt_templates as Record<string, string> | undefined) ?? {},
+        ...(typeof r?.settings.proposal_min_live_variants === 'number'
+          ? { proposalMinLiveVariants: r.settings.proposal_min_live_variants }
+          : {}),
+        proposalCount: (r?.settings.proposal_count as number | undefined) ?? 3,
       };
     },
   };

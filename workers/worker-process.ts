@@ -20,6 +20,8 @@ export interface WorkerSpec {
   workflowsEntry?: string;
   activities?: (deps: { db: Db; ctx: ProcessContext }) => Promise<object> | object;
   needsDatabase: boolean;
+  /** Background work of the process started once the worker polls (e.g. sweepers); stopped first on shutdown. */
+  background?: (deps: { db: Db; ctx: ProcessContext }) => Promise<{ stop(): Promise<void> }>;
 }
 
 export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
@@ -72,9 +74,11 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
     const run = worker.run();
     run.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
     logger.info({ taskQueue: spec.taskQueue(env) }, 'polling task queue');
+    const background = await spec.background?.({ db: db!, ctx });
 
     return {
       async stop() {
+        await background?.stop();
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await run.catch(() => undefined);
         await connection.close();

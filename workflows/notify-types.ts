@@ -56,3 +56,65 @@ export const NOTIFY_WORKFLOW_TYPES = {
   notifyEvent: 'notifyEvent',
   redeliverWebhook: 'redeliverWebhook',
 } as const;
+
+/** One scheduled run of the LLM judge: batches of at most `batchSize`, up to `maxBatches` per run. */
+export interface JudgeRunInput {
+  batchSize: number;
+  maxBatches: number;
+  /** How long a leased batch stays with this run before another run may take it. */
+  leaseMs: number;
+}
+export type JudgeBatchInput = Pick<JudgeRunInput, 'batchSize' | 'leaseMs'>;
+
+export interface JudgeBatchResult {
+  status: 'judged' | 'not_configured';
+  leased: number;
+  scored: number;
+  unparseable: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  /** Samples deleted for being past retention. */
+  purged: number;
+}
+export type JudgeRunResult = Omit<JudgeBatchResult, 'purged'> & { batches: number };
+
+/** The counters a judge batch reports and a judge run sums. */
+export const JUDGE_COUNTERS = [
+  'leased',
+  'scored',
+  'unparseable',
+  'input_tokens',
+  'output_tokens',
+  'cost_usd',
+] as const;
+export const zeroJudgeCounts = (): Record<(typeof JUDGE_COUNTERS)[number], number> => ({
+  leased: 0,
+  scored: 0,
+  unparseable: 0,
+  input_tokens: 0,
+  output_tokens: 0,
+  cost_usd: 0,
+});
+
+/** Segments of a cycle for the prompt writer: `winner` is the arm that won a concluded experiment. */
+export interface ProposalRequest {
+  target: string;
+  cycleId: string;
+  segments: { segment: string; winner?: string; decisionId?: string }[];
+}
+export interface ProposalOutcome {
+  segment: string;
+  status: 'proposed' | 'skipped' | 'failed';
+  reason: string;
+  proposalId?: string;
+  variants?: number;
+}
+
+/** The Temporal Schedule that runs the judge, one per integrations task queue. */
+export const judgeScheduleId = (taskQueue: string): string => `judge-sampled-requests-${taskQueue}`;
+export const JUDGE_WORKFLOW_TYPE = 'judgeSampledRequests';
+
+/** The child an optimization cycle starts (ABANDON) so Claude drafts prompt variants off its path. */
+export const PROMPT_PROPOSAL_WORKFLOW_TYPE = 'draftPromptVariants';
+export const promptProposalWorkflowId = (cycleId: string): string => `prompt-proposal-${cycleId}`;

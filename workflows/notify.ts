@@ -7,19 +7,27 @@ import {
   ActivityFailure,
   ApplicationFailure,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
+  sleep,
 } from '@temporalio/workflow';
 import type { IntegrationActivities } from '../activities/integrations';
-import type {
-  DeliveryOutcome,
-  DeliveryPolicy,
-  IntegrationOutcome,
-  NotifyInput,
-  NotifyIntegration,
-  NotifyResult,
-  RedeliverInput,
+import {
+  JUDGE_COUNTERS,
+  zeroJudgeCounts,
+  type DeliveryOutcome,
+  type DeliveryPolicy,
+  type IntegrationOutcome,
+  type JudgeRunInput,
+  type JudgeRunResult,
+  type ProposalOutcome,
+  type ProposalRequest,
+  type NotifyInput,
+  type NotifyIntegration,
+  type NotifyResult,
+  type RedeliverInput,
 } from './notify-types';
 
 const PERMANENT = ['DeliveryRejected', 'InvalidInput', 'InvalidConfig'];
@@ -34,17 +42,6 @@ function activities(policy: DeliveryPolicy) {
   const bookkeeping = proxyActivities<IntegrationActivities>({
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-  });
-  const webhook = proxyActivities<IntegrationActivities>({
-    startToCloseTimeout: policy.attemptTimeoutMs + 15_000,
-    heartbeatTimeout: policy.heartbeatTimeoutMs,
-    retry: {
-      maximumAttempts: policy.maxAttempts,
-      initialInterval: policy.initialIntervalMs,
-      backoffCoefficient: 2,
-      maximumInterval: policy.maxIntervalMs,
-      nonRetryableErrorTypes: PERMANENT,
-    },
   });
   const integration = proxyActivities<IntegrationActivities>({
     startToCloseTimeout: '2 minutes',
@@ -62,16 +59,58 @@ function activities(policy: DeliveryPolicy) {
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
   });
-  return { bookkeeping, webhook, integration, planning };
+  // One try, no retry of its own: a retryable failure comes back as a value with its delay.
+  const firstTry = proxyLocalActivities<IntegrationActivities>({
+    startToCloseTimeout: policy.attemptTimeoutMs + 5_000,
+    retry: { maximumAttempts: 1 },
+  });
+  return { bookkeeping, integration, planning, firstTry };
 }
 
-/** Tries one delivery under the policy; dead-letters it when refused or out of attempts. */
+/** The webhook activity for the attempts left after `used` tries. */
+function remainingAttempts(policy: DeliveryPolicy, used: number) {
+  return proxyActivities<IntegrationActivities>({
+    startToCloseTimeout: policy.attemptTimeoutMs + 15_000,
+    heartbeatTimeout: policy.heartbeatTimeoutMs,
+    retry: {
+      maximumAttempts: Math.max(1, policy.maxAttempts - used),
+      initialInterval: policy.initialIntervalMs,
+      backoffCoefficient: 2,
+      maximumInterval: policy.maxIntervalMs,
+      nonRetryableErrorTypes: PERMANENT,
+    },
+  });
+}
+
+/**
+ * Tries one delivery under the policy; dead-letters it when refused or out of attempts. The first try
+ * runs as a local activity in the workflow's own task, so a subscriber that answers at once costs no
+ * activity task and no second workflow task; a retryable failure waits its delay on a durable timer and
+ * the remaining attempts run as a regular activity (heartbeated, retried by Temporal).
+ */
 async function deliver(deliveryId: string, policy: DeliveryPolicy): Promise<DeliveryOutcome> {
-  const { bookkeeping, webhook } = activities(policy);
+  const { bookkeeping, firstTry } = activities(policy);
   try {
-    const r = await webhook.deliverWebhook.executeWithOptions({ summary: `deliver ${deliveryId}` }, [
-      { deliveryId },
-    ]);
+    let attemptOffset = 0;
+    if (policy.maxAttempts > 1 && patched('local-first-delivery-attempt')) {
+      let retryIn = policy.initialIntervalMs;
+      try {
+        const first = await firstTry.deliverWebhookFirstTry({ deliveryId });
+        if (first.status !== 'retry')
+          return { id: deliveryId, status: first.status, ...(first.reason ? { reason: first.reason } : {}) };
+        retryIn = first.delayMs;
+        log.info('first delivery try failed; retrying as an activity', { deliveryId, reason: first.reason });
+      } catch (err) {
+        // Refused for good: dead-letter below. Anything else (a timed-out try) retries as an activity.
+        if (PERMANENT.includes(failureMessage(err).type ?? '')) throw err;
+      }
+      await sleep(retryIn);
+      attemptOffset = 1;
+    }
+    const r = await remainingAttempts(policy, attemptOffset).deliverWebhook.executeWithOptions(
+      { summary: `deliver ${deliveryId}` },
+      [{ deliveryId, ...(attemptOffset ? { attemptOffset } : {}) }],
+    );
     return { id: deliveryId, status: r.status, ...(r.reason ? { reason: r.reason } : {}) };
   } catch (err) {
     const { type, message } = failureMessage(err);
@@ -124,4 +163,58 @@ export async function notifyEvent(input: NotifyInput): Promise<NotifyResult> {
 /** Sends an existing delivery again (`POST /v1/webhooks/{id}/deliveries/{delivery}/redeliver`). */
 export async function redeliverWebhook(input: RedeliverInput): Promise<DeliveryOutcome> {
   return deliver(input.deliveryId, input.policy);
+}
+
+/**
+ * One run of the LLM judge, started by the Temporal Schedule `judge-sampled-requests-<task queue>`:
+ * scores submitted samples batch by batch until none are left or `maxBatches` ran, each batch emitting
+ * `eval.result` events into the ingest pipeline. Returns the tokens and cost spent. A batch's activity
+ * is retried 3 times; its samples' lease makes a later run take them again if all attempts fail.
+ */
+export async function judgeSampledRequests(input: JudgeRunInput): Promise<JudgeRunResult> {
+  const { judgePendingSamples } = proxyActivities<IntegrationActivities>({
+    // Inside the lease, so no other run takes a batch this one is still scoring.
+    startToCloseTimeout: Math.max(1_000, Math.floor(input.leaseMs * 0.8)),
+    retry: {
+      maximumAttempts: 3,
+      initialInterval: '5 seconds',
+      backoffCoefficient: 2,
+      nonRetryableErrorTypes: PERMANENT,
+    },
+  });
+  const total: JudgeRunResult = { status: 'judged', batches: 0, ...zeroJudgeCounts() };
+  for (let i = 0; i < input.maxBatches; i++) {
+    const r = await judgePendingSamples.executeWithOptions({ summary: `judge batch ${i + 1}` }, [
+      { batchSize: input.batchSize, leaseMs: input.leaseMs },
+    ]);
+    total.batches += 1;
+    total.status = r.status;
+    for (const k of JUDGE_COUNTERS) total[k] += r[k];
+    if (r.status === 'not_configured' || r.leased < input.batchSize) break;
+  }
+  setCurrentDetails(
+    total.status === 'not_configured'
+      ? 'Anthropic is not configured: nothing judged'
+      : `Judged ${total.scored} sample(s) (${total.unparseable} unparseable) for ${total.input_tokens + total.output_tokens} tokens, $${total.cost_usd.toFixed(4)}`,
+  );
+  return total;
+}
+
+/**
+ * Claude drafts prompt variants for the segments of one optimization cycle (from a concluded
+ * experiment's winner, or for a segment with too few live variants) and stores them as proposals
+ * awaiting approval. Started by `optimizationCycle` as an abandoned child on the integrations queue, so
+ * its latency or failure never reaches the cycle; two attempts of at most two minutes each.
+ */
+export async function draftPromptVariants(input: ProposalRequest): Promise<ProposalOutcome[]> {
+  const { proposePromptVariantsForCycle } = proxyActivities<IntegrationActivities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { maximumAttempts: 2, initialInterval: '10 seconds', nonRetryableErrorTypes: PERMANENT },
+  });
+  const outcomes = await proposePromptVariantsForCycle.executeWithOptions(
+    { summary: `draft prompt variants for ${input.target}` },
+    [input],
+  );
+  setCurrentDetails(outcomes.map((o) => `- **${o.segment}**: ${o.status} — ${o.reason}`).join('\n'));
+  return outcomes;
 }

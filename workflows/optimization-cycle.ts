@@ -3,6 +3,7 @@ import {
   ParentClosePolicy,
   condition,
   defineQuery,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -13,24 +14,90 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { AnalysisActivities } from '../activities/analysis';
 import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
-import { rolloutStages, type Decision, type Target } from '../domain/model';
+import { DEFAULT_APPROVAL_TIMEOUT_SECONDS, rolloutStages, type Decision, type Target } from '../domain/model';
 import { workflowIds } from '../domain/names';
 import { canaryRollout } from './canary-rollout';
 import { decideApprovalUpdate, type ApprovalDecisionRequest } from './messages';
 import { TargetKey, SegmentKey, StrategyKey, DecisionIdKey } from './search-attributes';
 import type { CycleInput, CycleResult, CycleStatus, CyclePhase } from './types';
+import {
+  PROMPT_PROPOSAL_WORKFLOW_TYPE,
+  promptProposalWorkflowId,
+  type ProposalRequest,
+} from './notify-types';
 
 export const cycleStatusQuery = defineQuery<CycleStatus>('cycleStatus');
 
-/** How long a decision waits for a person by default: inside the API's one-hour run timeout. */
-const DEFAULT_APPROVAL_WINDOW_SECONDS = 50 * 60;
+/** The approval window of runs recorded before it came from the target's policy (inside a one-hour run timeout). */
+const LEGACY_APPROVAL_WINDOW_SECONDS = 50 * 60;
+
+/** Time kept between the approval deadline and the run's own execution timeout, to record the expiry. */
+const EXPIRY_MARGIN_MS = 5 * 60_000;
+
+/**
+ * When the wait for a person ends: the input's window or else the target policy's
+ * `approval_timeout_seconds`, and never later than the run's execution timeout allows (less a margin),
+ * so an unanswered decision always resolves as `expired` instead of the run timing out.
+ */
+function approvalDeadline(input: CycleInput, target: Target): number {
+  const now = Date.now();
+  const seconds =
+    input.approvalWindowSeconds ?? target.policy.approval_timeout_seconds ?? DEFAULT_APPROVAL_TIMEOUT_SECONDS;
+  const info = workflowInfo();
+  const expires = Math.min(
+    info.executionExpirationTime?.getTime() ??
+      (info.executionTimeoutMs ? info.startTime.getTime() + info.executionTimeoutMs : Infinity),
+    info.runTimeoutMs ? info.runStartTime.getTime() + info.runTimeoutMs : Infinity,
+  );
+  return Math.min(now + seconds * 1000, Math.max(now + 1000, expires - EXPIRY_MARGIN_MS));
+}
+
+/**
+ * Starts `draftPromptVariants` for the cycle's segments, naming the winner of each concluded prompt
+ * experiment. Only the start is awaited (ParentClosePolicy ABANDON), so a slow, failing or unconfigured
+ * Anthropic never delays or fails the cycle.
+ */
+async function startPromptProposal(
+  input: CycleInput,
+  segments: string[],
+  decisions: Decision[],
+): Promise<void> {
+  const cycleId = workflowInfo().workflowId;
+  const winners = new Map(
+    decisions
+      .filter((d) => d.kind === 'prompt_variant' && d.canary_arm && d.canary_arm !== d.baseline_arm)
+      .map((d) => [d.segment, d]),
+  );
+  const request: ProposalRequest = {
+    target: input.target,
+    cycleId,
+    segments: segments.map((segment) => {
+      const w = winners.get(segment);
+      return w?.canary_arm ? { segment, winner: w.canary_arm, decisionId: w.id } : { segment };
+    }),
+  };
+  try {
+    await startChild(PROMPT_PROPOSAL_WORKFLOW_TYPE, {
+      workflowId: promptProposalWorkflowId(cycleId),
+      taskQueue: input.taskQueues.integrations,
+      args: [request],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowExecutionTimeout: '15 minutes',
+      staticSummary: `Draft prompt variants for **${input.target}** (${winners.size} concluded experiment(s))`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
 
 /**
  * One optimization cycle for one target: load it, analyze and decide, record the decisions, then
  * start a `canaryRollout` child (id `rollout-<target>-<decision id>`, ParentClosePolicy ABANDON so the
  * rollout outlives the cycle) for each approved change. A decision that needs a person waits for
- * `decideApprovalUpdate` (sent by `POST /v1/decisions/{id}/approve|reject`) up to the approval window,
- * after which it is marked `superseded`. Analysis activities run on the analysis task queue, decision
+ * `decideApprovalUpdate` (sent by `POST /v1/decisions/{id}/approve|reject`) up to the approval window
+ * (the target policy's `approval_timeout_seconds`, default 24 h; starters derive the run's execution
+ * timeout from it with `cycleExecutionTimeoutMs`), after which it is marked `expired` and the run
+ * completes normally. Analysis activities run on the analysis task queue, decision
  * status and events on the orchestration queue. Fails with `TargetNotFound` when the target does not exist.
  */
 export async function optimizationCycle(input: CycleInput): Promise<CycleResult> {
@@ -210,13 +277,20 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
       );
     phase = 'starting_rollouts';
     for (const d of changes.filter((c) => c.status === 'approved')) await startRollout(target, d);
+    // Claude drafts new prompt variants in an abandoned child on the integrations queue: off the cycle's path.
+    if (patched('prompt-variant-proposal') && input.draftPromptVariants !== false)
+      await startPromptProposal(input, segments, decisions);
 
     for (const d of changes.filter((c) => c.status === 'awaiting_approval')) awaiting.add(d.id);
     if (awaiting.size > 0) {
       phase = 'awaiting_approval';
       upsertSearchAttributes([{ key: DecisionIdKey, value: [...awaiting].join(',') }]);
       setCurrentDetails(`${details()}\n\nAwaiting approval: ${[...awaiting].join(', ')}`);
-      const deadline = Date.now() + (input.approvalWindowSeconds ?? DEFAULT_APPROVAL_WINDOW_SECONDS) * 1000;
+      // Runs recorded before the window came from the policy waited 50 min and marked the rest superseded.
+      const fromPolicy = patched('approval-window-from-policy');
+      const deadline = fromPolicy
+        ? approvalDeadline(input, target)
+        : Date.now() + (input.approvalWindowSeconds ?? LEGACY_APPROVAL_WINDOW_SECONDS) * 1000;
       while (awaiting.size > 0 || answers.length > 0) {
         if (
           answers.length === 0 &&
@@ -242,8 +316,8 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
       for (const id of awaiting) {
         const idx = decisions.findIndex((d) => d.id === id);
         decisions[idx] = await orchestration.setDecisionStatus.executeWithOptions(
-          { summary: 'mark unanswered decision superseded' },
-          [{ decisionId: id, status: 'superseded' }],
+          { summary: `mark unanswered decision ${fromPolicy ? 'expired' : 'superseded'}` },
+          [{ decisionId: id, status: fromPolicy ? 'expired' : 'superseded' }],
         );
       }
       awaiting.clear();

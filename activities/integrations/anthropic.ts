@@ -3,13 +3,17 @@
  * `eval.result` telemetry, and a writer of prompt variants for the prompt-optimization strategy. Each
  * call goes through the integration's rate limit and breaker; tokens and cost are counted per call.
  */
-import { createHash } from 'node:crypto';
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { EvalResultEvent } from '../../domain/events';
-import type { AnthropicSettings, SettingsResolver } from '../../infra/integration-settings';
+import {
+  sampledForJudge as sampled,
+  type AnthropicSettings,
+  type SettingsResolver,
+} from '../../infra/integration-settings';
 import type { Logger } from '../../infra/logger';
 import { IntegrationHttpError, type Isolation } from './isolation';
+import type { IntegrationMetrics } from './metrics';
 
 export interface JudgeSample {
   request_id: string;
@@ -43,6 +47,8 @@ export interface JudgeResult {
   skipped: number;
   unparseable: string[];
   usage: Usage;
+  /** Tokens and cost of each judged request, for the per-request accounting of the judge run. */
+  per_request: { request_id: string; input_tokens: number; output_tokens: number; cost_usd: number }[];
 }
 
 export interface PromptVariantInput {
@@ -67,18 +73,12 @@ export interface AnthropicDeps {
   emit: (events: EvalResultEvent[]) => Promise<void>;
   maxRetries: number;
   timeoutMs: number;
+  metrics?: IntegrationMetrics;
 }
 
 const JUDGE_SYSTEM =
   'You grade answers of an LLM-backed product. Read the user input and the answer, apply the rubric, and reply with ' +
   'only a JSON object {"score": <number from 0 to 1>, "reason": "<one sentence>"}.';
-
-/** Keeps a sample when its request id hashes below the rate: stable across retries and replays. */
-export function sampled(requestId: string, rate: number): boolean {
-  if (rate >= 1) return true;
-  const h = createHash('sha256').update(requestId).digest().readUInt32BE(0);
-  return h / 0xffffffff < rate;
-}
 
 /** The first JSON object in a reply, tolerating prose or code fences around it. */
 function firstJson(text: string): unknown {
@@ -126,8 +126,8 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
   const complete = async (
     s: AnthropicSettings,
     usage: Usage,
-    params: { system: string; user: string; maxTokens: number },
-  ) => {
+    params: { system: string; user: string; maxTokens: number; use: 'judge' | 'propose' },
+  ): Promise<{ text: string; input_tokens: number; output_tokens: number }> => {
     const message = await deps.isolation.run('anthropic', async () => {
       try {
         return await clientFor(s).messages.create({
@@ -150,11 +150,16 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
         throw err;
       }
     });
+    const { input_tokens, output_tokens } = message.usage;
     usage.calls += 1;
-    usage.input_tokens += message.usage.input_tokens;
-    usage.output_tokens += message.usage.output_tokens;
+    usage.input_tokens += input_tokens;
+    usage.output_tokens += output_tokens;
     usage.cost_usd = costUsd(s, usage.input_tokens, usage.output_tokens);
-    return message.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
+    deps.metrics?.judgeTokens.inc({ use: params.use, direction: 'input' }, input_tokens);
+    deps.metrics?.judgeTokens.inc({ use: params.use, direction: 'output' }, output_tokens);
+    deps.metrics?.judgeCost.inc({ use: params.use }, costUsd(s, input_tokens, output_tokens));
+    const text = message.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
+    return { text, input_tokens, output_tokens };
   };
 
   return {
@@ -172,20 +177,29 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
         skipped: input.samples.length - chosen.length,
         unparseable: [],
         usage,
+        per_request: [],
       };
       const events: EvalResultEvent[] = [];
       for (const sample of chosen) {
-        const text = await complete(s, usage, {
+        const { text, ...tokens } = await complete(s, usage, {
           system: JUDGE_SYSTEM,
-          user: `Rubric: ${input.rubric ?? 'Is the answer correct, helpful and concise for the input?'}\n\n<input>\n${sample.input}\n</input>\n\n<answer>\n${sample.output}\n</answer>`,
+          user: `Rubric: ${input.rubric ?? s.rubric ?? 'Is the answer correct, helpful and concise for the input?'}\n\n<input>\n${sample.input}\n</input>\n\n<answer>\n${sample.output}\n</answer>`,
           maxTokens: 300,
+          use: 'judge',
+        });
+        result.per_request.push({
+          request_id: sample.request_id,
+          ...tokens,
+          cost_usd: costUsd(s, tokens.input_tokens, tokens.output_tokens),
         });
         const parsed = firstJson(text) as { score?: unknown; reason?: unknown } | undefined;
         const score = typeof parsed?.score === 'number' ? parsed.score : NaN;
         if (!(score >= 0 && score <= 1)) {
           result.unparseable.push(sample.request_id);
+          deps.metrics?.judgeScores.inc({ outcome: 'unparseable' });
           continue;
         }
+        deps.metrics?.judgeScores.inc({ outcome: 'scored' });
         result.scored.push({
           request_id: sample.request_id,
           score,
@@ -231,7 +245,8 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
             `Example ${i + 1}${e.score !== undefined ? ` (score ${e.score})` : ''}:\ninput: ${e.input}\noutput: ${e.output}`,
         )
         .join('\n\n');
-      const text = await complete(s, usage, {
+      const { text } = await complete(s, usage, {
+        use: 'propose',
         system:
           'You improve prompt templates. Reply with only JSON: {"variants": [{"template": "...", "rationale": "..."}]}. ' +
           'Keep every {{placeholder}} of the original template unchanged.',

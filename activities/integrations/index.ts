@@ -3,31 +3,39 @@
  * Slack, GitHub, Jira and Anthropic. Workflows import the type only.
  */
 import { ApplicationFailure } from '@temporalio/activity';
+import { Registry } from 'prom-client';
 import type { DomainEvent } from '../../domain/domain-events';
 import type { EvalResultEvent } from '../../domain/events';
 import { createIntegrationsRepo } from '../../infra/db/repos/integrations';
+import { createJudgeRepo } from '../../infra/db/repos/judge';
+import { createTargetsRepo } from '../../infra/db/repos/targets';
 import { createWebhooksRepo } from '../../infra/db/repos/webhooks';
-import type { Queryable } from '../../infra/db/pool';
+import type { Db } from '../../infra/db/pool';
 import type { Env } from '../../infra/env';
 import { createSettingsResolver } from '../../infra/integration-settings';
 import type { Logger } from '../../infra/logger';
 import { destinationPolicy } from '../../infra/outbound';
+import { secretBoxFromEnv } from '../../infra/secrets';
 import type { NotificationPlan, NotifyIntegration } from '../../workflows/notify-types';
 import { createAnthropicActivities } from './anthropic';
 import { createGithubActivities, wantsGithubIssue } from './github';
 import { createIsolation } from './isolation';
 import { createJiraActivities, JIRA_EVENTS } from './jira';
+import { createJudgeRunActivities } from './judge-run';
+import { integrationMetrics } from './metrics';
 import { createSlackActivities, SLACK_EVENTS } from './slack';
 import { createWebhookActivities } from './webhooks';
 
 export interface IntegrationDeps {
-  db: Queryable;
+  db: Db;
   env: Env;
   logger: Logger;
   /** Jitter source; tests may pin it. */
   random?: () => number;
   /** Where the judge's eval.result events go; by default POSTed to EVAL_EVENTS_URL (the API's ingest). */
   emitEvalEvents?: (events: EvalResultEvent[]) => Promise<void>;
+  /** The process's metrics registry (served on /metrics); a private one when absent. */
+  registry?: Registry;
 }
 
 /** Posts eval.result events to the API's ingest endpoint, which makes them durable before it answers. */
@@ -59,8 +67,9 @@ function postToIngest(env: Env) {
 
 export function createIntegrationActivities(deps: IntegrationDeps) {
   const { env, logger } = deps;
-  const webhooks = createWebhooksRepo(deps.db);
-  const integrations = createIntegrationsRepo(deps.db);
+  const box = secretBoxFromEnv(env);
+  const webhooks = createWebhooksRepo(deps.db, box);
+  const integrations = createIntegrationsRepo(deps.db, box);
   const settings = createSettingsResolver(env, integrations);
   const destinations = destinationPolicy(env);
   const isolation = createIsolation(
@@ -72,10 +81,13 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
     },
     destinations,
   );
+  const metrics = integrationMetrics(deps.registry ?? new Registry());
+  metrics.watchBreakers(isolation.breakerStates);
   const webhookActivities = createWebhookActivities({
     webhooks,
     logger,
     destinations,
+    metrics,
     config: {
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       maxRedirects: env.WEBHOOK_MAX_REDIRECTS,
@@ -87,19 +99,30 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
     ...(deps.random ? { random: deps.random } : {}),
   });
   const shared = { settings, isolation, integrations };
+  const anthropic = createAnthropicActivities({
+    settings,
+    isolation,
+    logger,
+    emit: deps.emitEvalEvents ?? postToIngest(env),
+    maxRetries: env.ANTHROPIC_MAX_RETRIES,
+    timeoutMs: env.ANTHROPIC_TIMEOUT_MS,
+    metrics,
+  });
 
   return {
     ...webhookActivities,
     ...createSlackActivities(shared),
     ...createGithubActivities(shared),
     ...createJiraActivities(shared),
-    ...createAnthropicActivities({
+    ...anthropic,
+    ...createJudgeRunActivities({
+      judge: createJudgeRepo(deps.db),
+      targets: createTargetsRepo(deps.db),
       settings,
-      isolation,
       logger,
-      emit: deps.emitEvalEvents ?? postToIngest(env),
-      maxRetries: env.ANTHROPIC_MAX_RETRIES,
-      timeoutMs: env.ANTHROPIC_TIMEOUT_MS,
+      judgeSamples: anthropic.judgeSamples,
+      proposePromptVariants: anthropic.proposePromptVariants,
+      retentionHours: env.JUDGE_SAMPLE_RETENTION_HOURS,
     }),
 
     /**

@@ -155,6 +155,16 @@ export function createIsolation(config: IsolationConfig, destinations: Destinati
     return { status: res.status, json: parsed as T, text: res.body };
   }
 
-  return { run, json, breakerState: (kind: string) => (breakers.get(kind)?.opened ? 'open' : 'closed') };
+  const breakerState = (kind: string): 'open' | 'half_open' | 'closed' => {
+    const b = breakers.get(kind);
+    return b?.halfOpen ? 'half_open' : b?.opened ? 'open' : 'closed';
+  };
+  return {
+    run,
+    json,
+    breakerState,
+    /** The state of every breaker this worker has used, for the metrics gauge. */
+    breakerStates: () => [...breakers.keys()].map((kind) => ({ kind, state: breakerState(kind) })),
+  };
 }
 export type Isolation = ReturnType<typeof createIsolation>;

@@ -27,7 +27,11 @@ export function createPublishActivities(deps: PublishDeps) {
         );
       }
       const stored = await deps.events.insert(parsed.data);
-      if (deps.deliver) await deps.deliver(parsed.data);
+      if (deps.deliver) {
+        await deps.deliver(parsed.data);
+        // A crash before this line leaves the event to the outbox sweeper, which starts the same run id.
+        await deps.events.markNotifyStarted(parsed.data.id);
+      }
       deps.logger.info({ event: parsed.data.id, type: parsed.data.type, stored }, 'domain event published');
       return { stored };
     },

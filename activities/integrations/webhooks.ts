@@ -15,6 +15,7 @@ import {
   type OutboundResponse,
 } from '../../infra/outbound';
 import type { DeliveryOutcome } from '../../workflows/notify-types';
+import { statusClass, type AttemptOutcome, type IntegrationMetrics } from './metrics';
 import {
   ATTEMPT_HEADER,
   DELIVERY_ID_HEADER,
@@ -40,7 +41,17 @@ export interface WebhookActivityDeps {
   config: WebhookDeliveryConfig;
   /** Clock and randomness are injectable so tests can pin the jitter. */
   random?: () => number;
+  metrics?: IntegrationMetrics;
 }
+
+export interface DeliverInput {
+  deliveryId: string;
+  /** Tries made before this activity's first attempt (the local first try), for the backoff. */
+  attemptOffset?: number;
+}
+
+export type FirstTryOutcome =
+  Omit<DeliveryOutcome, 'id'> | { status: 'retry'; delayMs: number; reason: string };
 
 export const USER_AGENT = 'llm-auto-optimizer-webhooks/1';
 
@@ -76,6 +87,143 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
           : backoffMs(attempt, config.retryInitialMs, config.retryMaxMs, random),
     });
 
+  /**
+   * One signed attempt of one delivery. Succeeds on 2xx; retryable `DeliveryFailed` on network errors,
+   * 408, 429 and 5xx (with a computed next delay); non-retryable `DeliveryRejected` on other answers,
+   * a refused destination, or 410 Gone (which also disables the subscription). Heartbeats while
+   * waiting so a dead worker's attempt is retried elsewhere within the heartbeat timeout.
+   */
+  async function deliverWebhook(input: DeliverInput): Promise<Omit<DeliveryOutcome, 'id'>> {
+    const ctx = Context.current();
+    // The try number drives the backoff; a local first try came before this activity's attempts.
+    const tryNumber = ctx.info.attempt + (input.attemptOffset ?? 0);
+    const delivery = await deps.webhooks.getDelivery(input.deliveryId);
+    if (!delivery)
+      throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, 'InvalidInput');
+    if (delivery.status !== 'pending') {
+      deps.metrics?.attempts.inc({ outcome: 'skipped', status_class: 'none' });
+      return {
+        status: delivery.status === 'succeeded' ? 'succeeded' : 'skipped',
+        reason: `already ${delivery.status}`,
+      };
+    }
+
+    // Read at attempt time, so a rotation or deactivation made between retries applies to the next try.
+    const target = await deps.webhooks.deliveryTarget(delivery.subscription_id);
+    if (!target?.active) {
+      throw ApplicationFailure.nonRetryable(
+        `subscription ${delivery.subscription_id} is ${target ? 'inactive' : 'deleted'}`,
+        'DeliveryRejected',
+      );
+    }
+    const event = await deps.webhooks.event(delivery.event_id);
+    if (!event)
+      throw ApplicationFailure.nonRetryable(
+        `event ${delivery.event_id} is not in the outbox`,
+        'InvalidInput',
+      );
+
+    const body = JSON.stringify(event);
+    const startedAt = new Date().toISOString();
+    // Numbered and logged before sending, so an attempt cut short by a dying worker is in the log too.
+    const attempt = await deps.webhooks.beginAttempt(delivery.id, startedAt, target.secrets.length);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': USER_AGENT,
+      [SIGNATURE_HEADER]: signatureHeader(body, timestamp, target.secrets),
+      [EVENT_ID_HEADER]: event.id,
+      [EVENT_TYPE_HEADER]: event.type,
+      [DELIVERY_ID_HEADER]: delivery.id,
+      [ATTEMPT_HEADER]: String(attempt),
+    };
+    // A local first try has no heartbeat: the workflow task's own timeout covers a dying worker.
+    const beat = setInterval(() => (ctx.info.isLocal ? undefined : ctx.heartbeat()), 1_000);
+    let res: OutboundResponse | undefined;
+    let failure: Error | undefined;
+    try {
+      res = await guardedRequest(
+        {
+          method: 'POST',
+          url: target.url,
+          headers,
+          body,
+          timeoutMs: config.timeoutMs,
+          maxRedirects: config.maxRedirects,
+          maxResponseBytes: config.responseLogBytes,
+        },
+        deps.destinations,
+      );
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      clearInterval(beat);
+    }
+    await deps.webhooks.recordAttempt(delivery.id, {
+      attempt,
+      started_at: startedAt,
+      status_code: res?.status ?? null,
+      latency_ms: res?.latencyMs ?? (failure instanceof OutboundNetworkError ? failure.latencyMs : 0),
+      error: failure ? failure.message : null,
+      response_body: res ? res.body.slice(0, config.responseLogBytes) : null,
+      signatures: target.secrets.length,
+    });
+    const log = { delivery: delivery.id, subscription: delivery.subscription_id, event: event.id, attempt };
+    const cls = statusClass(res?.status ?? null, failure instanceof DestinationRefused);
+    deps.metrics?.attemptSeconds.observe(
+      { status_class: cls },
+      (res?.latencyMs ?? (failure instanceof OutboundNetworkError ? failure.latencyMs : 0)) / 1000,
+    );
+    const status = res?.status;
+    const outcome: AttemptOutcome =
+      status !== undefined && status >= 200 && status < 300
+        ? 'succeeded'
+        : failure instanceof DestinationRefused || (status !== undefined && !RETRYABLE_STATUS(status))
+          ? 'rejected'
+          : 'retry';
+    deps.metrics?.attempts.inc({ outcome, status_class: cls });
+
+    if (failure) {
+      if (failure instanceof DestinationRefused) {
+        deps.logger.warn({ ...log, reason: failure.message }, 'webhook destination refused');
+        throw ApplicationFailure.nonRetryable(failure.message, 'DeliveryRejected');
+      }
+      deps.logger.info({ ...log, error: failure.message }, 'webhook attempt failed; will retry');
+      throw retryLater(`network error: ${failure.message}`, tryNumber);
+    }
+    if (status === undefined) throw new Error('unreachable: an attempt without failure has an answer');
+    if (status >= 200 && status < 300) {
+      await deps.webhooks.markSucceeded(delivery.id);
+      deps.logger.debug({ ...log, status }, 'webhook delivered');
+      return { status: 'succeeded' };
+    }
+    if (status === 410) {
+      await deps.webhooks.disable(
+        delivery.subscription_id,
+        `the subscriber answered 410 Gone at ${startedAt}`,
+      );
+      deps.logger.warn(log, 'webhook subscriber is gone; subscription disabled');
+      throw ApplicationFailure.nonRetryable(
+        'subscriber answered 410 Gone; subscription disabled',
+        'DeliveryRejected',
+      );
+    }
+    if (RETRYABLE_STATUS(status)) {
+      deps.logger.info({ ...log, status }, 'webhook attempt failed; will retry');
+      throw retryLater(
+        `subscriber answered ${status}`,
+        tryNumber,
+        status === 429 || status === 503 ? retryAfterMs(res!.headers['retry-after']) : undefined,
+      );
+    }
+    throw ApplicationFailure.nonRetryable(
+      status >= 300 && status < 400
+        ? `subscriber answered a redirect (${status}) beyond the ones followed`
+        : `subscriber answered ${status}`,
+      'DeliveryRejected',
+    );
+  }
+
   return {
     /**
      * Creates (once) a delivery row for every active subscription the event matches. Idempotent: a
@@ -91,122 +239,30 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       return deps.webhooks.planDeliveries(parsed.data);
     },
 
+    deliverWebhook,
+
     /**
-     * One signed attempt of one delivery. Succeeds on 2xx; retryable `DeliveryFailed` on network errors,
-     * 408, 429 and 5xx (with a computed next delay); non-retryable `DeliveryRejected` on other answers,
-     * a refused destination, or 410 Gone (which also disables the subscription). Heartbeats while
-     * waiting so a dead worker's attempt is retried elsewhere within the heartbeat timeout.
+     * The first try of a delivery, run as a local activity inside the notify workflow's task (no task
+     * round trips for the common case of a subscriber that answers 2xx). A retryable failure is
+     * returned, not thrown, with the delay the retries must wait; permanent failures throw as in
+     * `deliverWebhook`.
      */
-    async deliverWebhook(input: { deliveryId: string }): Promise<Omit<DeliveryOutcome, 'id'>> {
-      const ctx = Context.current();
-      const attempt = ctx.info.attempt;
-      const delivery = await deps.webhooks.getDelivery(input.deliveryId);
-      if (!delivery)
-        throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, 'InvalidInput');
-      if (delivery.status !== 'pending')
-        return {
-          status: delivery.status === 'succeeded' ? 'succeeded' : 'skipped',
-          reason: `already ${delivery.status}`,
-        };
-
-      // Read at attempt time, so a rotation or deactivation made between retries applies to the next try.
-      const target = await deps.webhooks.deliveryTarget(delivery.subscription_id);
-      if (!target?.active) {
-        throw ApplicationFailure.nonRetryable(
-          `subscription ${delivery.subscription_id} is ${target ? 'inactive' : 'deleted'}`,
-          'DeliveryRejected',
-        );
-      }
-      const event = await deps.webhooks.event(delivery.event_id);
-      if (!event)
-        throw ApplicationFailure.nonRetryable(
-          `event ${delivery.event_id} is not in the outbox`,
-          'InvalidInput',
-        );
-
-      const body = JSON.stringify(event);
-      const timestamp = Math.floor(Date.now() / 1000);
-      const headers = {
-        'content-type': 'application/json',
-        'user-agent': USER_AGENT,
-        [SIGNATURE_HEADER]: signatureHeader(body, timestamp, target.secrets),
-        [EVENT_ID_HEADER]: event.id,
-        [EVENT_TYPE_HEADER]: event.type,
-        [DELIVERY_ID_HEADER]: delivery.id,
-        [ATTEMPT_HEADER]: String(attempt),
-      };
-      const startedAt = new Date().toISOString();
-      const beat = setInterval(() => ctx.heartbeat(), 1_000);
-      let res: OutboundResponse | undefined;
-      let failure: Error | undefined;
+    async deliverWebhookFirstTry(input: DeliverInput): Promise<FirstTryOutcome> {
       try {
-        res = await guardedRequest(
-          {
-            method: 'POST',
-            url: target.url,
-            headers,
-            body,
-            timeoutMs: config.timeoutMs,
-            maxRedirects: config.maxRedirects,
-            maxResponseBytes: config.responseLogBytes,
-          },
-          deps.destinations,
-        );
+        return await deliverWebhook(input);
       } catch (err) {
-        failure = err instanceof Error ? err : new Error(String(err));
-      } finally {
-        clearInterval(beat);
+        if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+        const delay: unknown =
+          err instanceof ApplicationFailure ? (err.nextRetryDelay as unknown) : undefined;
+        return {
+          status: 'retry',
+          delayMs:
+            typeof delay === 'number'
+              ? delay
+              : backoffMs(1, config.retryInitialMs, config.retryMaxMs, random),
+          reason: err instanceof Error ? err.message : String(err),
+        };
       }
-      await deps.webhooks.recordAttempt(delivery.id, {
-        attempt,
-        started_at: startedAt,
-        status_code: res?.status ?? null,
-        latency_ms: res?.latencyMs ?? (failure instanceof OutboundNetworkError ? failure.latencyMs : 0),
-        error: failure ? failure.message : null,
-        response_body: res ? res.body.slice(0, config.responseLogBytes) : null,
-        signatures: target.secrets.length,
-      });
-      const log = { delivery: delivery.id, subscription: delivery.subscription_id, event: event.id, attempt };
-
-      if (failure) {
-        if (failure instanceof DestinationRefused) {
-          deps.logger.warn({ ...log, reason: failure.message }, 'webhook destination refused');
-          throw ApplicationFailure.nonRetryable(failure.message, 'DeliveryRejected');
-        }
-        deps.logger.info({ ...log, error: failure.message }, 'webhook attempt failed; will retry');
-        throw retryLater(`network error: ${failure.message}`, attempt);
-      }
-      const status = res!.status;
-      if (status >= 200 && status < 300) {
-        await deps.webhooks.markSucceeded(delivery.id);
-        deps.logger.debug({ ...log, status }, 'webhook delivered');
-        return { status: 'succeeded' };
-      }
-      if (status === 410) {
-        await deps.webhooks.disable(
-          delivery.subscription_id,
-          `the subscriber answered 410 Gone at ${startedAt}`,
-        );
-        deps.logger.warn(log, 'webhook subscriber is gone; subscription disabled');
-        throw ApplicationFailure.nonRetryable(
-          'subscriber answered 410 Gone; subscription disabled',
-          'DeliveryRejected',
-        );
-      }
-      if (RETRYABLE_STATUS(status)) {
-        deps.logger.info({ ...log, status }, 'webhook attempt failed; will retry');
-        throw retryLater(
-          `subscriber answered ${status}`,
-          attempt,
-          status === 429 || status === 503 ? retryAfterMs(res!.headers['retry-after']) : undefined,
-        );
-      }
-      throw ApplicationFailure.nonRetryable(
-        status >= 300 && status < 400
-          ? `subscriber answered a redirect (${status}) beyond the ones followed`
-          : `subscriber answered ${status}`,
-        'DeliveryRejected',
-      );
     },
 
     /** Marks a delivery dead-lettered: terminal, visible through the API, and redeliverable by hand. */
@@ -216,6 +272,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       error: string | null;
     }): Promise<void> {
       await deps.webhooks.markDeadLettered(input.deliveryId, input.reason, input.error);
+      deps.metrics?.deadLetters.inc({ reason: input.reason });
     },
   };
 }

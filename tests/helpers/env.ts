@@ -29,3 +29,19 @@ export async function eventually<T>(
     `timed out waiting for ${opts.what ?? 'condition'}${last instanceof Error ? `: ${last.message}` : ''}`,
   );
 }
+
+/**
+ * Holds a PostgreSQL advisory lock named `name` for the calling test file (released by the returned
+ * function): for files that must change rows no unique name can isolate, such as the single settings
+ * row of an integration, while vitest runs other files in parallel.
+ */
+export async function holdTestLock(name: string): Promise<() => Promise<void>> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: testEnv.DATABASE_URL });
+  await client.connect();
+  await client.query('SELECT pg_advisory_lock(hashtext($1))', [`test-lock:${name}`]);
+  return async () => {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [`test-lock:${name}`]);
+    await client.end();
+  };
+}

@@ -3,9 +3,14 @@
  * or a local stand-in for Slack, GitHub, Jira, Anthropic), an in-process integrations worker on the test
  * file's own task queue, and the app built with settings that allow loopback destinations.
  */
+import { mkdtempSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Registry } from 'prom-client';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp } from '../../api/app';
 import {
   createIntegrationActivities,
@@ -14,12 +19,13 @@ import {
 } from '../../activities/integrations';
 import { createPublishActivities } from '../../activities/integrations/publish';
 import type { DomainEvent, DomainEventType } from '../../domain/domain-events';
+import type { EvalResultEvent } from '../../domain/events';
 import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
 import { parseEnv, type Env } from '../../infra/env';
 import { createLogger } from '../../infra/logger';
 import { workflowBundlePath } from '../../infra/temporal';
 import type { DeliveryPolicy } from '../../workflows/notify-types';
-import { testEnv, uniqueName } from '../helpers/env';
+import { testEnv, uniqueName, holdTestLock } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 
 export interface Received {
@@ -127,10 +133,30 @@ export interface IntegrationSystem {
 
 export async function startIntegrationSystem(
   envOverrides: Record<string, string> = {},
+  opts: {
+    /** Run the embedded ingest pipeline, and send the judge's eval.result events through POST /v1/events. */
+    ingest?: boolean;
+    /** The worker's metrics registry, to read what it counts. */
+    registry?: Registry;
+  } = {},
 ): Promise<IntegrationSystem> {
   const env = integrationEnv(envOverrides);
-  const sys = await startTestSystem({ workers: false });
+  const sys = await startTestSystem({
+    workers: false,
+    ...(opts.ingest
+      ? {
+          ingest: {
+            name: uniqueName('integrations-ingest'),
+            env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-int-')), INGEST_FLUSH_INTERVAL_MS: 100 },
+          },
+        }
+      : {}),
+  });
   const app = createApp({ ...sys.deps, env });
+  const emitEvalEvents = async (events: EvalResultEvent[]) => {
+    const r = await call(app, 'POST', '/v1/events', events, {}, { auth: sys.adminKey });
+    if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body)}`);
+  };
   const logger = createLogger('test-integrations', env.LOG_LEVEL);
   const policy = deliveryPolicy(env, TEST_POLICY);
   const deliver = createNotifyStarter({ client: sys.client, taskQueue: sys.taskQueues.integrations, policy });
@@ -141,7 +167,16 @@ export async function startIntegrationSystem(
     namespace: testEnv.TEMPORAL_NAMESPACE,
     taskQueue: sys.taskQueues.integrations,
     workflowBundle: { codePath: await workflowBundlePath(undefined, 'notify.ts') },
-    activities: { ...publisher, ...createIntegrationActivities({ db: sys.deps.db, env, logger }) },
+    activities: {
+      ...publisher,
+      ...createIntegrationActivities({
+        db: sys.deps.db,
+        env,
+        logger,
+        ...(opts.ingest ? { emitEvalEvents } : {}),
+        ...(opts.registry ? { registry: opts.registry } : {}),
+      }),
+    },
   });
   const run = worker.run();
   return {
@@ -174,4 +209,39 @@ export function domainEvent(
     summary: `${type} on ${target}`,
     data,
   };
+}
+
+/** A Messages API answer as Anthropic sends it, with the given text and token usage. */
+export function anthropicMessage(
+  text: string,
+  usage = { input_tokens: 100, output_tokens: 20 },
+  model = 'claude-test',
+) {
+  return {
+    status: 200,
+    body: {
+      id: `msg_${Math.random().toString(36).slice(2)}`,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [{ type: 'text', text }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage,
+    },
+  };
+}
+
+/**
+ * The integrations' settings rows (anthropic, jira, ...) are one per kind, so no unique name isolates
+ * them: files that change them call this once at top level and take turns (a PostgreSQL advisory lock).
+ */
+export function takeTurnsWithIntegrationSettings(): void {
+  let release: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    release = await holdTestLock('integration-settings');
+  }, 900_000);
+  afterAll(async () => {
+    await release?.();
+  });
 }

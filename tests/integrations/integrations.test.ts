@@ -3,6 +3,16 @@
  * bodies and headers we send, 429 and 5xx handling, deduplication, the Slack slash command and inbound
  * GitHub webhooks. Integrations are configured through the API, whose answers never contain secrets.
  */
+// The app (and with it @hono/zod-openapi) loads before any other zod schema is built.
+import {
+  domainEvent,
+  startIntegrationSystem,
+  startServer,
+  type IntegrationSystem,
+  type LocalServer,
+  type Received,
+  takeTurnsWithIntegrationSettings,
+} from './fixtures';
 import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -13,14 +23,6 @@ import type { JudgeResult, PromptVariantResult } from '../../activities/integrat
 import type { EvalResultEvent } from '../../domain/events';
 import { createLogger } from '../../infra/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
-import {
-  domainEvent,
-  startIntegrationSystem,
-  startServer,
-  type IntegrationSystem,
-  type LocalServer,
-  type Received,
-} from './fixtures';
 
 let s: IntegrationSystem;
 let slack: LocalServer;
@@ -29,6 +31,8 @@ let jira: LocalServer;
 let anthropic: LocalServer;
 const SIGNING_SECRET = 'slack-signing-secret-for-tests';
 const GITHUB_HOOK_SECRET = 'github-webhook-secret-for-tests';
+
+takeTurnsWithIntegrationSettings();
 
 beforeAll(async () => {
   s = await startIntegrationSystem();

@@ -3,16 +3,18 @@
  * while a subscriber holds a delivery open: after a restart the delivery completes, and the receiver
  * can tell the repeat by its event id.
  */
+// The app (and with it @hono/zod-openapi) loads before any other zod schema is built.
+import { domainEvent, integrationEnv, startServer, type LocalServer } from './fixtures';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createNotifyStarter, deliveryPolicy } from '../../activities/integrations';
 import { createPublishActivities } from '../../activities/integrations/publish';
 import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
 import { createWebhooksRepo } from '../../infra/db/repos/webhooks';
+import { secretBoxFromEnv } from '../../infra/secrets';
 import { createLogger } from '../../infra/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint, type Spawned } from '../helpers/process';
 import { startTestSystem, type TestSystem } from '../helpers/system';
-import { domainEvent, integrationEnv, startServer, type LocalServer } from './fixtures';
 
 let sys: TestSystem;
 let hook: LocalServer;
@@ -41,6 +43,7 @@ function startWorker(): Spawned {
     TASK_QUEUE_INTEGRATIONS: queue,
     WEBHOOK_ALLOWED_DESTINATIONS: '127.0.0.0/8',
     TEMPORAL_CORE_METRICS: 'false',
+    JUDGE_SCHEDULE_ENABLED: 'false',
     HEALTH_PORT: '0',
   });
   children.push(child);
@@ -55,7 +58,7 @@ it('completes a delivery interrupted by SIGKILL of the worker once a worker runs
     return { status: 200, body: 'ok' };
   });
   const env = integrationEnv();
-  const webhooks = createWebhooksRepo(sys.deps.db);
+  const webhooks = createWebhooksRepo(sys.deps.db, secretBoxFromEnv(env));
   const target = uniqueName('kill-target');
   const { subscription } = await webhooks.create({
     url: hook.url,

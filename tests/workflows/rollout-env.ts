@@ -1,16 +1,18 @@
 /**
  * A time-skipping Temporal test server with the real orchestration activities over the real test
- * database, and a scripted canary judge on the analysis queue (the judge's statistics have their own
- * tests; here the verdict sequence is the input under test).
+ * database, and scripted canary-judge and SLO outcomes on the analysis queue (the judge's statistics
+ * have their own tests; here the verdict sequence is the input under test). Rollout setup itself
+ * (targets, decisions, inputs, the scripted activities) is tests/helpers/rollout.ts.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import type { Verdict } from '../../domain/intelligence/judge';
-import { rolloutStages, TargetPolicy, type Arm, type DecisionDraft } from '../../domain/model';
+import type { SloCheck } from '../../domain/intelligence/slo';
+import type { DecisionDraft } from '../../domain/model';
 import { SEARCH_ATTRIBUTES, type TaskQueues } from '../../domain/names';
 import { createOrchestrationActivities } from '../../activities/orchestration';
-import { createAnalysisActivities, type DecideInput } from '../../activities/analysis';
+import { createAnalysisActivities } from '../../activities/analysis';
 import { createPublishActivities } from '../../activities/integrations/publish';
 import { createPool, type Db } from '../../infra/db/pool';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
@@ -21,7 +23,14 @@ import { createLogger } from '../../infra/logger';
 import { workflowBundlePath, installRuntime } from '../../infra/temporal';
 import type { JudgeStageInput } from '../../activities/analysis/judge-stage';
 import type { RolloutInput } from '../../workflows/messages';
+import type { ProposalOutcome, ProposalRequest } from '../../workflows/notify-types';
 import { testEnv, uniqueName } from '../helpers/env';
+import {
+  newAnalysisScript,
+  scriptedAnalysisActivities,
+  seedApprovedRollout,
+  seedTarget as seedTargetWith,
+} from '../helpers/rollout';
 
 export type Outcome = Verdict['outcome'];
 
@@ -32,6 +41,8 @@ export interface RolloutTestEnv {
   taskQueues: TaskQueues;
   /** Verdicts the judge returns per target, in order; 'pass' once a script runs out. */
   script: Map<string, Outcome[]>;
+  /** SLO outcomes the health watch's check returns per target, in order; 'ok' once a script runs out. */
+  slos: Map<string, SloCheck['outcome'][]>;
   /** Every judge call, per target. */
   judged: Map<string, JudgeStageInput[]>;
   /** Drafts the cycle's decideCycle returns per target (the real no_action drafts when absent). */
@@ -46,7 +57,13 @@ const repos = (db: Db) => ({
   events: createDomainEventsRepo(db),
 });
 
-export async function startRolloutEnv(): Promise<RolloutTestEnv> {
+/**
+ * `integrationActivities`: the activities of the integrations queue, by default a stand-in whose
+ * prompt proposals answer "skipped" (a test of the real ones passes them).
+ */
+export async function startRolloutEnv(
+  opts: { integrationActivities?: (t: { db: Db }) => object } = {},
+): Promise<RolloutTestEnv> {
   const logger = createLogger('test', testEnv.LOG_LEVEL);
   installRuntime(logger);
   const path = process.env.TEMPORAL_TEST_SERVER_PATH;
@@ -72,10 +89,7 @@ export async function startRolloutEnv(): Promise<RolloutTestEnv> {
     analysis: `analysis-${suffix}`,
     integrations: `integrations-${suffix}`,
   };
-  const script = new Map<string, Outcome[]>();
-  const judged = new Map<string, JudgeStageInput[]>();
-  const drafts = new Map<string, DecisionDraft[]>();
-  const analysisActivities = createAnalysisActivities({ targets: r.targets, decisions: r.decisions, logger });
+  const scripted = newAnalysisScript();
   const orchestration = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: taskQueues.orchestration,
@@ -88,35 +102,41 @@ export async function startRolloutEnv(): Promise<RolloutTestEnv> {
   const analysis = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: taskQueues.analysis,
-    activities: {
-      ...analysisActivities,
-      async decideCycle(input: DecideInput): Promise<DecisionDraft[]> {
-        return drafts.get(input.target) ?? analysisActivities.decideCycle(input);
-      },
-      async judgeStage(input: JudgeStageInput): Promise<Verdict> {
-        judged.set(input.target, [...(judged.get(input.target) ?? []), input]);
-        const outcome = script.get(input.target)?.shift() ?? 'pass';
-        return {
-          outcome,
-          reasons: [`scripted ${outcome}`],
-          metrics: [],
-          samples: { baseline: 1000, canary: 1000 },
-        };
+    activities: scriptedAnalysisActivities(
+      createAnalysisActivities({ targets: r.targets, decisions: r.decisions, logger }),
+      scripted,
+    ),
+  });
+  // The cycle's abandoned prompt-proposal child runs on the integrations queue: a workflow task nobody
+  // polls would hold the time-skipping clock still. Proposals are not under test here (and must not
+  // reach whatever Anthropic settings other tests stored), so its activity answers "skipped".
+  const integrations = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: taskQueues.integrations,
+    workflowBundle: { codePath: await workflowBundlePath(logger, 'notify.ts') },
+    activities: opts.integrationActivities?.({ db }) ?? {
+      async proposePromptVariantsForCycle(input: ProposalRequest): Promise<ProposalOutcome[]> {
+        return input.segments.map(({ segment }) => ({
+          segment,
+          status: 'skipped' as const,
+          reason: 'prompt proposals are not under test in the rollout environment',
+        }));
       },
     },
   });
-  const runs = [orchestration.run(), analysis.run()];
+  const workers = [orchestration, analysis, integrations];
+  const runs = workers.map((w) => w.run());
   return {
     env,
     db,
     repos: r,
     taskQueues,
-    script,
-    judged,
-    drafts,
+    script: scripted.verdicts,
+    slos: scripted.slos,
+    judged: scripted.judged,
+    drafts: scripted.drafts,
     async stop() {
-      orchestration.shutdown();
-      analysis.shutdown();
+      for (const w of workers) w.shutdown();
       await Promise.all(runs);
       await env.teardown();
       await db.end();
@@ -124,28 +144,7 @@ export async function startRolloutEnv(): Promise<RolloutTestEnv> {
   };
 }
 
-export const ARMS: Arm[] = [
-  {
-    id: 'big',
-    provider: 'openai',
-    model: 'gpt-4o',
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  },
-  {
-    id: 'small',
-    provider: 'openai',
-    model: 'gpt-4o-mini',
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  },
-];
-
-/** A target at v1 with all traffic on `big`, and an approved decision to move it to `small`. */
+/** A target at v1 with all traffic on `big`, and an approved decision to move it to `small` (or `canaryArm`). */
 export async function seedRollout(
   t: RolloutTestEnv,
   opts: {
@@ -156,95 +155,26 @@ export async function seedRollout(
     canaryArm?: string;
   } = {},
 ): Promise<{ target: string; input: RolloutInput; workflowId: string }> {
-  const target = uniqueName('bot');
-  const policy = TargetPolicy.parse({
-    rollout: {
-      preset: opts.preset ?? 'conservative',
-      bake_seconds: opts.bakeSeconds ?? 3600,
-      approval_stages: opts.approvalStages ?? [],
-      max_bake_extensions: opts.maxBakeExtensions ?? 2,
+  const target = await seedTargetWith(t.repos, {
+    policy: {
+      rollout: {
+        preset: opts.preset ?? 'conservative',
+        bake_seconds: opts.bakeSeconds ?? 3600,
+        approval_stages: opts.approvalStages ?? [],
+        max_bake_extensions: opts.maxBakeExtensions ?? 2,
+      },
     },
   });
-  await t.repos.targets.create({
-    name: target,
-    description: '',
-    policy,
-    arms: ARMS,
-    segments: ['default'],
-    weights: { big: 10000 },
+  const seeded = await seedApprovedRollout(t.repos, target, t.taskQueues, {
+    ...(opts.canaryArm ? { canary: opts.canaryArm } : {}),
   });
-  const decision = await t.repos.decisions.insert({
-    id: crypto.randomUUID(),
-    target,
-    segment: 'default',
-    strategy: 'cost_reduction',
-    kind: 'model_switch',
-    status: 'approved',
-    from_version: 1,
-    from_weights: { big: 10000 },
-    to_weights: { small: 10000 },
-    canary_arm: opts.canaryArm ?? 'small',
-    baseline_arm: 'big',
-    expected_impact: { cost: null, latency: null, quality: null },
-    confidence: 0.9,
-    safety_checks: [],
-    rollback_plan: 'restore v1',
-    explanation: 'cheaper at equal quality',
-    cycle_id: null,
-    rollout_id: null,
-  });
-  const input: RolloutInput = {
-    decisionId: decision.id,
-    target,
-    segment: 'default',
-    strategy: 'cost_reduction',
-    canaryArm: opts.canaryArm ?? 'small',
-    baselineArm: 'big',
-    fromVersion: 1,
-    fromWeights: { big: 10000 },
-    stages: rolloutStages(policy.rollout),
-    maxBakeExtensions: policy.rollout.max_bake_extensions,
-    minSamplesPerArm: policy.rollout.min_samples_per_arm,
-    taskQueues: t.taskQueues,
-  };
-  return { target, input, workflowId: `rollout-${target}-${decision.id}` };
-}
-
-/** A draft moving all of `big`'s traffic to `small` on the default segment, as the coordinator would. */
-export function switchDraft(target: string, requiresApproval: boolean): DecisionDraft {
-  return {
-    target,
-    segment: 'default',
-    strategy: 'cost_reduction',
-    kind: 'model_switch',
-    from_version: 1,
-    from_weights: { big: 10000 },
-    to_weights: { small: 10000 },
-    canary_arm: 'small',
-    baseline_arm: 'big',
-    expected_impact: { cost: { relative: -0.8, low: -0.85, high: -0.75 }, latency: null, quality: null },
-    confidence: 0.9,
-    safety_checks: [],
-    rollback_plan: 'restore v1',
-    explanation: 'small is 80% cheaper at equal quality',
-    requires_approval: requiresApproval,
-  };
+  return { target, ...seeded };
 }
 
 /** A target with all traffic on `big` at v1 and the given rollout preset. */
-export async function seedTarget(
+export function seedTarget(
   t: RolloutTestEnv,
   preset: 'conservative' | 'balanced' = 'balanced',
 ): Promise<string> {
-  const target = uniqueName('bot');
-  const policy = TargetPolicy.parse({ rollout: { preset, bake_seconds: 3600 } });
-  await t.repos.targets.create({
-    name: target,
-    description: '',
-    policy,
-    arms: ARMS,
-    segments: ['default'],
-    weights: { big: 10000 },
-  });
-  return target;
+  return seedTargetWith(t.repos, { policy: { rollout: { preset, bake_seconds: 3600 } } });
 }

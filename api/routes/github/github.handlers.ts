@@ -5,6 +5,7 @@ import { createIntegrationsRepo } from '../../../infra/db/repos/integrations';
 import { createSettingsResolver } from '../../../infra/integration-settings';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { githubWebhook } from './github.routes';
+import { secretBoxFromEnv } from '../../../infra/secrets';
 
 export function verifyGithubSignature(secret: string, header: string | undefined, body: string): boolean {
   if (!header?.startsWith('sha256=')) return false;
@@ -14,7 +15,7 @@ export function verifyGithubSignature(secret: string, header: string | undefined
 }
 
 export function githubHandlers(deps: ApiDeps) {
-  const repo = createIntegrationsRepo(deps.db);
+  const repo = createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env));
   const settings = createSettingsResolver(deps.env, repo);
 
   const receive: RouteHandler<typeof githubWebhook, AppBindings> = async (c) => {

@@ -1,11 +1,13 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, notFound } from '../../../domain/errors';
 import { createIntegrationsRepo, publicView } from '../../../infra/db/repos/integrations';
-import { IntegrationSchemas } from '../../../infra/integration-settings';
+import { createJudgeRepo } from '../../../infra/db/repos/judge';
+import { IntegrationSchemas, judgeSampleRate, sampledForJudge } from '../../../infra/integration-settings';
 import { checkDestination, destinationPolicy, DestinationRefused } from '../../../infra/outbound';
 import { zodIssues } from '../../lib/problem';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './integrations.routes';
+import { secretBoxFromEnv } from '../../../infra/secrets';
 
 /** Settings and secrets that are URLs we will call: checked against the destination rules. */
 const URL_FIELDS = [
@@ -15,7 +17,7 @@ const URL_FIELDS = [
 ] as const;
 
 export function integrationHandlers(deps: ApiDeps) {
-  const repo = createIntegrationsRepo(deps.db);
+  const repo = createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env));
   const destinations = destinationPolicy(deps.env);
 
   const list: RouteHandler<typeof routes.listIntegrations, AppBindings> = async (c) => {
@@ -77,5 +79,16 @@ export function integrationHandlers(deps: ApiDeps) {
     return c.body(null, 204);
   };
 
-  return { list, get, put, remove };
+  const judge = createJudgeRepo(deps.db);
+  const submitJudgeSamples: RouteHandler<typeof routes.submitJudgeSamples, AppBindings> = async (c) => {
+    const { samples } = c.req.valid('json');
+    const rates: Record<string, number> = {};
+    for (const target of new Set(samples.map((s) => s.target)))
+      rates[target] = await judgeSampleRate(deps.env, repo, target);
+    const kept = samples.filter((s) => sampledForJudge(s.request_id, rates[s.target]!));
+    const stored = await judge.submit(kept);
+    return c.json({ received: samples.length, sampled: kept.length, stored, rates }, 202);
+  };
+
+  return { list, get, put, remove, submitJudgeSamples };
 }

@@ -9,5 +9,6 @@ export function integrationsRouter(deps: ApiDeps) {
     .openapi(routes.listIntegrations, h.list)
     .openapi(routes.getIntegration, h.get)
     .openapi(routes.putIntegration, h.put)
-    .openapi(routes.deleteIntegration, h.remove);
+    .openapi(routes.deleteIntegration, h.remove)
+    .openapi(routes.submitJudgeSamples, h.submitJudgeSamples);
 }

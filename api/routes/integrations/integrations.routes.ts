@@ -1,7 +1,7 @@
 /** Contracts of integration settings: Slack, GitHub, Jira and Anthropic. Secrets are write-only. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { INTEGRATION_KINDS } from '../../../infra/db/repos/integrations';
-import { jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
 
 const KindParam = z.object({
   kind: z.enum(INTEGRATION_KINDS).openapi({ param: { name: 'kind', in: 'path' }, example: 'slack' }),
@@ -39,6 +39,7 @@ export const PutIntegrationBody = z
   });
 
 const tags = ['integrations'];
+const integrationResponses = crudResponses(IntegrationView, 'Not configured through the API');
 
 export const listIntegrations = createRoute({
   method: 'get',
@@ -54,11 +55,7 @@ export const getIntegration = createRoute({
   tags,
   summary: 'One integration, without its secrets',
   request: { params: KindParam },
-  responses: {
-    200: jsonResponse(IntegrationView, 'The integration'),
-    400: problemResponse('Unknown kind'),
-    404: problemResponse('Not configured through the API'),
-  },
+  responses: { ...integrationResponses.read('The integration'), 400: problemResponse('Unknown kind') },
 });
 
 export const putIntegration = createRoute({
@@ -80,5 +77,55 @@ export const deleteIntegration = createRoute({
   tags,
   summary: 'Remove the API configuration (the environment applies again)',
   request: { params: KindParam },
-  responses: { 204: { description: 'Removed' }, 404: problemResponse('Not configured through the API') },
+  responses: integrationResponses.remove('Removed'),
+});
+
+const JudgeSample = z
+  .object({
+    request_id: z
+      .string()
+      .min(1)
+      .max(128)
+      .describe('The request_id of the llm.request event this text belongs to'),
+    target: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,99}$/, 'a target name'),
+    segment: z.string().min(1).max(200).default('default'),
+    arm: z.string().min(1).max(100).optional(),
+    config_version: z.number().int().positive().optional(),
+    input: z.string().min(1).max(32_000).describe('What the user asked (the rendered prompt)'),
+    output: z.string().max(32_000).describe('What the model answered'),
+  })
+  .strict();
+
+export const JudgeSamplesBody = z
+  .object({ samples: z.array(JudgeSample).min(1).max(1_000) })
+  .strict()
+  .openapi('JudgeSamples', {
+    description:
+      'Prompt and answer text of requests, for the LLM judge. Each target keeps the share set by the anthropic ' +
+      'integration (settings.judge_sample_rates[target], else judge_default_sample_rate, else JUDGE_DEFAULT_SAMPLE_RATE), ' +
+      'chosen by a hash of request_id; the kept text is stored until judged and deleted after JUDGE_SAMPLE_RETENTION_HOURS. ' +
+      'The judge runs on a Temporal Schedule and sends an eval.result event per scored request into the ingest pipeline.',
+  });
+
+export const submitJudgeSamples = createRoute({
+  method: 'post',
+  path: '/v1/events/judge-samples',
+  tags,
+  summary: 'Submit request text for the LLM judge; a sample by the target rate is kept',
+  request: jsonBody(JudgeSamplesBody),
+  responses: {
+    202: jsonResponse(
+      z.object({
+        received: z.number().int(),
+        sampled: z.number().int().describe('Samples kept by the targets’ sampling rates'),
+        stored: z
+          .number()
+          .int()
+          .describe('Kept samples that were new (a resubmitted request_id counts once)'),
+        rates: z.record(z.string(), z.number()).describe('Sampling rate applied per target'),
+      }),
+      'Accepted',
+    ),
+    422: problemResponse('Invalid samples, named by field'),
+  },
 });

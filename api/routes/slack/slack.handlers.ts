@@ -13,6 +13,7 @@ import {
 } from '../../../workflows/messages';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { slackCommand } from './slack.routes';
+import { secretBoxFromEnv } from '../../../infra/secrets';
 
 /** Slack's replay window for signed requests. */
 export const SLACK_MAX_SKEW_SECONDS = 5 * 60;
@@ -66,7 +67,10 @@ function statusReply(s: RolloutStatus): Reply {
 }
 
 export function slackHandlers(deps: ApiDeps) {
-  const settings = createSettingsResolver(deps.env, createIntegrationsRepo(deps.db));
+  const settings = createSettingsResolver(
+    deps.env,
+    createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env)),
+  );
 
   const command: RouteHandler<typeof slackCommand, AppBindings> = async (c) => {
     const raw = await c.req.text();

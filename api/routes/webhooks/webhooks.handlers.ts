@@ -11,9 +11,10 @@ import {
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './webhooks.routes';
+import { secretBoxFromEnv } from '../../../infra/secrets';
 
 export function webhookHandlers(deps: ApiDeps) {
-  const repo = createWebhooksRepo(deps.db);
+  const repo = createWebhooksRepo(deps.db, secretBoxFromEnv(deps.env));
   const destinations = destinationPolicy(deps.env);
 
   /** Registration-time check of a URL: syntax and where it resolves now (delivery checks again). */

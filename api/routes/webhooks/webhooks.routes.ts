@@ -5,7 +5,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { DOMAIN_EVENT_TYPES, DOMAIN_EVENT_VERSION } from '../../../domain/domain-events';
 import { TargetName } from '../../../domain/model';
-import { jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
+import { crudResponses, jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
 
 const EventFilter = z.enum([...DOMAIN_EVENT_TYPES, '*']);
 
@@ -112,6 +112,8 @@ export const DeliverySchema = z
 const IdParam = z.object({ id: SubscriptionId });
 const DeliveryParams = z.object({ id: SubscriptionId, delivery: DeliveryId });
 const tags = ['webhooks'];
+const subscriptionResponses = crudResponses(SubscriptionSchema, 'No such subscription');
+const deliveryResponses = crudResponses(DeliverySchema, 'No such delivery');
 
 export const createSubscription = createRoute({
   method: 'post',
@@ -136,13 +138,7 @@ export const listSubscriptions = createRoute({
       cursor: z.string().max(500).optional(),
     }),
   },
-  responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(SubscriptionSchema), next_cursor: z.string().nullable() }),
-      'A page of subscriptions',
-    ),
-    400: problemResponse('Invalid query'),
-  },
+  responses: subscriptionResponses.page('A page of subscriptions'),
 });
 
 export const getSubscription = createRoute({
@@ -151,10 +147,7 @@ export const getSubscription = createRoute({
   tags,
   summary: 'Read a subscription (never its secret)',
   request: { params: IdParam },
-  responses: {
-    200: jsonResponse(SubscriptionSchema, 'The subscription'),
-    404: problemResponse('No such subscription'),
-  },
+  responses: subscriptionResponses.read('The subscription'),
 });
 
 export const updateSubscription = createRoute({
@@ -163,11 +156,7 @@ export const updateSubscription = createRoute({
   tags,
   summary: 'Change URL, filters or the active flag (reactivating clears disabled_reason)',
   request: { params: IdParam, ...jsonBody(UpdateSubscriptionBody) },
-  responses: {
-    200: jsonResponse(SubscriptionSchema, 'The updated subscription'),
-    404: problemResponse('No such subscription'),
-    422: problemResponse('Invalid body or URL'),
-  },
+  responses: subscriptionResponses.update('The updated subscription', 'Invalid body or URL'),
 });
 
 export const deleteSubscription = createRoute({
@@ -176,7 +165,7 @@ export const deleteSubscription = createRoute({
   tags,
   summary: 'Delete a subscription and its delivery log',
   request: { params: IdParam },
-  responses: { 204: { description: 'Deleted' }, 404: problemResponse('No such subscription') },
+  responses: subscriptionResponses.remove(),
 });
 
 export const rotateSecret = createRoute({
@@ -227,12 +216,8 @@ export const listDeliveries = createRoute({
     }),
   },
   responses: {
-    200: jsonResponse(
-      z.object({ items: z.array(DeliverySchema), next_cursor: z.string().nullable() }),
-      'A page of deliveries',
-    ),
-    400: problemResponse('Invalid query'),
-    404: problemResponse('No such subscription'),
+    ...deliveryResponses.page('A page of deliveries'),
+    ...subscriptionResponses.notFound,
   },
 });
 
@@ -242,7 +227,7 @@ export const getDelivery = createRoute({
   tags,
   summary: 'One delivery with its attempt log',
   request: { params: DeliveryParams },
-  responses: { 200: jsonResponse(DeliverySchema, 'The delivery'), 404: problemResponse('No such delivery') },
+  responses: deliveryResponses.read('The delivery'),
 });
 
 export const redeliver = createRoute({

@@ -1,8 +1,10 @@
 /**
  * Integration settings made through the API (they override the environment) and the fingerprint table
- * that keeps one external issue per incident. Secrets are written here and read only by the worker's
- * settings loader; the public view names which secrets are set, never their values.
+ * that keeps one external issue per incident. Secrets are sealed (AES-256-GCM, infra/secrets.ts) before
+ * they are written and opened only when read by the settings loader; the public view names which
+ * secrets are set, never their values.
  */
+import { SecretDecryptionError, type ResealResult, type SecretBox } from '../../secrets';
 import type { Queryable } from '../pool';
 
 type Row = Record<string, unknown>;
@@ -37,12 +39,18 @@ export function publicView(r: IntegrationRecord): IntegrationView {
   };
 }
 
-function toRecord(r: Record<string, unknown>): IntegrationRecord {
+const secretContext = (kind: string, name: string) => `integration:${kind}:${name}`;
+
+function toRecord(r: Record<string, unknown>, box: SecretBox): IntegrationRecord {
+  const kind = r.kind as IntegrationKind;
+  const sealed = r.secrets as Record<string, string>;
   return {
-    kind: r.kind as IntegrationKind,
+    kind,
     enabled: r.enabled as boolean,
     settings: r.settings as Record<string, unknown>,
-    secrets: r.secrets as Record<string, string>,
+    secrets: Object.fromEntries(
+      Object.entries(sealed).map(([name, v]) => [name, box.open(v, secretContext(kind, name))]),
+    ),
     updated_at: new Date(r.updated_at as Date).toISOString(),
   };
 }
@@ -55,21 +63,21 @@ export interface Fingerprint {
   resolved_at: string | null;
 }
 
-export function createIntegrationsRepo(db: Queryable) {
+export function createIntegrationsRepo(db: Queryable, box: SecretBox) {
   return {
     async get(kind: IntegrationKind): Promise<IntegrationRecord | undefined> {
       const r = await db.query<Row>(
         `SELECT kind, enabled, settings, secrets, updated_at FROM integration_configs WHERE kind = $1`,
         [kind],
       );
-      return r.rows[0] ? toRecord(r.rows[0]) : undefined;
+      return r.rows[0] ? toRecord(r.rows[0], box) : undefined;
     },
 
     async list(): Promise<IntegrationRecord[]> {
       const r = await db.query<Row>(
         `SELECT kind, enabled, settings, secrets, updated_at FROM integration_configs ORDER BY kind`,
       );
-      return r.rows.map(toRecord);
+      return r.rows.map((row) => toRecord(row, box));
     },
 
     /** Replaces settings; secrets are merged so a settings change need not resend them (null removes one). */
@@ -77,7 +85,11 @@ export function createIntegrationsRepo(db: Queryable) {
       kind: IntegrationKind,
       input: { enabled: boolean; settings: Record<string, unknown>; secrets: Record<string, string | null> },
     ): Promise<IntegrationRecord> {
-      const set = Object.fromEntries(Object.entries(input.secrets).filter(([, v]) => v !== null));
+      const set = Object.fromEntries(
+        Object.entries(input.secrets).flatMap(([name, v]) =>
+          v === null ? [] : [[name, box.seal(v, secretContext(kind, name))]],
+        ),
+      );
       const removed = Object.entries(input.secrets)
         .filter(([, v]) => v === null)
         .map(([k]) => k);
@@ -88,7 +100,40 @@ export function createIntegrationsRepo(db: Queryable) {
          RETURNING kind, enabled, settings, secrets, updated_at`,
         [kind, input.enabled, JSON.stringify(input.settings), JSON.stringify(set), removed],
       );
-      return toRecord(r.rows[0]!);
+      return toRecord(r.rows[0]!, box);
+    },
+
+    /**
+     * Seals every stored secret not yet sealed under the current key: rows written before encryption,
+     * or under a retired key. Compare-and-set per row, so it is safe to run from several processes.
+     */
+    async resealSecrets(): Promise<ResealResult> {
+      const r = await db.query<{ kind: string; secrets: Record<string, string> }>(
+        `SELECT kind, secrets FROM integration_configs`,
+      );
+      const result: ResealResult = { resealed: 0, unreadable: [] };
+      for (const row of r.rows) {
+        if (Object.values(row.secrets).every((v) => box.isCurrent(v))) continue;
+        let next: Record<string, string>;
+        try {
+          next = Object.fromEntries(
+            Object.entries(row.secrets).map(([name, v]) => {
+              const context = secretContext(row.kind, name);
+              return [name, box.isCurrent(v) ? v : box.seal(box.open(v, context), context)];
+            }),
+          );
+        } catch (err) {
+          if (!(err instanceof SecretDecryptionError)) throw err;
+          result.unreadable.push(row.kind);
+          continue;
+        }
+        const u = await db.query(
+          `UPDATE integration_configs SET secrets = $2 WHERE kind = $1 AND secrets = $3::jsonb`,
+          [row.kind, JSON.stringify(next), JSON.stringify(row.secrets)],
+        );
+        result.resealed += u.rowCount ?? 0;
+      }
+      return result;
     },
 
     async remove(kind: IntegrationKind): Promise<boolean> {

@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { DomainEvent } from '../../../domain/domain-events';
+import { SecretDecryptionError, type ResealResult, type SecretBox } from '../../secrets';
 import type { Queryable } from '../pool';
 
 type Row = Record<string, unknown>;
@@ -98,7 +99,10 @@ export function firstDeliveryId(subscriptionId: string, eventId: string): string
 const SUB_COLUMNS = `id, url, description, events, targets, active, disabled_reason, previous_secret_expires_at, created_at, updated_at`;
 const DELIVERY_COLUMNS = `id, subscription_id, event_id, event_type, status, attempts, last_status, last_error, dead_letter_reason, redelivery_of, created_at, completed_at`;
 
-export function createWebhooksRepo(db: Queryable) {
+/** Signing secrets are kept sealed (they must be read back to sign); bound to their subscription. */
+const secretContext = (subscriptionId: string) => `webhook:${subscriptionId}`;
+
+export function createWebhooksRepo(db: Queryable, box: SecretBox) {
   return {
     async create(input: {
       url: string;
@@ -112,7 +116,15 @@ export function createWebhooksRepo(db: Queryable) {
       const r = await db.query<Row>(
         `INSERT INTO webhook_subscriptions (id, url, description, events, targets, active, secret)
          VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING ${SUB_COLUMNS}`,
-        [id, input.url, input.description, input.events, input.targets, input.active, secret],
+        [
+          id,
+          input.url,
+          input.description,
+          input.events,
+          input.targets,
+          input.active,
+          box.seal(secret, secretContext(id)),
+        ],
       );
       return { subscription: toSubscription(r.rows[0]!), secret };
     },
@@ -170,7 +182,7 @@ export function createWebhooksRepo(db: Queryable) {
         `UPDATE webhook_subscriptions SET previous_secret = secret, secret = $2,
            previous_secret_expires_at = now() + make_interval(secs => $3), updated_at = now()
          WHERE id = $1 RETURNING ${SUB_COLUMNS}`,
-        [id, secret, overlapSeconds],
+        [id, box.seal(secret, secretContext(id)), overlapSeconds],
       );
       return r.rows[0] ? { subscription: toSubscription(r.rows[0]), secret } : undefined;
     },
@@ -190,8 +202,41 @@ export function createWebhooksRepo(db: Queryable) {
       return {
         url: row.url,
         active: row.active,
-        secrets: row.previous ? [row.secret, row.previous] : [row.secret],
+        secrets: (row.previous ? [row.secret, row.previous] : [row.secret]).map((v) =>
+          box.open(v, secretContext(subscriptionId)),
+        ),
       };
+    },
+
+    /** Seals signing secrets not yet sealed under the current key (legacy rows, retired keys). */
+    async resealSecrets(): Promise<ResealResult> {
+      const r = await db.query<{ id: string; secret: string; previous_secret: string | null }>(
+        `SELECT id, secret, previous_secret FROM webhook_subscriptions`,
+      );
+      const result: ResealResult = { resealed: 0, unreadable: [] };
+      for (const row of r.rows) {
+        const stale = (v: string | null) => v !== null && !box.isCurrent(v);
+        if (!stale(row.secret) && !stale(row.previous_secret)) continue;
+        const reseal = (v: string | null) =>
+          v === null || box.isCurrent(v)
+            ? v
+            : box.seal(box.open(v, secretContext(row.id)), secretContext(row.id));
+        let next: [string | null, string | null];
+        try {
+          next = [reseal(row.secret), reseal(row.previous_secret)];
+        } catch (err) {
+          if (!(err instanceof SecretDecryptionError)) throw err;
+          result.unreadable.push(row.id);
+          continue;
+        }
+        const u = await db.query(
+          `UPDATE webhook_subscriptions SET secret = $2, previous_secret = $3
+            WHERE id = $1 AND secret = $4 AND previous_secret IS NOT DISTINCT FROM $5`,
+          [row.id, ...next, row.secret, row.previous_secret],
+        );
+        result.resealed += u.rowCount ?? 0;
+      }
+      return result;
     },
 
     async disable(subscriptionId: string, reason: string): Promise<void> {
@@ -277,6 +322,22 @@ export function createWebhooksRepo(db: Queryable) {
           }));
       }
       return deliveries;
+    },
+
+    /**
+     * Numbers the next attempt of a delivery and logs it as interrupted until `recordAttempt` writes
+     * its answer: an attempt cut short by a dying worker stays visible.
+     */
+    async beginAttempt(deliveryId: string, startedAt: string, signatures: number): Promise<number> {
+      const r = await db.query<{ attempt: number }>(
+        `WITH n AS (UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts)
+         INSERT INTO webhook_delivery_attempts (delivery_id, attempt, started_at, latency_ms, error, signatures)
+         SELECT $1, attempts, $2, 0, 'no answer recorded: the attempt was interrupted', $3 FROM n
+         RETURNING attempt`,
+        [deliveryId, startedAt, signatures],
+      );
+      if (!r.rows[0]) throw new Error(`delivery ${deliveryId} does not exist`);
+      return r.rows[0].attempt;
     },
 
     async recordAttempt(deliveryId: string, a: DeliveryAttempt): Promise<void> {
