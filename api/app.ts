@@ -31,6 +31,7 @@ import { metricsQueryRouter } from './routes/metrics-query/metrics-query.index';
 import { pricesRouter } from './routes/prices/prices.index';
 import { rolloutsRouter } from './routes/rollouts/rollouts.index';
 import { decisionsRouter } from './routes/decisions/decisions.index';
+import { promptProposalsRouter } from './routes/prompt-proposals/prompt-proposals.index';
 import { schedulesRouter } from './routes/schedules/schedules.index';
 
 export const API_VERSION = '0.1.0';
@@ -136,6 +137,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/', pricesRouter(deps));
   app.route('/', rolloutsRouter(deps));
   app.route('/', decisionsRouter(deps));
+  app.route('/', promptProposalsRouter(deps));
   app.route('/', schedulesRouter(deps));
   app.route('/', analysisRouter(deps));
 

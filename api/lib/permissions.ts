@@ -119,6 +119,9 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/v1/decisions/**', 'decisions:read'),
   r('POST', '/v1/decisions/{id}/approve', 'decisions:approve', true),
   r('POST', '/v1/decisions/{id}/reject', 'decisions:approve', true),
+  r('GET', `${T}/prompt-proposals`, 'decisions:read'),
+  r('POST', '/v1/prompt-proposals/{id}/approve', 'decisions:approve'),
+  r('POST', '/v1/prompt-proposals/{id}/reject', 'decisions:approve'),
 
   r('POST', '/v1/optimizations', 'optimizations:trigger', true),
   r('GET', '/v1/optimizations', 'optimizations:read'),

@@ -165,13 +165,45 @@ export function createJudgeRepo(db: Queryable) {
       return r.rows[0]!.id;
     },
 
-    async listProposals(target: string): Promise<PromptProposalRecord[]> {
+    /** A target's proposals, newest first, optionally of one status. */
+    async listProposals(
+      target: string,
+      status?: PromptProposalRecord['status'],
+    ): Promise<PromptProposalRecord[]> {
       const r = await db.query<PromptProposalRecord & { created_at: Date }>(
-        `SELECT * FROM prompt_proposals WHERE target = $1 ORDER BY created_at DESC`,
-        [target],
+        `SELECT * FROM prompt_proposals WHERE target = $1 AND ($2::text IS NULL OR status = $2)
+         ORDER BY created_at DESC, id`,
+        [target, status ?? null],
       );
-      return r.rows.map((row) => ({ ...row, created_at: new Date(row.created_at).toISOString() }));
+      return r.rows.map(proposalRow);
+    },
+
+    async getProposal(id: string): Promise<PromptProposalRecord | undefined> {
+      const r = await db.query<PromptProposalRecord & { created_at: Date }>(
+        `SELECT * FROM prompt_proposals WHERE id = $1`,
+        [id],
+      );
+      return r.rows[0] && proposalRow(r.rows[0]);
+    },
+
+    /**
+     * A person's answer to an open proposal: `proposed` becomes `approved` or `rejected` once (a
+     * concurrent second answer finds nothing open and gets undefined).
+     */
+    async decideProposal(
+      id: string,
+      status: 'approved' | 'rejected',
+    ): Promise<PromptProposalRecord | undefined> {
+      const r = await db.query<PromptProposalRecord & { created_at: Date }>(
+        `UPDATE prompt_proposals SET status = $2 WHERE id = $1 AND status = 'proposed' RETURNING *`,
+        [id, status],
+      );
+      return r.rows[0] && proposalRow(r.rows[0]);
     },
   };
 }
 export type JudgeRepo = ReturnType<typeof createJudgeRepo>;
+
+function proposalRow(row: PromptProposalRecord & { created_at: Date | string }): PromptProposalRecord {
+  return { ...row, created_at: new Date(row.created_at).toISOString() };
+}
