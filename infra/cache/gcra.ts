@@ -31,6 +31,8 @@ export interface Gcra {
   take(key: string, limit: GcraLimit, cost?: number): Promise<GcraResult>;
 }
 
+const FP_SLACK_MS = 1e-6;
+
 /** Pure GCRA step: given the stored theoretical arrival time, the new one and the verdict. */
 export function gcraStep(
   storedTat: number | undefined,
@@ -41,7 +43,9 @@ export function gcraStep(
   const tat = Math.max(storedTat ?? nowMs, nowMs);
   const next = tat + cost * limit.intervalMs;
   const allowAt = next - limit.toleranceMs;
-  if (allowAt > nowMs) return { allowed: false, tat, retryMs: allowAt - nowMs };
+  // Intervals such as 1000/31 ms are not exact in floating point: a request landing on its boundary
+  // must not be refused for a rounding residue, so differences under a nanosecond count as zero.
+  if (allowAt - nowMs > FP_SLACK_MS) return { allowed: false, tat, retryMs: allowAt - nowMs };
   return { allowed: true, tat: next, retryMs: 0 };
 }
 
