@@ -9,7 +9,7 @@ import type {
   UserFeedbackEvent,
   EvalResultEvent,
 } from '../../domain/events';
-import { UNASSIGNED_ARM } from '../../domain/events';
+import { TelemetryEvent as TelemetryEventSchema, UNASSIGNED_ARM } from '../../domain/events';
 import type { PriceBook } from '../../domain/pricing';
 import {
   addFeedback,
@@ -21,7 +21,14 @@ import {
 } from '../../domain/windowing/aggregate-state';
 import { alignDown, WindowEngine } from '../../domain/windowing/engine';
 import type { AggregatesPublisher } from '../cache/aggregates';
-import type { AggregatesRepo, Checkpoint, DeadLetter, ShardWindow } from '../db/repos/aggregates';
+import type {
+  AggregatesRepo,
+  Checkpoint,
+  DeadLetter,
+  PendingJoin,
+  PendingJoinChanges,
+  ShardWindow,
+} from '../db/repos/aggregates';
 import type { Dedup } from './dedup';
 import type { JoinEntry, JoinIndex } from './join-index';
 
@@ -75,13 +82,27 @@ type Window = ReturnType<WindowEngine<AggregateState>['takeDirty']>[number];
 
 type Attached = UserFeedbackEvent | (EvalResultEvent & { request_id: string });
 
+interface Waiting {
+  ts: number;
+  offset: number;
+  event: Attached;
+}
+
 export class ShardProcessor {
   private engine!: WindowEngine<AggregateState>;
   private epoch = 0;
   private checkpoint: Checkpoint = { nextOffset: 0, watermark: null, events: 0, duplicates: 0, tooLate: 0 };
   private readonly requests = new Map<string, Joined>();
-  /** Feedback and evals waiting for their request (they may arrive first), by request_id. */
-  private readonly pending = new Map<string, { ts: number; event: Attached }[]>();
+  /**
+   * Feedback and evals waiting for their request (they may arrive first), by request_id. Durable: a
+   * commit stores those its offset passes and drops those resolved since (ingest_pending_joins), and
+   * open() loads them back, so a crash neither loses nor doubles one.
+   */
+  private readonly pending = new Map<string, Waiting[]>();
+  /** Event ids of `pending`: a resend of a waiting event is a duplicate whatever the dedup store says. */
+  private readonly pendingIds = new Set<string>();
+  /** Waiting events since the last commit: to store (entry) or to drop (null), by event id. */
+  private pendingOut = new Map<string, PendingJoin | null>();
   private deadLetters: DeadLetter[] = [];
   private tooLateOut: TooLate[] = [];
   private uncommitted = 0;
@@ -129,6 +150,17 @@ export class ShardProcessor {
       );
       for (const r of rows) this.engine.restore(r.target + SEP + r.segment + SEP + r.arm, r, r.state);
     }
+    this.pending.clear();
+    this.pendingIds.clear();
+    this.pendingOut = new Map();
+    for (const p of await this.deps.repo.loadPendingJoins(this.shard)) {
+      const event = TelemetryEventSchema.safeParse(p.event);
+      if (!event.success || !isAttached(event.data) || event.data.id !== p.eventId)
+        throw new Error(
+          `shard ${this.shard}: stored pending join ${p.eventId} is not a feedback or eval event`,
+        );
+      this.hold({ ts: p.ts, offset: p.offset, event: event.data });
+    }
     return claimed.nextOffset;
   }
 
@@ -161,7 +193,7 @@ export class ShardProcessor {
     try {
       for (let i = 0; i < events.length; i++) {
         const r = events[i]!;
-        if (!first[i]) this.checkpoint.duplicates++;
+        if (!first[i] || this.pendingIds.has(r.event.id)) this.checkpoint.duplicates++;
         else this.apply(r, prices);
       }
     } finally {
@@ -216,6 +248,8 @@ export class ShardProcessor {
     const tooLate = this.tooLateOut;
     const joinOut = this.joinOut;
     const finalized = this.finalized;
+    const pendingOut = this.pendingOut;
+    this.pendingOut = new Map();
     this.deadLetters = [];
     this.tooLateOut = [];
     this.joinOut = [];
@@ -231,6 +265,7 @@ export class ShardProcessor {
         windows,
         checkpoint,
         this.deps.deadLetter ? [] : deadLetters,
+        pendingChanges(pendingOut),
       );
     } catch (err) {
       // Nothing was stored: the next flush writes these windows whole again, even those expired since.
@@ -239,6 +274,8 @@ export class ShardProcessor {
       this.tooLateOut = [...tooLate, ...this.tooLateOut];
       this.joinOut = [...joinOut, ...this.joinOut];
       this.finalized = [...finalized, ...this.finalized];
+      // Changes made since the snapshot are newer: they win over the failed ones of the same event.
+      this.pendingOut = new Map([...pendingOut, ...this.pendingOut]);
       throw err;
     }
     this.uncommitted -= uncommitted;
@@ -279,7 +316,10 @@ export class ShardProcessor {
     const waiting = this.pending.get(e.request_id);
     if (waiting) {
       this.pending.delete(e.request_id);
-      for (const p of waiting) this.attach(r.offset, p.ts, p.event, { segment: e.segment, arm, ts: r.ts });
+      for (const p of waiting) {
+        this.release(p);
+        this.attach(r.offset, p.ts, p.event, { segment: e.segment, arm, ts: r.ts });
+      }
     }
   }
 
@@ -297,9 +337,29 @@ export class ShardProcessor {
       this.recordTooLate(r);
       return;
     }
-    const list = this.pending.get(e.request_id) ?? [];
-    list.push({ ts: r.ts, event: e });
-    this.pending.set(e.request_id, list);
+    const waiting = { ts: r.ts, offset: r.offset, event: e };
+    this.hold(waiting);
+    this.pendingOut.set(e.id, {
+      eventId: e.id,
+      requestId: e.request_id,
+      ts: r.ts,
+      offset: r.offset,
+      event: e,
+    });
+  }
+
+  private hold(p: Waiting): void {
+    const list = this.pending.get(p.event.request_id) ?? [];
+    list.push(p);
+    this.pending.set(p.event.request_id, list);
+    this.pendingIds.add(p.event.id);
+  }
+
+  /** A waiting event is counted: the next commit drops its stored row (or never stores it). */
+  private release(p: Waiting): void {
+    this.pendingIds.delete(p.event.id);
+    if (this.pendingOut.get(p.event.id)) this.pendingOut.delete(p.event.id);
+    else this.pendingOut.set(p.event.id, null);
   }
 
   private attach(offset: number, ts: number, e: Attached, to: Joined): void {
@@ -322,6 +382,7 @@ export class ShardProcessor {
       const keep = list.filter((p) => {
         const end = alignDown(p.ts, this.config.windowMs) + this.config.windowMs;
         if (end + this.config.allowedLatenessMs > nextWm) return true;
+        this.release(p);
         this.attach(-1, p.ts, p.event, { segment: p.event.segment, arm: UNASSIGNED_ARM, ts: p.ts });
         return false;
       });
@@ -363,6 +424,20 @@ export class ShardProcessor {
       this.requests.delete(id);
     }
   }
+}
+
+function isAttached(e: TelemetryEvent): e is Attached {
+  return e.type === 'user.feedback' || (e.type === 'eval.result' && e.request_id !== undefined);
+}
+
+function pendingChanges(out: ReadonlyMap<string, PendingJoin | null>): PendingJoinChanges {
+  const put: PendingJoin[] = [];
+  const drop: string[] = [];
+  for (const [id, p] of out) {
+    if (p) put.push(p);
+    else drop.push(id);
+  }
+  return { put, drop };
 }
 
 function toShardWindow(w: Window): ShardWindow {

@@ -49,6 +49,23 @@ export interface DeadLetter {
   payload: unknown;
 }
 
+/** A feedback or eval held by a shard until its request arrives (ingest_pending_joins). */
+export interface PendingJoin {
+  eventId: string;
+  requestId: string;
+  /** Event time, epoch ms. */
+  ts: number;
+  offset: number;
+  /** The validated event as ingested. */
+  event: unknown;
+}
+
+/** Changes to a shard's waiting feedback since its last commit: new ones stored, resolved ones dropped. */
+export interface PendingJoinChanges {
+  put: readonly PendingJoin[];
+  drop: readonly string[];
+}
+
 /** The shard was claimed by another owner since this one loaded it (rebalance); drop its state. */
 export class ShardFencedError extends Error {
   override name = 'ShardFencedError';
@@ -179,6 +196,7 @@ export function createAggregatesRepo(db: Db) {
       windows: readonly ShardWindow[],
       checkpoint: Checkpoint,
       deadLetters: readonly DeadLetter[] = [],
+      pending: PendingJoinChanges = { put: [], drop: [] },
     ): Promise<void> {
       await withTransaction(db, async (tx) => {
         // Lock the checkpoint row first: a concurrent claim waits, and a stale owner sees its epoch gone.
@@ -249,7 +267,52 @@ export function createAggregatesRepo(db: Db) {
             [shard, d.offset, d.eventId, d.reason, JSON.stringify(d.payload ?? null)],
           );
         }
+        // Waiting feedback moves with the offset: stored once the offset passes it, dropped once counted.
+        if (pending.drop.length > 0) {
+          await tx.query(`DELETE FROM ingest_pending_joins WHERE shard = $1 AND event_id = ANY($2::text[])`, [
+            shard,
+            pending.drop,
+          ]);
+        }
+        for (let i = 0; i < pending.put.length; i += UPSERT_CHUNK) {
+          const chunk = pending.put.slice(i, i + UPSERT_CHUNK);
+          await tx.query(
+            `INSERT INTO ingest_pending_joins (shard, event_id, request_id, event_ts, "offset", payload)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::jsonb[])
+             ON CONFLICT (shard, event_id) DO NOTHING`,
+            [
+              shard,
+              chunk.map((p) => p.eventId),
+              chunk.map((p) => p.requestId),
+              chunk.map((p) => p.ts),
+              chunk.map((p) => p.offset),
+              chunk.map((p) => JSON.stringify(p.event)),
+            ],
+          );
+        }
       });
+    },
+
+    /** The feedback and evals the shard's last commit left waiting for their request, in offset order. */
+    async loadPendingJoins(shard: string): Promise<PendingJoin[]> {
+      const r = await db.query<{
+        event_id: string;
+        request_id: string;
+        event_ts: number;
+        offset: number;
+        payload: unknown;
+      }>(
+        `SELECT event_id, request_id, event_ts, "offset", payload FROM ingest_pending_joins
+          WHERE shard = $1 ORDER BY "offset", event_id`,
+        [shard],
+      );
+      return r.rows.map((row) => ({
+        eventId: row.event_id,
+        requestId: row.request_id,
+        ts: Number(row.event_ts),
+        offset: Number(row.offset),
+        event: row.payload,
+      }));
     },
 
     async checkpoints(prefix = ''): Promise<(Checkpoint & { shard: string; epoch: number })[]> {

@@ -16,7 +16,7 @@ import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
 import { startEmbeddedIngest, type EmbeddedIngest } from '../../../infra/ingest';
 import { createLogger } from '../../../infra/logger';
 import { testEnv, uniqueName } from '../../helpers/env';
-import { llmRequest } from './fixtures';
+import { llmRequest, userFeedback } from './fixtures';
 
 const logger = createLogger('test', testEnv.LOG_LEVEL);
 let db: Db;
@@ -62,17 +62,8 @@ async function send(p: EmbeddedIngest, events: TelemetryEvent[]): Promise<void> 
 
 const T0 = Date.now() - 120_000;
 const request = (target: string, n: number, arm: string) => llmRequest(target, n, T0 + n, { arm });
-const feedback = (target: string, n: number) =>
-  ({
-    type: 'user.feedback',
-    id: `${target}-fb-${n}`,
-    // Seconds after its request, in the same window: only the join decides the arm.
-    timestamp: new Date(T0 + n + 1_000).toISOString(),
-    target,
-    segment: 'default',
-    request_id: `${target}-r${n}`,
-    thumbs: 'up',
-  }) as TelemetryEvent;
+// Seconds after its request, in the same window: only the join decides the arm.
+const feedback = (target: string, n: number) => userFeedback(target, n, T0 + n + 1_000);
 
 async function feedbackByArm(target: string): Promise<Record<string, number>> {
   const windows = await createAggregatesRepo(db).query({

@@ -35,3 +35,14 @@ export const llmRequest = (
   status: 'ok',
   ...over,
 });
+
+/** A thumbs-up `user.feedback` (no arm: the join decides it) for request `n` of llmRequest, at `ts`. */
+export const userFeedback = (target: string, n: number, ts: number): TelemetryEvent => ({
+  type: 'user.feedback',
+  id: `${target}-fb-${n}`,
+  timestamp: new Date(ts).toISOString(),
+  target,
+  segment: 'default',
+  request_id: `${target}-r${n}`,
+  thumbs: 'up',
+});
