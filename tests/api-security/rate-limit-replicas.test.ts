@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '../../infra/db/pool';
 import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
-import { eventually, testEnv } from '../helpers/env';
+import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const procs: ChildProcess[] = [];
@@ -42,6 +42,8 @@ beforeAll(async () => {
         LOG_LEVEL: 'warn',
         API_RATE_LIMIT_PER_MINUTE: '3',
         DATABASE_URL: testEnv.DATABASE_URL,
+        // Each replica's embedded ingest owns its own write-ahead log and checkpoint (one writer each).
+        INGEST_SHARD_NAME: uniqueName(`replica-${i}`),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
