@@ -4,7 +4,7 @@
  * persistence — the last `persistence` windows all beyond the limit — so one noisy window never pages
  * anyone; anomalies in several metrics of one arm at once raise a collective alert.
  */
-import { errorCount, type WindowAggregate } from '../aggregate';
+import { SERIES_METRICS, seriesOf } from '../intelligence/summary';
 import { cusum, ewmaChart, median } from '../stats/tests';
 import { normalCdf } from '../stats/distributions';
 import type { AnalyzerOutput } from '../intelligence/types';
@@ -17,25 +17,22 @@ import { evidenceOf, finding, type AnalyzerContext } from './context';
  */
 export const ANOMALY_DEFAULTS = { min_history: 8, z_limit: 3.5, persistence: 2, cusum_h: 8 };
 
-const METRICS: Record<string, (w: WindowAggregate) => number | null> = {
-  cost_per_request: (w) => (w.count > 0 ? w.cost_usd / w.count : null),
-  error_rate: (w) => (w.count > 0 ? errorCount(w) / w.count : null),
-  latency_p95_ms: (w) => w.latency.p95,
-  quality: (w) => (w.quality.count > 0 ? w.quality.mean : null),
-};
-
 export function analyzeAnomaly(ctx: AnalyzerContext, params = ANOMALY_DEFAULTS): AnalyzerOutput {
   const out: AnalyzerOutput = { insights: [], recommendations: [], alerts: [] };
   for (const windows of ctx.groups.values()) {
     const { segment, arm } = windows[0]!;
+    const summary = ctx.summaries.get(segment)?.get(arm);
+    // The summary filled the series when it merged these windows; read rows again only without one.
+    const series = summary && summary.windows === windows.length ? summary.series : seriesOf(windows);
     const flagged: string[] = [];
-    for (const [metric, read] of Object.entries(METRICS)) {
+    for (const metric of SERIES_METRICS) {
       // The metric's values and the windows they come from (windows without a value are skipped).
+      const column = series[metric];
       const xs: number[] = [];
       const at: number[] = [];
-      for (let i = 0; i < windows.length; i++) {
-        const x = read(windows[i]!);
-        if (x !== null) {
+      for (let i = 0; i < column.length; i++) {
+        const x = column[i]!;
+        if (!Number.isNaN(x)) {
           xs.push(x);
           at.push(i);
         }

@@ -3,11 +3,10 @@
  * rank test on merged sketches of the recent windows against the earlier ones), throughput, and the
  * error rate by type.
  */
-import { errorCount } from '../aggregate';
-import { bins, mergeHistograms, quantile } from '../intelligence/fast-sketch';
+import { bins, mergeWindowHistograms, quantile } from '../intelligence/fast-sketch';
 import { mannWhitneyHistograms, twoProportionZ } from '../stats/tests';
 import type { AnalyzerOutput } from '../intelligence/types';
-import { RECENT_WINDOWS } from '../intelligence/summary';
+import { errorsIn, RECENT_WINDOWS } from '../intelligence/summary';
 import { evidenceOf, finding, splitRecent, type AnalyzerContext } from './context';
 
 /** Recent windows compared with the baseline, and the regression gates. */
@@ -69,12 +68,8 @@ export function analyzePerformance(ctx: AnalyzerContext, params = PERFORMANCE_DE
     if (baseline.length < params.recent_windows) continue;
     // The summary merged these parts already when it split at the same window.
     const shared = params.recent_windows === RECENT_WINDOWS && s.windows === windows.length;
-    const b =
-      shared && s.latency_baseline
-        ? s.latency_baseline
-        : mergeHistograms(baseline.map((w) => w.latency_sketch));
-    const r =
-      shared && s.latency_recent ? s.latency_recent : mergeHistograms(recent.map((w) => w.latency_sketch));
+    const b = shared && s.latency_baseline ? s.latency_baseline : mergeWindowHistograms(baseline);
+    const r = shared && s.latency_recent ? s.latency_recent : mergeWindowHistograms(recent);
     if (b.count >= 30 && r.count >= 30) {
       const mw = mannWhitneyHistograms(bins(b), bins(r));
       const b95 = quantile(b, 0.95)!;
@@ -106,10 +101,11 @@ export function analyzePerformance(ctx: AnalyzerContext, params = PERFORMANCE_DE
         );
       }
     }
-    const be = baseline.reduce((a, w) => a + errorCount(w), 0);
-    const bn = baseline.reduce((a, w) => a + w.count, 0);
-    const re = recent.reduce((a, w) => a + errorCount(w), 0);
-    const rn = recent.reduce((a, w) => a + w.count, 0);
+    // The summary totalled both parts as it merged them (when split at the same window).
+    const be = shared ? s.baseline.errors : baseline.reduce((a, w) => a + errorsIn(w), 0);
+    const bn = shared ? s.baseline.count : baseline.reduce((a, w) => a + w.count, 0);
+    const re = shared ? s.recent.errors : recent.reduce((a, w) => a + errorsIn(w), 0);
+    const rn = shared ? s.recent.count : recent.reduce((a, w) => a + w.count, 0);
     const z = twoProportionZ(be, bn, re, rn);
     if (z.p_value < params.alpha && z.diff > params.error_tolerance) {
       out.alerts.push(

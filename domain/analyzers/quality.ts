@@ -5,6 +5,7 @@
 import { mergeMoments, variance } from '../aggregate';
 import { meanInterval, welchTLess } from '../stats/tests';
 import type { AnalyzerOutput } from '../intelligence/types';
+import { RECENT_WINDOWS } from '../intelligence/summary';
 import { evidenceOf, finding, splitRecent, type AnalyzerContext } from './context';
 
 export const QUALITY_DEFAULTS = { recent_windows: 3, alpha: 0.01, tolerance: 0.02 };
@@ -67,8 +68,10 @@ export function analyzeQuality(ctx: AnalyzerContext, params = QUALITY_DEFAULTS):
     if (baseline.length < params.recent_windows) continue;
     const merge = (ws: typeof windows) =>
       ws.reduce((m, w) => mergeMoments(m, w.quality), { count: 0, mean: 0, m2: 0 });
-    const b = merge(baseline);
-    const r = merge(recent);
+    // The summary merged both parts in the same order when it split at the same window.
+    const shared = params.recent_windows === RECENT_WINDOWS && s.windows === windows.length;
+    const b = shared ? s.baseline.quality : merge(baseline);
+    const r = shared ? s.recent.quality : merge(recent);
     if (b.count < 30 || r.count < 30) continue;
     const t = welchTLess(
       { count: b.count, mean: b.mean, variance: variance(b) },

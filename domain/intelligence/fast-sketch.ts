@@ -5,7 +5,7 @@
  * is two orders of magnitude cheaper. Quantiles follow the library's rank rule exactly, so results
  * agree with `percentilesOf` and `sketchHistogram` (tests/unit/intelligence/fast-sketch.test.ts).
  */
-import type { Percentiles } from '../aggregate';
+import type { Percentiles, WindowAggregate } from '../aggregate';
 import type { Bin } from '../stats/tests';
 
 /** Bucket counts by index, dense from `offset`: counts[i] belongs to bucket index offset + i. */
@@ -72,6 +72,28 @@ function mergeStores(stores: readonly Store[]): Store {
   return { offset: lo, counts };
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/**
+ * Bucket arrays are carved out of shared slabs: a typed array of more than a few elements gets its own
+ * off-heap backing store, and allocating 3,000 of those per cold cycle cost more than reading them.
+ * A slab lives while any histogram cut from it does (the decoded cache is bounded, so slabs are too).
+ */
+const SLAB_DOUBLES = 1 << 16;
+let slabBuf = new Float64Array(SLAB_DOUBLES);
+let slabUsed = 0;
+
+function slab(n: number): Float64Array {
+  if (n > SLAB_DOUBLES / 8) return new Float64Array(n);
+  if (slabUsed + n > SLAB_DOUBLES) {
+    slabBuf = new Float64Array(SLAB_DOUBLES);
+    slabUsed = 0;
+  }
+  const out = slabBuf.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return out;
+}
+
 class Reader {
   pos: number;
   private readonly view: DataView;
@@ -101,6 +123,19 @@ class Reader {
     const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
     return v;
+  }
+  /**
+   * `n` packed little-endian doubles. On a little-endian host (every platform Node ships for) one native
+   * copy of the bytes into an aligned buffer replaces n DataView reads.
+   */
+  doubles(n: number): Float64Array {
+    const at = this.pos;
+    this.pos += n * 8;
+    const out = slab(n);
+    if (LITTLE_ENDIAN)
+      new Uint8Array(out.buffer, out.byteOffset, n * 8).set(this.buf.subarray(at, at + n * 8));
+    else for (let i = 0; i < n; i++) out[i] = this.view.getFloat64(at + i * 8, true);
+    return out;
   }
   skip(wire: number): void {
     if (wire === 0) this.varint();
@@ -137,10 +172,8 @@ function readStore(r: Reader, end: number): { store: Store; total: number } {
       pairs.keys.push(key);
       pairs.counts.push(count);
     } else if (field === 2 && wire === 2) {
-      const n = r.varint() / 8;
-      const chunk = new Float64Array(n);
-      for (let i = 0; i < n; i++) chunk[i] = r.double();
-      chunks.push(chunk);
+      const bytes = r.varint();
+      chunks.push(r.doubles(bytes / 8));
     } else if (field === 2 && wire === 1) chunks.push(Float64Array.of(r.double()));
     else if (field === 3 && wire === 0) offset = r.sint();
     else r.skip(wire);
@@ -168,9 +201,14 @@ function concat(chunks: readonly Float64Array[]): Float64Array {
   return out;
 }
 
+let wire = Buffer.allocUnsafe(4096);
+
 /** Decode one base64 sketch. */
 export function decodeHistogram(encoded: string): Histogram {
-  const buf = Buffer.from(encoded, 'base64');
+  // Decoded into a reused buffer (nothing keeps a reference to it: bucket counts are copied out).
+  const need = Math.ceil((encoded.length * 3) / 4);
+  if (need > wire.length) wire = Buffer.allocUnsafe(Math.max(2 * wire.length, need));
+  const buf = wire.subarray(0, wire.write(encoded, 'base64'));
   const r = new Reader(buf);
   const h = emptyHistogram();
   const pos: Store[] = [];
@@ -221,9 +259,48 @@ function decodeCached(encoded: string): Histogram {
   return h;
 }
 
+/** The identity of a window's row and its latency sketch: what `windowHistogram` reads. */
+export type SketchWindow = Pick<
+  WindowAggregate,
+  'target' | 'segment' | 'arm' | 'window_start' | 'window_end' | 'latency_sketch'
+>;
+
+/**
+ * Decoded latency sketches by window identity (target, segment, arm, start, end), each with the text it
+ * was decoded from. A cycle loads its rows anew, so every sketch arrives as a new string: keyed by the
+ * text, each lookup would hash ~1.5 kB (about as costly as decoding); keyed by the window, a lookup
+ * hashes a short key and confirms the hit with one string comparison (a memcmp), so a window whose
+ * sketch changed since (still open, or late data) is decoded again and a closed one never is.
+ */
+const byWindow = new Map<string, { encoded: string; h: Histogram }>();
+
+/** A window's decoded latency sketch, null without one. */
+export function windowHistogram(w: SketchWindow): Histogram | null {
+  const encoded = w.latency_sketch;
+  if (!encoded) return null;
+  const k = `${w.target}\u0000${w.segment}\u0000${w.arm}\u0000${w.window_start}\u0000${w.window_end}`;
+  const hit = byWindow.get(k);
+  if (hit && hit.encoded === encoded) return hit.h;
+  const h = decodeHistogram(encoded);
+  if (!hit && byWindow.size >= DECODED_LIMIT) byWindow.delete(byWindow.keys().next().value!);
+  byWindow.set(k, { encoded, h });
+  return h;
+}
+
+/** Merge the latency sketches of windows (those without one skipped) into one histogram. */
+export function mergeWindowHistograms(windows: readonly SketchWindow[]): Histogram {
+  const parts: Histogram[] = [];
+  for (const w of windows) {
+    const h = windowHistogram(w);
+    if (h) parts.push(h);
+  }
+  return mergeDecoded(parts);
+}
+
 /** Forget every decoded sketch (benchmarks use it to time cold cycles). */
 export function clearSketchCache(): void {
   decoded.clear();
+  byWindow.clear();
 }
 
 /** Merge encoded sketches (nulls skipped) into one histogram. */

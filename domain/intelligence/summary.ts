@@ -2,9 +2,9 @@
  * Merges window aggregates into per segment × arm summaries that every analyzer and strategy reads,
  * so merging (and sketch decoding) happens once per cycle.
  */
-import { variance, type Moments, type WindowAggregate } from '../aggregate';
+import { emptyMoments, mergeMoments, variance, type Moments, type WindowAggregate } from '../aggregate';
 import type { Percentiles } from '../aggregate';
-import { mergeDecoded, mergeHistograms, percentiles, type Histogram } from './fast-sketch';
+import { mergeDecoded, mergeWindowHistograms, percentiles, type Histogram } from './fast-sketch';
 
 export interface ArmSummary {
   segment: string;
@@ -30,6 +30,63 @@ export interface ArmSummary {
    */
   latency_baseline: Histogram | null;
   latency_recent: Histogram | null;
+  /** Per-window metric series, in window order, for the analyzers that scan windows one by one. */
+  series: MetricSeries;
+  /** Totals of the baseline and recent parts (split as the latency histograms are). */
+  baseline: PartTotals;
+  recent: PartTotals;
+}
+
+/** Requests, errors and quality moments of a run of windows (moments merged in window order). */
+export interface PartTotals {
+  count: number;
+  errors: number;
+  quality: Moments;
+}
+
+/**
+ * One value per window (NaN where a window has none), filled in the one pass that merges the windows:
+ * the rows of a cycle are scattered in memory, so every further pass over them costs a cache miss per
+ * row, while these columns are dense.
+ */
+export interface MetricSeries {
+  cost_per_request: Float64Array;
+  error_rate: Float64Array;
+  latency_p95_ms: Float64Array;
+  quality: Float64Array;
+}
+
+export const SERIES_METRICS = ['cost_per_request', 'error_rate', 'latency_p95_ms', 'quality'] as const;
+
+function emptySeries(n: number): MetricSeries {
+  const all = new Float64Array(4 * n);
+  return {
+    cost_per_request: all.subarray(0, n),
+    error_rate: all.subarray(n, 2 * n),
+    latency_p95_ms: all.subarray(2 * n, 3 * n),
+    quality: all.subarray(3 * n, 4 * n),
+  };
+}
+
+function fillSeries(series: MetricSeries, i: number, w: WindowAggregate, errors: number): void {
+  series.cost_per_request[i] = w.count > 0 ? w.cost_usd / w.count : NaN;
+  series.error_rate[i] = w.count > 0 ? errors / w.count : NaN;
+  series.latency_p95_ms[i] = w.latency.p95 ?? NaN;
+  series.quality[i] = w.quality.count > 0 ? w.quality.mean : NaN;
+}
+
+/** A window's errors (errorCount without its intermediate array: analyzers call it for every window). */
+export function errorsIn(w: Pick<WindowAggregate, 'errors'>): number {
+  let n = 0;
+  for (const k in w.errors) n += w.errors[k]!;
+  return n;
+}
+
+/** The metric series of windows not merged by `summarize` (e.g. a caller's own selection). */
+export function seriesOf(windows: readonly WindowAggregate[]): MetricSeries {
+  const series = emptySeries(windows.length);
+  windows.forEach((w, i) => fillSeries(series, i, w, errorsIn(w)));
+  return series;
 }
 
 /** Windows a summary keeps apart as "recent" (the performance analyzer's default comparison). */
@@ -78,13 +135,27 @@ export function summarize(windows: readonly WindowAggregate[], withSketch = true
   const byType: Record<string, number> = {};
   let from = first.window_start;
   let to = first.window_end;
-  for (const w of windows) {
+  const series = emptySeries(windows.length);
+  const cut = Math.max(0, windows.length - RECENT_WINDOWS);
+  const parts: [PartTotals, PartTotals] = [
+    { count: 0, errors: 0, quality: emptyMoments() },
+    { count: 0, errors: 0, quality: emptyMoments() },
+  ];
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i]!;
     count += w.count;
+    let windowErrors = 0;
     for (const t in w.errors) {
       const n = w.errors[t]!;
-      errors += n;
+      windowErrors += n;
       byType[t] = (byType[t] ?? 0) + n;
     }
+    errors += windowErrors;
+    fillSeries(series, i, w, windowErrors);
+    const part = parts[i < cut ? 0 : 1];
+    part.count += w.count;
+    part.errors += windowErrors;
+    part.quality = mergeMoments(part.quality, w.quality);
     cost += w.cost_usd;
     latencySum += w.latency_sum_ms;
     const q = w.quality;
@@ -106,10 +177,8 @@ export function summarize(windows: readonly WindowAggregate[], withSketch = true
   let recentHist: Histogram | null = null;
   if (withSketch) {
     // Each window's sketch is merged once: into the baseline or the recent part, and the whole is their sum.
-    const cut = Math.max(0, windows.length - RECENT_WINDOWS);
-    const sketches = windows.map((w) => w.latency_sketch);
-    baselineHist = mergeHistograms(sketches.slice(0, cut));
-    recentHist = mergeHistograms(sketches.slice(cut));
+    baselineHist = mergeWindowHistograms(windows.slice(0, cut));
+    recentHist = mergeWindowHistograms(windows.slice(cut));
     latency = percentiles(mergeDecoded([baselineHist, recentHist]));
   }
   const quality: Moments = { count: qn, mean: qMean, m2: qM2 };
@@ -133,6 +202,9 @@ export function summarize(windows: readonly WindowAggregate[], withSketch = true
     windows: windows.length,
     latency_baseline: baselineHist,
     latency_recent: recentHist,
+    series,
+    baseline: parts[0],
+    recent: parts[1],
   };
 }
 

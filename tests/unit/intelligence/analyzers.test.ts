@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TargetPolicy } from '../../../domain/model';
 import type { WindowAggregate } from '../../../domain/aggregate';
 import { runIntelligence } from '../../../domain/intelligence/cycle';
+import { errorsIn, seriesOf, summarize } from '../../../domain/intelligence/summary';
 import { arm, at, series, type Truth } from './fixtures';
 
 const base: Truth = { quality: 0.8, cost: 0.002, medianMs: 800, errorRate: 0.01 };
@@ -88,5 +89,22 @@ describe('analyzers on injected patterns', () => {
     const r = report(rising);
     const trend = r.insights.find((f) => f.code === 'growth_trend')!;
     expect(trend.evidence.values['slope']).toBeCloseTo(5, 0);
+  });
+});
+
+describe('per-window metric series', () => {
+  it('summarize fills the series the anomaly analyzer reads, as a fresh pass over the rows does', () => {
+    const windows = series('chat', 'a', 12, 50, (w) => (w === 3 ? { ...base, errorRate: 0.2 } : base), 4);
+    // A window without quality scores or latency has no value in those series.
+    windows[5] = { ...windows[5]!, quality: { count: 0, mean: 0, m2: 0 } };
+    windows[6] = { ...windows[6]!, latency: { p50: null, p90: null, p95: null, p99: null } };
+    const s = summarize(windows).series;
+    expect(s).toEqual(seriesOf(windows));
+    expect(s.error_rate[3]).toBeCloseTo(errorsIn(windows[3]!) / windows[3]!.count, 12);
+    expect(s.cost_per_request[0]).toBeCloseTo(windows[0]!.cost_usd / windows[0]!.count, 12);
+    expect(s.latency_p95_ms[0]).toBe(windows[0]!.latency.p95);
+    expect(s.quality[5]).toBeNaN();
+    expect(s.latency_p95_ms[6]).toBeNaN();
+    expect(s.quality[4]).toBe(windows[4]!.quality.mean);
   });
 });

@@ -7,13 +7,31 @@ import {
   percentilesOf,
   sketchHistogram,
 } from '../../../domain/sketch';
-import { bins, mergeHistograms, percentiles } from '../../../domain/intelligence/fast-sketch';
+import {
+  bins,
+  clearSketchCache,
+  decodeHistogram,
+  mergeHistograms,
+  mergeWindowHistograms,
+  percentiles,
+  windowHistogram,
+  type SketchWindow,
+} from '../../../domain/intelligence/fast-sketch';
 
 const encoded = (values: number[]) => {
   const s = newSketch();
   for (const v of values) s.accept(v);
   return encodeSketch(s);
 };
+
+const windowOf = (hour: number, latency_sketch: string | null): SketchWindow => ({
+  target: 't',
+  segment: 's',
+  arm: 'a',
+  window_start: new Date(Date.UTC(2026, 0, 1, hour)).toISOString(),
+  window_end: new Date(Date.UTC(2026, 0, 1, hour + 1)).toISOString(),
+  latency_sketch,
+});
 
 describe('fast sketch reader agrees with the DDSketch library', () => {
   it('on merged percentiles and histograms (property)', () => {
@@ -25,6 +43,7 @@ describe('fast sketch reader agrees with the DDSketch library', () => {
         const enc = windows.map(encoded);
         const lib = mergeEncoded(enc);
         const fast = mergeHistograms(enc);
+        expect(mergeWindowHistograms(enc.map((e, i) => windowOf(i, e)))).toEqual(fast);
         const a = percentilesOf(lib);
         const b = percentiles(fast);
         for (const k of ['p50', 'p90', 'p95', 'p99'] as const) expect(b[k]!).toBeCloseTo(a[k]!, 6);
@@ -39,5 +58,42 @@ describe('fast sketch reader agrees with the DDSketch library', () => {
 
   it('an empty merge has no percentiles', () => {
     expect(percentiles(mergeHistograms([null]))).toEqual({ p50: null, p90: null, p95: null, p99: null });
+  });
+});
+
+describe('decoded sketches cached by window', () => {
+  it('a reloaded row with the same sketch hits the cache; a changed sketch is decoded again', () => {
+    clearSketchCache();
+    const first = encoded([100, 200, 300]);
+    const h = windowHistogram(windowOf(0, first));
+    // The same text in a new string, as a later cycle loads the row again.
+    const reloaded = JSON.parse(JSON.stringify(first)) as string;
+    expect(windowHistogram(windowOf(0, reloaded))).toBe(h);
+    // The window was still open: more requests arrived, so its sketch changed.
+    const grown = encoded([100, 200, 300, 5000]);
+    const h2 = windowHistogram(windowOf(0, grown))!;
+    expect(h2).not.toBe(h);
+    expect(h2.count).toBe(4);
+    expect(percentiles(h2)).toEqual(percentiles(decodeHistogram(grown)));
+    // Another window with the same text as the first decodes to equal counts under its own key.
+    expect(windowHistogram(windowOf(1, first))).toEqual(h);
+    expect(windowHistogram(windowOf(2, null))).toBeNull();
+  });
+
+  it('histograms decoded into shared slabs stay intact as more are decoded', () => {
+    clearSketchCache();
+    // Wide sketches (about 1,000 buckets each) so a few hundred span several slabs.
+    const sets = Array.from({ length: 300 }, (_, i) =>
+      Array.from({ length: 50 }, (_, j) => (1 + i) * Math.exp((j / 49) * 20 * Math.log(1.02) * 50)),
+    );
+    const hs = sets.map((v, i) => windowHistogram(windowOf(i, encoded(v)))!);
+    hs.forEach((h, i) => {
+      const lib = newSketch();
+      for (const v of sets[i]!) lib.accept(v);
+      const a = percentilesOf(lib);
+      const b = percentiles(h);
+      for (const k of ['p50', 'p90', 'p95', 'p99'] as const) expect(b[k]! / a[k]!).toBeCloseTo(1, 9);
+      expect(bins(h).map((x) => x.count)).toEqual(sketchHistogram(lib).map((x) => x.count));
+    });
   });
 });
