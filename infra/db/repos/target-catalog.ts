@@ -6,6 +6,7 @@
 import { AppError, conflict, notFound } from '../../../domain/errors';
 import type { Arm, TargetPolicy, Weights } from '../../../domain/model';
 import { type Db, type Tx, PG_ERRORS, pgCode, withTransaction } from '../pool';
+import { armRow } from './targets';
 
 const stale = (target: string, current: number, expected: number) =>
   new AppError('precondition_failed', `target "${target}" is at revision ${current}, not ${expected}`, {
@@ -99,16 +100,7 @@ export function createTargetCatalogRepo(db: Db) {
           await tx.query(
             `INSERT INTO arms (target, id, provider, model, prompt_template, prompt_version, params, serving)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-            [
-              target,
-              arm.id,
-              arm.provider,
-              arm.model,
-              arm.prompt_template,
-              arm.prompt_version,
-              JSON.stringify(arm.params),
-              JSON.stringify(arm.serving),
-            ],
+            armRow(target, arm),
           );
         });
       } catch (err) {
@@ -122,16 +114,7 @@ export function createTargetCatalogRepo(db: Db) {
         const r = await tx.query(
           `UPDATE arms SET provider = $3, model = $4, prompt_template = $5, prompt_version = $6, params = $7, serving = $8
             WHERE target = $1 AND id = $2`,
-          [
-            target,
-            arm.id,
-            arm.provider,
-            arm.model,
-            arm.prompt_template,
-            arm.prompt_version,
-            JSON.stringify(arm.params),
-            JSON.stringify(arm.serving),
-          ],
+          armRow(target, arm),
         );
         if ((r.rowCount ?? 0) === 0) throw notFound(`arm "${arm.id}" of target "${target}"`);
       });

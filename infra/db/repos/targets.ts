@@ -52,6 +52,18 @@ interface ConfigRow {
   created_at: Date;
 }
 
+/** The values of an `arms` row in column order (target, id, provider, model, prompt_template, prompt_version, params, serving). */
+export const armRow = (target: string, arm: Arm): unknown[] => [
+  target,
+  arm.id,
+  arm.provider,
+  arm.model,
+  arm.prompt_template,
+  arm.prompt_version,
+  JSON.stringify(arm.params),
+  JSON.stringify(arm.serving),
+];
+
 const toConfig = (r: ConfigRow): RoutingConfig => ({
   target: r.target,
   segment: r.segment,
@@ -145,16 +157,7 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
             await tx.query(
               `INSERT INTO arms (target, id, provider, model, prompt_template, prompt_version, params, serving)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-              [
-                input.name,
-                arm.id,
-                arm.provider,
-                arm.model,
-                arm.prompt_template,
-                arm.prompt_version,
-                JSON.stringify(arm.params),
-                JSON.stringify(arm.serving),
-              ],
+              armRow(input.name, arm),
             );
           }
           for (const segment of input.segments) {
