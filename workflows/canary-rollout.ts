@@ -37,14 +37,7 @@ import {
 import { healthWatch } from './health-watch';
 import { rollback } from './rollback';
 import { RolloutStateKey, SegmentKey, TargetKey } from './search-attributes';
-
-/** Light writes to PostgreSQL: quick to time out, retried with backoff for about five minutes. */
-const WRITE_RETRY = {
-  initialInterval: '500 milliseconds',
-  backoffCoefficient: 2,
-  maximumInterval: '30 seconds',
-  maximumAttempts: 15,
-} as const;
+import { WRITE_RETRY } from './retry-policies';
 
 const pct = (bps: number) => `${bps / 100}%`;
 

@@ -16,6 +16,7 @@ import { workflowIds } from '../domain/names';
 import type { HealthWatchInput, HealthWatchResult } from './messages';
 import { rollback } from './rollback';
 import { SegmentKey, TargetKey } from './search-attributes';
+import { WRITE_RETRY } from './retry-policies';
 
 /** Checks per run before continuing as new, so a week-long watch keeps a short history. */
 const CHECKS_PER_RUN = 100;
@@ -47,12 +48,7 @@ export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchR
   const { publishDomainEvent } = proxyActivities<PublishActivities>({
     taskQueue: input.taskQueues.orchestration,
     startToCloseTimeout: '20 seconds',
-    retry: {
-      initialInterval: '500 milliseconds',
-      backoffCoefficient: 2,
-      maximumInterval: '30 seconds',
-      maximumAttempts: 15,
-    },
+    retry: WRITE_RETRY,
   });
   const until = Date.parse(input.until);
   let checks = input.checks;

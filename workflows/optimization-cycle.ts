@@ -25,6 +25,7 @@ import {
   promptProposalWorkflowId,
   type ProposalRequest,
 } from './notify-types';
+import { WRITE_RETRY } from './retry-policies';
 
 export const cycleStatusQuery = defineQuery<CycleStatus>('cycleStatus');
 
@@ -115,12 +116,7 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
   const orchestration = proxyActivities<OrchestrationActivities & PublishActivities>({
     taskQueue: input.taskQueues.orchestration,
     startToCloseTimeout: '20 seconds',
-    retry: {
-      initialInterval: '500 milliseconds',
-      backoffCoefficient: 2,
-      maximumInterval: '30 seconds',
-      maximumAttempts: 15,
-    },
+    retry: WRITE_RETRY,
   });
 
   let phase: CyclePhase = 'loading';

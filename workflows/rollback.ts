@@ -7,13 +7,7 @@ import {
 import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
 import type { RollbackInput, RollbackResult } from './messages';
 import { RolloutStateKey } from './search-attributes';
-
-const RETRY = {
-  initialInterval: '500 milliseconds',
-  backoffCoefficient: 2,
-  maximumInterval: '30 seconds',
-  maximumAttempts: 15,
-} as const;
+import { WRITE_RETRY } from './retry-policies';
 
 /**
  * Restores the exact routing-config version `restoreVersion` as a new version (compensation of a
@@ -27,12 +21,12 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
   const acts = proxyActivities<OrchestrationActivities>({
     taskQueue: input.taskQueues.orchestration,
     startToCloseTimeout: '20 seconds',
-    retry: RETRY,
+    retry: WRITE_RETRY,
   });
   const { publishDomainEvent } = proxyActivities<PublishActivities>({
     taskQueue: input.taskQueues.orchestration,
     startToCloseTimeout: '20 seconds',
-    retry: RETRY,
+    retry: WRITE_RETRY,
   });
 
   upsertSearchAttributes([{ key: RolloutStateKey, value: 'rolling_back' }]);
