@@ -4,7 +4,6 @@ import {
   ChildWorkflowFailure,
   ParentClosePolicy,
   condition,
-  executeChild,
   patched,
   proxyActivities,
   startChild,
@@ -35,7 +34,7 @@ import {
   type StageVerdict,
 } from './messages';
 import { healthWatch } from './health-watch';
-import { rollback } from './rollback';
+import { executeRollback } from './rollback';
 import { RolloutStateKey, SegmentKey, TargetKey } from './search-attributes';
 import { WRITE_RETRY } from './retry-policies';
 
@@ -239,32 +238,15 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     if (version !== input.fromVersion) {
       rollbackId = workflowIds.rollback(input.target, input.segment, input.fromVersion);
       describe();
-      const restored = await executeChild(rollback, {
-        workflowId: rollbackId,
-        taskQueue: input.taskQueues.orchestration,
-        args: [
-          {
-            target: input.target,
-            segment: input.segment,
-            restoreVersion: input.fromVersion,
-            trigger,
-            reason: why,
-            rolloutId,
-            decisionId: input.decisionId,
-            taskQueues: input.taskQueues,
-          },
-        ],
-        // The restore must finish even if this rollout is terminated meanwhile.
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        typedSearchAttributes: [
-          { key: TargetKey, value: input.target },
-          { key: SegmentKey, value: input.segment },
-        ],
-        staticSummary:
-          `Roll back ${input.target}/${input.segment} to v${input.fromVersion} (${trigger}): ${why}`.slice(
-            0,
-            400,
-          ),
+      const restored = await executeRollback({
+        target: input.target,
+        segment: input.segment,
+        restoreVersion: input.fromVersion,
+        trigger,
+        reason: why,
+        rolloutId,
+        decisionId: input.decisionId,
+        taskQueues: input.taskQueues,
       });
       version = restored.newVersion;
       weights = restored.weights;

@@ -1,9 +1,7 @@
 import {
   ApplicationFailure,
   ChildWorkflowFailure,
-  ParentClosePolicy,
   continueAsNew,
-  executeChild,
   patched,
   proxyActivities,
   setCurrentDetails,
@@ -12,10 +10,8 @@ import {
 } from '@temporalio/workflow';
 import type { AnalysisActivities } from '../activities/analysis';
 import type { PublishActivities } from '../activities/orchestration';
-import { workflowIds } from '../domain/names';
 import type { HealthWatchInput, HealthWatchResult } from './messages';
-import { rollback } from './rollback';
-import { SegmentKey, TargetKey } from './search-attributes';
+import { executeRollback } from './rollback';
 import { WRITE_RETRY } from './retry-policies';
 
 /** Checks per run before continuing as new, so a week-long watch keeps a short history. */
@@ -124,32 +120,20 @@ export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchR
       },
     ]);
     try {
-      await executeChild(rollback, {
-        workflowId: workflowIds.rollback(input.target, input.segment, input.restoreVersion),
-        taskQueue: input.taskQueues.orchestration,
-        args: [
-          {
-            target: input.target,
-            segment: input.segment,
-            restoreVersion: input.restoreVersion,
-            trigger: 'health_watch',
-            reason,
-            rolloutId: input.rolloutId,
-            decisionId: input.decisionId,
-            taskQueues: input.taskQueues,
-            expectedCurrentVersion: input.watchedVersion,
-          },
-        ],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        typedSearchAttributes: [
-          { key: TargetKey, value: input.target },
-          { key: SegmentKey, value: input.segment },
-        ],
-        staticSummary: `Roll back ${where} to v${input.restoreVersion} (health watch): ${reason}`.slice(
-          0,
-          400,
-        ),
-      });
+      await executeRollback(
+        {
+          target: input.target,
+          segment: input.segment,
+          restoreVersion: input.restoreVersion,
+          trigger: 'health_watch',
+          reason,
+          rolloutId: input.rolloutId,
+          decisionId: input.decisionId,
+          taskQueues: input.taskQueues,
+          expectedCurrentVersion: input.watchedVersion,
+        },
+        'health watch',
+      );
     } catch (err) {
       const cause = err instanceof ChildWorkflowFailure ? err.cause : undefined;
       const inner = cause instanceof ApplicationFailure ? cause : cause?.cause;

@@ -1,4 +1,6 @@
 import {
+  ParentClosePolicy,
+  executeChild,
   proxyActivities,
   setCurrentDetails,
   upsertSearchAttributes,
@@ -6,7 +8,8 @@ import {
 } from '@temporalio/workflow';
 import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
 import type { RollbackInput, RollbackResult } from './messages';
-import { RolloutStateKey } from './search-attributes';
+import { workflowIds } from '../domain/names';
+import { RolloutStateKey, SegmentKey, TargetKey } from './search-attributes';
 import { WRITE_RETRY } from './retry-policies';
 
 /**
@@ -94,4 +97,30 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
     `Restored ${input.target}/${input.segment} to the weights of **v${input.restoreVersion}** as v${result.newVersion} (${input.trigger}): ${input.reason}`,
   );
   return result;
+}
+
+/**
+ * Runs `rollback` as a child of the caller (a failed rollout or the health watch) under its business id,
+ * abandoned on the parent's close so the restore finishes even if the parent is terminated meanwhile.
+ * `label` names the trigger in the run's summary.
+ */
+export function executeRollback(
+  input: RollbackInput,
+  label: string = input.trigger,
+): Promise<RollbackResult> {
+  return executeChild(rollback, {
+    workflowId: workflowIds.rollback(input.target, input.segment, input.restoreVersion),
+    taskQueue: input.taskQueues.orchestration,
+    args: [input],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    typedSearchAttributes: [
+      { key: TargetKey, value: input.target },
+      { key: SegmentKey, value: input.segment },
+    ],
+    staticSummary:
+      `Roll back ${input.target}/${input.segment} to v${input.restoreVersion} (${label}): ${input.reason}`.slice(
+        0,
+        400,
+      ),
+  });
 }
