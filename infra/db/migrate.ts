@@ -1,6 +1,7 @@
 /**
  * Schema migrations with node-pg-migrate over plain SQL files in infra/db/migrations, applied on start.
- * A PostgreSQL advisory lock (taken by node-pg-migrate) makes concurrent starts of several processes safe.
+ * A PostgreSQL advisory lock (taken by node-pg-migrate) makes concurrent starts of several processes safe:
+ * a process that finds another migrating waits for it, then finds nothing left to apply.
  */
 import { join } from 'node:path';
 import { runner } from 'node-pg-migrate';
@@ -17,6 +18,8 @@ export async function migrate(databaseUrl: string, logger?: Logger): Promise<str
     migrationsTable: 'pgmigrations',
     count: Infinity,
     checkOrder: true,
+    // The default, 'fail', crashes every process but the first when several start at once.
+    advisoryLockMode: 'wait',
     verbose: false,
     log: (msg: string) => logger?.debug({ msg }, 'migration'),
   });
