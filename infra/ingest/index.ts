@@ -21,6 +21,7 @@ import {
 import type { InvalidationBus } from '../cache/bus';
 import type { IngestFront } from './front';
 import { EmbeddedPipeline } from './pipeline';
+import { adoptRetiredShards, type AdoptedShard } from './adopt';
 
 export { createCommitBreaker, createDedup, createPriceSource, shardConfig } from './common';
 
@@ -29,6 +30,8 @@ export interface EmbeddedIngest {
   pipeline: EmbeddedPipeline;
   aggregates: AggregatesRepo;
   checks: ReadinessCheck[];
+  /** Retired shards of DATA_DIR this start adopted (resolves once they are drained). */
+  adoption: Promise<AdoptedShard[]>;
   onPricesChanged(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -43,27 +46,48 @@ export async function startEmbeddedIngest(opts: {
   bus?: InvalidationBus;
   /** WAL directory and shard name; one per process (tests give each their own). */
   name?: string;
+  /** How long to wait for the WAL lock held by another process (pipeline.ts default when unset). */
+  lockWaitMs?: number;
 }): Promise<EmbeddedIngest> {
   const { env, db, logger } = opts;
   const aggregates = createAggregatesRepo(db);
   const prices = createPriceSource(db, logger);
   await prices.refresh();
   const breaker = createCommitBreaker('ingest-database');
-  const pipeline = new EmbeddedPipeline({
+  const dedup = createDedup(env, opts.redis);
+  const shared = createShardShared(env, logger, opts.redis, opts.bus);
+  const pipelineFor = (name: string) =>
+    new EmbeddedPipeline({
+      dataDir: env.DATA_DIR,
+      name,
+      repo: aggregates,
+      dedup,
+      prices: prices.get,
+      shared,
+      shard: shardConfig(env),
+      flushIntervalMs: env.INGEST_FLUSH_INTERVAL_MS,
+      maxBufferedEvents: env.INGEST_MAX_BUFFERED_EVENTS,
+      walSegmentBytes: env.INGEST_WAL_SEGMENT_BYTES,
+      logger,
+      guard: breaker.guard,
+    });
+  const own = opts.name ?? env.INGEST_SHARD_NAME;
+  const pipeline = pipelineFor(own);
+  await pipeline.start(opts.lockWaitMs);
+  // Off the start path: retired shards' tails and held feedback (adopt.ts), one at a time.
+  const stopping = new AbortController();
+  const adoption = adoptRetiredShards({
+    signal: stopping.signal,
     dataDir: env.DATA_DIR,
-    name: opts.name ?? env.INGEST_SHARD_NAME,
-    repo: aggregates,
-    dedup: createDedup(env, opts.redis),
-    prices: prices.get,
-    shared: createShardShared(env, logger, opts.redis, opts.bus),
-    shard: shardConfig(env),
-    flushIntervalMs: env.INGEST_FLUSH_INTERVAL_MS,
-    maxBufferedEvents: env.INGEST_MAX_BUFFERED_EVENTS,
-    walSegmentBytes: env.INGEST_WAL_SEGMENT_BYTES,
+    own,
+    pipelineFor,
+    settleAfterMs:
+      Math.max(env.INGEST_JOIN_HORIZON_MS, env.INGEST_ALLOWED_LATENESS_MS) + env.INGEST_WINDOW_MS,
     logger,
-    guard: breaker.guard,
+  }).catch((err: unknown) => {
+    logger.error({ err }, 'adopting retired ingest shards failed');
+    return [];
   });
-  await pipeline.start();
   const front: IngestFront = {
     sink: pipeline,
     limits: {
@@ -79,7 +103,10 @@ export async function startEmbeddedIngest(opts: {
     aggregates,
     checks: [breaker.check(), { name: 'ingest-pipeline', check: async () => pipeline.health() }],
     onPricesChanged: () => prices.refresh(),
+    adoption,
     async stop() {
+      stopping.abort();
+      await adoption;
       await pipeline.stop();
       prices.close();
       breaker.breaker.shutdown();

@@ -13,6 +13,7 @@ import type { Dedup } from './dedup';
 import { splitBatch, type BatchFormat } from './front';
 import { ShardProcessor, type IngestRecord, type ShardConfig, type ShardDeps } from './shard';
 import { Wal, type WalRecord } from './wal';
+import { lockShardDir, type ShardLock } from './shard-lock';
 
 export interface AcceptedEvent {
   event: TelemetryEvent;
@@ -80,6 +81,9 @@ export function decodeWalRecord(r: WalRecord): ({ event: TelemetryEvent; ts: num
   return out;
 }
 
+/** How long a start waits for the WAL lock of a crashed holder to go stale (shard-lock.ts). */
+const LOCK_WAIT_MS = 15_000;
+
 export interface EmbeddedPipelineOptions {
   dataDir: string;
   /** Distinguishes the shard (and WAL directory) when several pipelines share a database (tests). */
@@ -111,6 +115,8 @@ export class EmbeddedPipeline implements IngestSink {
   private loop: Promise<void> | undefined;
   private lastFlush = 0;
   private lastError: unknown;
+  private lock: ShardLock | undefined;
+  private stopped = false;
 
   constructor(private readonly opts: EmbeddedPipelineOptions) {}
 
@@ -118,10 +124,36 @@ export class EmbeddedPipeline implements IngestSink {
     return `wal:${this.opts.name}`;
   }
 
-  async start(): Promise<void> {
-    this.wal = await Wal.open(join(this.opts.dataDir, 'wal', this.opts.name), {
-      segmentBytes: this.opts.walSegmentBytes,
+  /**
+   * Locks the shard's WAL directory (waiting up to `lockWaitMs` for a crashed holder's lock to go
+   * stale), replays what the database has not yet counted, and starts accepting.
+   */
+  async start(lockWaitMs = LOCK_WAIT_MS): Promise<void> {
+    const dir = join(this.opts.dataDir, 'wal', this.opts.name);
+    this.lock = await lockShardDir(dir, {
+      waitMs: lockWaitMs,
+      onLost: (err) => {
+        // Another process took the directory: accepting more here could hand out its offsets.
+        this.running = false;
+        this.lastError = new Error(`lost the lock of ${dir}: ${err.message}`);
+        this.opts.logger.error({ err, dir }, 'write-ahead log lock lost; this pipeline stops accepting');
+      },
     });
+    try {
+      await this.replay(dir);
+    } catch (err) {
+      await this.wal?.close().catch(() => undefined);
+      await this.lock.release();
+      throw err;
+    }
+    this.running = true;
+    this.lastFlush = Date.now();
+    this.loop = this.run();
+  }
+
+  /** Opens the log and folds in what the database has not counted yet. */
+  private async replay(dir: string): Promise<void> {
+    this.wal = await Wal.open(dir, { segmentBytes: this.opts.walSegmentBytes });
     this.shard = new ShardProcessor(this.shardName, this.opts.shard, {
       repo: this.opts.repo,
       dedup: this.opts.dedup,
@@ -165,9 +197,6 @@ export class EmbeddedPipeline implements IngestSink {
       await this.flush();
       this.opts.logger.info({ replayed, shard: this.shardName }, 'replayed the write-ahead log');
     }
-    this.running = true;
-    this.lastFlush = Date.now();
-    this.loop = this.run();
   }
 
   /** Accepted minus committed: what a crash would make the pipeline replay. */
@@ -231,12 +260,26 @@ export class EmbeddedPipeline implements IngestSink {
   }
 
   async stop(): Promise<void> {
-    if (!this.running) return;
+    if (!this.loop || this.stopped) return;
+    this.stopped = true;
     this.running = false;
     this.wake?.();
     await this.loop;
     await this.flush().catch((err: unknown) => this.opts.logger.error({ err }, 'final ingest flush failed'));
     await this.wal.close();
+    await this.lock?.release();
+  }
+
+  /** Held feedback, waiting for its request. */
+  get waiting(): number {
+    return this.shard.waiting;
+  }
+
+  /** Ends every wait of held feedback and commits (see ShardProcessor.settleWaiting). */
+  async settleWaiting(): Promise<number> {
+    const settled = await this.shard.settleWaiting();
+    if (settled > 0) await this.flush();
+    return settled;
   }
 
   private async run(): Promise<void> {

@@ -76,6 +76,9 @@ export interface ShardDeps {
 }
 
 const SEP = '\u0000';
+/** How often, and for how many requests at most, waiting feedback asks the shared join index again. */
+const REJOIN_INTERVAL_MS = 1_000;
+const REJOIN_BATCH = 10_000;
 
 type Joined = JoinEntry;
 type Window = ReturnType<WindowEngine<AggregateState>['takeDirty']>[number];
@@ -115,6 +118,7 @@ export class ShardProcessor {
   /** Windows finalized since the last successful commit: their hot copies go once it succeeds. */
   private finalized: Window[] = [];
   private lastHot = 0;
+  private lastRejoin = 0;
   private hotInflight: Promise<void> | undefined;
 
   constructor(
@@ -181,14 +185,16 @@ export class ShardProcessor {
     const fresh = records.filter((r) => r.offset >= this.checkpoint.nextOffset);
     if (fresh.length === 0) return;
     const events = fresh.filter((r): r is EventRecord => r.event !== null);
-    const [first, remote] = await Promise.all([
+    const [first, remote, rejoined] = await Promise.all([
       this.deps.dedup.firstSeen(
         this.shard,
         events.map((r) => ({ id: r.event.id, offset: r.offset })),
       ),
       this.lookupJoins(events),
+      this.lookupWaiting(),
     ]);
     const prices = this.deps.prices();
+    if (rejoined) this.attachFound(rejoined);
     this.remote = remote;
     try {
       for (let i = 0; i < events.length; i++) {
@@ -217,6 +223,60 @@ export class ShardProcessor {
       wanted.push({ requestId: e.request_id, ts: r.ts });
     }
     return wanted.length > 0 ? this.deps.joins.lookup(wanted) : undefined;
+  }
+
+  /**
+   * Waiting feedback whose request another shard counted (another API worker or replica took it): asked
+   * of the shared index at most once a second, the oldest first, so it joins its arm instead of
+   * falling to `unassigned` when the lateness bound passes.
+   */
+  private async lookupWaiting(force = false): Promise<Map<string, Joined> | undefined> {
+    if (!this.deps.joins || this.pending.size === 0) return undefined;
+    if (!force && Date.now() - this.lastRejoin < REJOIN_INTERVAL_MS) return undefined;
+    this.lastRejoin = Date.now();
+    const wanted: { requestId: string; ts: number }[] = [];
+    for (const [requestId, list] of this.pending) {
+      wanted.push({ requestId, ts: list[0]!.ts });
+      if (!force && wanted.length >= REJOIN_BATCH) break;
+    }
+    return this.deps.joins.lookup(wanted);
+  }
+
+  private attachFound(found: ReadonlyMap<string, Joined>): void {
+    for (const [requestId, to] of found) {
+      const waiting = this.pending.get(requestId);
+      if (!waiting) continue;
+      this.pending.delete(requestId);
+      for (const p of waiting) {
+        this.release(p);
+        this.attach(p.offset, p.ts, p.event, to);
+      }
+    }
+  }
+
+  /**
+   * Ends the wait of every held feedback (a retired shard that no traffic will reach again): those whose
+   * request the shared index knows join its arm, the rest count as `unassigned`, as they would have
+   * when the lateness bound passed. The next flush stores the outcome.
+   */
+  async settleWaiting(): Promise<number> {
+    const found = await this.lookupWaiting(true);
+    if (found) this.attachFound(found);
+    let settled = 0;
+    for (const list of this.pending.values()) {
+      for (const p of list) {
+        this.release(p);
+        this.attach(p.offset, p.ts, p.event, { segment: p.event.segment, arm: UNASSIGNED_ARM, ts: p.ts });
+        settled++;
+      }
+    }
+    this.pending.clear();
+    if (settled > 0 || found?.size) this.uncommitted++;
+    return settled + (found?.size ?? 0);
+  }
+
+  get waiting(): number {
+    return this.pendingIds.size;
   }
 
   /** On a short cadence, the open windows changed since the last publication go to the hot tier. */

@@ -8,57 +8,16 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UNASSIGNED_ARM, type TelemetryEvent } from '../../../domain/events';
-import { createPool, type Db } from '../../../infra/db/pool';
+import { describe, expect, it } from 'vitest';
+import { UNASSIGNED_ARM } from '../../../domain/events';
 import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
-import { startEmbeddedIngest, type EmbeddedIngest } from '../../../infra/ingest';
-import { createLogger } from '../../../infra/logger';
-import { testEnv, uniqueName } from '../../helpers/env';
+import { type testEnv, uniqueName } from '../../helpers/env';
 import { llmRequest, userFeedback } from './fixtures';
+import { usePipelines } from './pipelines';
 
-const logger = createLogger('test', testEnv.LOG_LEVEL);
-let db: Db;
-let redis: Redis;
-const running = new Set<EmbeddedIngest>();
-
-beforeAll(() => {
-  db = createPool(testEnv.DATABASE_URL, 5);
-  redis = new Redis(testEnv.REDIS_URL!);
-});
-afterAll(async () => {
-  for (const p of running) await p.stop();
-  redis?.disconnect();
-  await db?.end();
-});
-
-async function start(
-  name: string,
-  dataDir: string,
-  withRedis: boolean,
-  env: Partial<typeof testEnv> = {},
-): Promise<EmbeddedIngest> {
-  const p = await startEmbeddedIngest({
-    env: { ...testEnv, DATA_DIR: dataDir, INGEST_FLUSH_INTERVAL_MS: 100, ...env },
-    db,
-    logger,
-    name,
-    ...(withRedis ? { redis } : {}),
-  });
-  running.add(p);
-  return p;
-}
-
-async function stop(p: EmbeddedIngest): Promise<void> {
-  running.delete(p);
-  await p.stop();
-}
-
-async function send(p: EmbeddedIngest, events: TelemetryEvent[]): Promise<void> {
-  await p.pipeline.accept(events.map((event) => ({ event, ts: Date.parse(event.timestamp) })));
-  await p.pipeline.drain();
-}
+const { shared, start: startPipeline, stop, send } = usePipelines();
+const start = (name: string, dataDir: string, withRedis: boolean, env: Partial<typeof testEnv> = {}) =>
+  startPipeline(name, dataDir, { redis: withRedis, env });
 
 const T0 = Date.now() - 120_000;
 const request = (target: string, n: number, arm: string) => llmRequest(target, n, T0 + n, { arm });
@@ -66,7 +25,7 @@ const request = (target: string, n: number, arm: string) => llmRequest(target, n
 const feedback = (target: string, n: number) => userFeedback(target, n, T0 + n + 1_000);
 
 async function feedbackByArm(target: string): Promise<Record<string, number>> {
-  const windows = await createAggregatesRepo(db).query({
+  const windows = await createAggregatesRepo(shared.db).query({
     target,
     from: new Date(T0 - 3_600_000).toISOString(),
     to: new Date().toISOString(),
