@@ -5,9 +5,11 @@
  * rebalance gave the partition to another process. A shard writes its new entries before the commit that
  * moves its offset past them, so a request whose offset is committed is always findable here.
  *
- * Entries live in hashes bucketed by the request's event time (one bucket per horizon), so a batch
- * costs one HSET per bucket instead of one command per request, and a bucket expires whole once every
- * entry in it is past the join horizon.
+ * Entries live in hashes bucketed by the request's event time (a quarter of the horizon each), so a
+ * batch costs one HSET per bucket instead of one command per request, and a bucket expires whole once
+ * every entry in it is past the join horizon. Memory: about 130 bytes an entry (a UUID request id,
+ * measured on Redis 7), kept about 1.5 horizons: 10,000 requests/s with the default 10-minute horizon
+ * hold about 1.2 GB. Narrower buckets would cut that further at the price of more commands per lookup.
  */
 import type { Redis } from 'ioredis';
 
@@ -25,20 +27,23 @@ export interface JoinIndex {
 }
 
 const SEP = '\u0000';
+const BUCKETS_PER_HORIZON = 4;
 
 export function createRedisJoinIndex(redis: Redis, horizonMs: number, prefix = 'llmopt:join:'): JoinIndex {
-  const bucketOf = (ts: number) => Math.floor(ts / horizonMs);
-  // The newest entry of a bucket is at most one horizon younger than the bucket's start.
-  const ttlMs = 2 * horizonMs + 60_000;
+  const width = Math.max(1, Math.ceil(horizonMs / BUCKETS_PER_HORIZON));
+  const bucketOf = (ts: number) => Math.floor(ts / width);
+  // A bucket's last write is for an entry at most one bucket younger than its start (plus event-time
+  // disorder, the minute); the entry is looked for until its feedback, one horizon later.
+  const ttlMs = horizonMs + width + 60_000;
   return {
     async lookup(items) {
       const found = new Map<string, JoinEntry>();
       if (items.length === 0) return found;
-      // The request precedes its feedback by up to the horizon (or follows it a little): three buckets.
+      // The request precedes its feedback by up to the horizon (or follows it by up to a bucket).
       const wanted = new Map<number, Set<string>>();
       for (const it of items) {
-        const b = bucketOf(it.ts);
-        for (const k of [b - 1, b, b + 1]) {
+        const last = bucketOf(it.ts) + 1;
+        for (let k = bucketOf(it.ts - horizonMs); k <= last; k++) {
           let ids = wanted.get(k);
           if (!ids) wanted.set(k, (ids = new Set()));
           ids.add(it.requestId);

@@ -14,6 +14,7 @@ import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
 import { type testEnv, uniqueName } from '../../helpers/env';
 import { llmRequest, userFeedback } from './fixtures';
 import { usePipelines } from './pipelines';
+import { createRedisJoinIndex } from '../../../infra/ingest/join-index';
 
 const { shared, start: startPipeline, stop, send } = usePipelines();
 const start = (name: string, dataDir: string, withRedis: boolean, env: Partial<typeof testEnv> = {}) =>
@@ -71,5 +72,26 @@ describe('feedback join across restarts and processes', () => {
       { ...request(target, 9, 'arm-a'), timestamp: new Date(Date.now()).toISOString() },
     ]);
     expect(await feedbackByArm(target)).toEqual({ [UNASSIGNED_ARM]: 1 });
+  });
+});
+
+describe('the shared join index in Redis', () => {
+  it('finds a request from up to one horizon before its feedback, in any bucket', async () => {
+    const horizon = 60_000;
+    const index = createRedisJoinIndex(shared.redis, horizon, `${uniqueName('joinidx')}:`);
+    const fb = 1_000_000_000_123;
+    const requests: [string, { segment: string; arm: string; ts: number }][] = [
+      ['at-horizon', { segment: 's', arm: 'a', ts: fb - horizon }],
+      ['mid', { segment: 's', arm: 'b', ts: fb - horizon / 2 }],
+      ['just-after', { segment: 's', arm: 'c', ts: fb + 1 }],
+    ];
+    await index.record(requests);
+    const found = await index.lookup(requests.map(([requestId]) => ({ requestId, ts: fb })));
+    expect(Object.fromEntries([...found].map(([id, e]) => [id, e.arm]))).toEqual({
+      'at-horizon': 'a',
+      mid: 'b',
+      'just-after': 'c',
+    });
+    expect((await index.lookup([{ requestId: 'never', ts: fb }])).size).toBe(0);
   });
 });
