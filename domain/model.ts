@@ -100,6 +100,19 @@ export const RolloutPolicy = z
   });
 export type RolloutPolicy = z.infer<typeof RolloutPolicy>;
 
+/**
+ * When an optimization cycle asks Claude for new prompt variants of a segment (`draftPromptVariants`):
+ * always when the segment's prompt experiment concluded with a winner, and otherwise only while the
+ * segment serves fewer than `min_live_variants` prompt variants of its primary model (arms of the same
+ * provider and model with traffic). Default 0: only concluded experiments draw proposals.
+ */
+export const PromptProposalPolicy = z
+  .object({
+    min_live_variants: z.number().int().min(0).max(50).default(0),
+  })
+  .strict();
+export type PromptProposalPolicy = z.infer<typeof PromptProposalPolicy>;
+
 /** A decision waits a day for a person unless the target's policy says otherwise. */
 export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 24 * 3600;
 
@@ -128,6 +141,8 @@ export const TargetPolicy = z
       .max(30 * 86_400)
       .default(DEFAULT_APPROVAL_TIMEOUT_SECONDS),
     rollout: RolloutPolicy.default(RolloutPolicy.parse({})),
+    /** Absent: as `{ min_live_variants: 0 }` (only concluded experiments draw prompt proposals). */
+    prompt_proposals: PromptProposalPolicy.optional(),
   })
   .strict();
 export type TargetPolicy = z.infer<typeof TargetPolicy>;
@@ -293,6 +308,21 @@ export function rolloutStages(policy: RolloutPolicy): RolloutStage[] {
     bake_seconds: policy.bake_seconds,
     requires_approval: policy.approval_stages.includes(i),
   }));
+}
+
+/**
+ * The stage of a serving change (rate_limit, batching): it applies to all of an arm's traffic, so it is
+ * one stage at 100% (written with unchanged weights), baked `bake_seconds` and judged before/after;
+ * it waits for a person when the policy's stage 0 does.
+ */
+export function servingRolloutStages(policy: RolloutPolicy): RolloutStage[] {
+  return [
+    {
+      canary_bps: TOTAL_BASIS_POINTS,
+      bake_seconds: policy.bake_seconds,
+      requires_approval: policy.approval_stages.includes(0),
+    },
+  ];
 }
 
 /** A decision as the coordinator drafts it, before it is stored and given an id and a status. */

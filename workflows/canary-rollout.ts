@@ -19,6 +19,7 @@ import type { DomainEventType } from '../domain/domain-events';
 import { TOTAL_BASIS_POINTS, type RolloutState, type Weights } from '../domain/model';
 import { workflowIds } from '../domain/names';
 import { canaryWeights } from '../domain/routing';
+import { describeServingChange, servingVerdict, windowBefore } from '../domain/intelligence/serving-rollout';
 import {
   abortRolloutSignal,
   approveStageUpdate,
@@ -55,6 +56,11 @@ function formatWeights(w: Weights | null): string {
  * `maxBakeExtensions` times and then rolls back (an inconclusive canary is not promoted blind); fail
  * rolls back at once through the `rollback` child workflow, which restores `fromVersion` exactly.
  *
+ * With `serving` (a rate_limit or batching decision) it is a before/after canary: one stage writes the
+ * serving override with unchanged weights, and each bake judges the arm's windows after the change
+ * against its own windows of equal span before it, plus the target's SLOs (domain/intelligence/
+ * serving-rollout.ts); a rollback restores the previous version's serving values with its weights.
+ *
  * Messages: `pauseRolloutSignal` holds progression (the current weights keep serving and the bake keeps
  * collecting; no verdict acts until `resumeRolloutSignal`), `abortRolloutSignal` rolls back and ends
  * `aborted`, `approveStageUpdate` releases a stage that requires a person, `rolloutStatusQuery` reads
@@ -75,7 +81,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     startToCloseTimeout: '20 seconds',
     retry: WRITE_RETRY,
   });
-  const { judgeStage } = proxyActivities<AnalysisActivities>({
+  const { judgeStage, checkSlos } = proxyActivities<AnalysisActivities>({
     taskQueue: input.taskQueues.analysis,
     startToCloseTimeout: '2 minutes',
     retry: {
@@ -163,11 +169,16 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
       },
     ]);
 
+  /** What the rollout changes, in words: a serving change, or the canary against its baseline. */
+  const change = input.serving
+    ? `${describeServingChange(input.serving)} (judged after against before)`
+    : `canary **${input.canaryArm}** vs baseline **${input.baselineArm}**`;
+
   const describe = () => {
     const last = verdicts.at(-1);
     const lines = [
       `**${state}**${paused && state !== 'paused' ? ' (pause requested)' : ''} · stage ${stage + 1}/${input.stages.length}` +
-        ` · canary **${input.canaryArm}** vs baseline **${input.baselineArm}** on ${input.target}/${input.segment}`,
+        ` · ${change} on ${input.target}/${input.segment}`,
       `Weights: ${formatWeights(weights)} (config v${version}, from v${input.fromVersion})`,
     ];
     if (last) {
@@ -269,6 +280,41 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     };
   }
 
+  /**
+   * Judges a serving change's bake [from, to): the arm after the change against the same arm over the
+   * equal span before it (the canary judge, same minimum samples), and against the target's SLOs.
+   */
+  async function judgeServingChange(from: string, to: string) {
+    const before = windowBefore({ from, to });
+    const arm = input.canaryArm;
+    const where = { target: input.target, segment: input.segment };
+    const [judged, slo] = await Promise.all([
+      judgeStage.executeWithOptions({ summary: `judge ${arm} after the change against before it` }, [
+        {
+          ...where,
+          baselineArm: arm,
+          canaryArm: arm,
+          from,
+          to,
+          baselineWindow: before,
+          thresholds: { min_samples_per_arm: input.minSamplesPerArm },
+        },
+      ]),
+      checkSlos.executeWithOptions({ summary: `check ${arm} after the change against the SLOs` }, [
+        {
+          ...where,
+          arm,
+          from,
+          to,
+          baselineArm: arm,
+          baselineWindow: before,
+          minSamples: input.minSamplesPerArm,
+        },
+      ]),
+    ]);
+    return servingVerdict(judged, slo);
+  }
+
   /** Hands the promoted change to a `healthWatch` run that outlives this rollout. */
   async function startHealthWatch(watch: NonNullable<RolloutInput['healthWatch']>): Promise<void> {
     const startedAt = workflowInfo().runStartTime.getTime();
@@ -326,6 +372,12 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     throw ApplicationFailure.nonRetryable(`rollout ${rolloutId} failed: ${message}`, type);
   }
 
+  if (!input.serving && !input.fromWeights) {
+    throw ApplicationFailure.nonRetryable(
+      `rollout ${rolloutId} has neither fromWeights (a weight canary) nor serving (a serving change)`,
+      'InvalidInput',
+    );
+  }
   try {
     await acts.recordRolloutStart.executeWithOptions(
       { summary: `record rollout of ${input.canaryArm} on ${input.target}/${input.segment}` },
@@ -347,10 +399,13 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     await publish(
       'started',
       'rollout.started',
-      `Canary ${input.canaryArm} rolling out on ${input.target}/${input.segment}`,
+      input.serving
+        ? `Serving change rolling out on ${input.target}/${input.segment}: ${describeServingChange(input.serving)}`
+        : `Canary ${input.canaryArm} rolling out on ${input.target}/${input.segment}`,
       {
         stages: input.stages.map((s) => s.canary_bps),
         from_version: input.fromVersion,
+        ...(input.serving ? { serving_change: input.serving } : {}),
       },
     );
 
@@ -364,9 +419,19 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
       await waitUntil(() => !paused || abortRequest !== null);
       if (abortRequest) break;
 
-      const stageWeights = canaryWeights(input.fromWeights, input.canaryArm, spec.canary_bps);
+      // A serving change keeps the weights of the version it follows; the activity adds its override.
+      const stageWeights = input.fromWeights
+        ? { weights: canaryWeights(input.fromWeights, input.canaryArm, spec.canary_bps) }
+        : {};
+      const what = input.serving
+        ? `set ${describeServingChange(input.serving)}`
+        : `canary ${input.canaryArm} at ${pct(spec.canary_bps)}`;
       const applied = await acts.applyRoutingConfig.executeWithOptions(
-        { summary: `apply stage ${stage + 1}: ${input.canaryArm} at ${pct(spec.canary_bps)}` },
+        {
+          summary: input.serving
+            ? `apply stage ${stage + 1}: ${what}`
+            : `apply stage ${stage + 1}: ${input.canaryArm} at ${pct(spec.canary_bps)}`,
+        },
         [
           {
             rolloutId,
@@ -374,8 +439,8 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
             target: input.target,
             segment: input.segment,
             expectedVersion: version,
-            weights: stageWeights,
-            reason: `canary ${input.canaryArm} at ${pct(spec.canary_bps)} (stage ${stage + 1}/${input.stages.length}, decision ${input.decisionId})`,
+            ...stageWeights,
+            reason: `${what} (stage ${stage + 1}/${input.stages.length}, decision ${input.decisionId})`,
           },
         ],
       );
@@ -387,7 +452,9 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
       // see "insufficient samples" and roll back an inconclusive canary: judge it against the baseline's
       // last traffic instead (the previous stage's window, or the hour before the rollout began).
       const baselineWindow =
-        spec.canary_bps === TOTAL_BASIS_POINTS && patched('full-stage-judged-on-last-baseline-window')
+        !input.serving &&
+        spec.canary_bps === TOTAL_BASIS_POINTS &&
+        patched('full-stage-judged-on-last-baseline-window')
           ? (verdicts.at(-1)?.window ?? preRolloutWindow())
           : undefined;
       const from = new Date().toISOString();
@@ -397,23 +464,25 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
         await waitUntil(() => !paused || abortRequest !== null);
         if (abortRequest) break;
         const to = new Date().toISOString();
-        const v = await judgeStage.executeWithOptions(
-          {
-            summary: `judge stage ${stage + 1} (bake ${attempt + 1}): ${input.canaryArm} vs ${input.baselineArm}`,
-          },
-          [
-            {
-              target: input.target,
-              segment: input.segment,
-              baselineArm: input.baselineArm,
-              canaryArm: input.canaryArm,
-              from,
-              to,
-              ...(baselineWindow ? { baselineWindow } : {}),
-              thresholds: { min_samples_per_arm: input.minSamplesPerArm },
-            },
-          ],
-        );
+        const v = input.serving
+          ? await judgeServingChange(from, to)
+          : await judgeStage.executeWithOptions(
+              {
+                summary: `judge stage ${stage + 1} (bake ${attempt + 1}): ${input.canaryArm} vs ${input.baselineArm}`,
+              },
+              [
+                {
+                  target: input.target,
+                  segment: input.segment,
+                  baselineArm: input.baselineArm,
+                  canaryArm: input.canaryArm,
+                  from,
+                  to,
+                  ...(baselineWindow ? { baselineWindow } : {}),
+                  thresholds: { min_samples_per_arm: input.minSamplesPerArm },
+                },
+              ],
+            );
         verdicts.push({ stage, attempt, canary_bps: spec.canary_bps, window: { from, to }, ...v });
         outcome = v.outcome;
         describe();
@@ -441,7 +510,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
       await publish(
         `stage-${stage + 1}-promoted`,
         'rollout.stage_promoted',
-        `Stage ${stage + 1}/${input.stages.length} of ${input.canaryArm} on ${input.target}/${input.segment} passed`,
+        `Stage ${stage + 1}/${input.stages.length} of ${input.serving ? describeServingChange(input.serving) : input.canaryArm} on ${input.target}/${input.segment} passed`,
         {
           stage: stage + 1,
           canary_bps: spec.canary_bps,
@@ -463,6 +532,7 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     finishing = true;
     stage = input.stages.length - 1;
     if (
+      !input.serving &&
       weights?.[input.canaryArm] !== TOTAL_BASIS_POINTS &&
       input.stages.at(-1)?.canary_bps !== TOTAL_BASIS_POINTS
     ) {
@@ -492,10 +562,13 @@ export async function canaryRollout(input: RolloutInput): Promise<RolloutResult>
     await publish(
       'promoted',
       'rollout.promoted',
-      `Canary ${input.canaryArm} promoted to 100% on ${input.target}/${input.segment}`,
+      input.serving
+        ? `Serving change promoted on ${input.target}/${input.segment}: ${describeServingChange(input.serving)}`
+        : `Canary ${input.canaryArm} promoted to 100% on ${input.target}/${input.segment}`,
       {
         config_version: version,
         from_version: input.fromVersion,
+        ...(input.serving ? { serving_change: input.serving } : {}),
       },
     );
     if (input.healthWatch && patched('health-watch-after-promotion'))

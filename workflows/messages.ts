@@ -11,7 +11,7 @@
  * - `decideApprovalUpdate` for a decision that does not await a person: rejected the same way.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { RolloutStage, RolloutState, Weights } from '../domain/model';
+import type { RolloutStage, RolloutState, ServingChange, Weights } from '../domain/model';
 import type { TaskQueues } from '../domain/names';
 import type { Verdict } from '../domain/intelligence/judge';
 
@@ -71,7 +71,15 @@ export interface RolloutInput {
   baselineArm: string;
   /** The routing-config version the change starts from: what a rollback restores exactly. */
   fromVersion: number;
-  fromWeights: Weights;
+  /** The weights the canary's stages are cut from; null for a serving change (the weights stay as they are). */
+  fromWeights: Weights | null;
+  /**
+   * A serving change (rate_limit, batching) instead of a weight canary: it applies to all of the arm's
+   * traffic, so the rollout has one stage that writes it with the same weights, and each bake judges the
+   * arm's windows after the change against its own windows of equal span before it, plus the SLOs.
+   * `canaryArm` and `baselineArm` are then both the arm changed.
+   */
+  serving?: ServingChange;
   stages: RolloutStage[];
   /** A marginal verdict extends the bake this many times at most; beyond it the rollout rolls back. */
   maxBakeExtensions: number;

@@ -102,6 +102,11 @@ export interface ProposalRequest {
   target: string;
   cycleId: string;
   segments: { segment: string; winner?: string; decisionId?: string }[];
+  /**
+   * The target policy's `prompt_proposals.min_live_variants` when the cycle chose the segments by it;
+   * absent (older cycles), the anthropic setting `proposal_min_live_variants` applies.
+   */
+  minLiveVariants?: number;
 }
 export interface ProposalOutcome {
   segment: string;

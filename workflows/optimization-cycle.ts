@@ -14,7 +14,15 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { AnalysisActivities } from '../activities/analysis';
 import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
-import { DEFAULT_APPROVAL_TIMEOUT_SECONDS, rolloutStages, type Decision, type Target } from '../domain/model';
+import {
+  DEFAULT_APPROVAL_TIMEOUT_SECONDS,
+  rolloutStages,
+  servingRolloutStages,
+  type Decision,
+  type ServingChange,
+  type Target,
+} from '../domain/model';
+import { describeServingChange } from '../domain/intelligence/serving-rollout';
 import { workflowIds } from '../domain/names';
 import { canaryRollout } from './canary-rollout';
 import { decideApprovalUpdate, type ApprovalDecisionRequest } from './messages';
@@ -26,6 +34,7 @@ import {
   type ProposalRequest,
 } from './notify-types';
 import { WRITE_RETRY } from './retry-policies';
+import { experimentWinners, segmentsToPropose } from './prompt-proposal-gate';
 
 export const cycleStatusQuery = defineQuery<CycleStatus>('cycleStatus');
 
@@ -54,7 +63,7 @@ function approvalDeadline(input: CycleInput, target: Target): number {
 }
 
 /**
- * Starts `draftPromptVariants` for the cycle's segments, naming the winner of each concluded prompt
+ * Starts `draftPromptVariants` for the given segments, naming the winner of each concluded prompt
  * experiment. Only the start is awaited (ParentClosePolicy ABANDON), so a slow, failing or unconfigured
  * Anthropic never delays or fails the cycle.
  */
@@ -62,13 +71,10 @@ async function startPromptProposal(
   input: CycleInput,
   segments: string[],
   decisions: Decision[],
+  minLiveVariants?: number,
 ): Promise<void> {
   const cycleId = workflowInfo().workflowId;
-  const winners = new Map(
-    decisions
-      .filter((d) => d.kind === 'prompt_variant' && d.canary_arm && d.canary_arm !== d.baseline_arm)
-      .map((d) => [d.segment, d]),
-  );
+  const winners = experimentWinners(decisions);
   const request: ProposalRequest = {
     target: input.target,
     cycleId,
@@ -76,6 +82,7 @@ async function startPromptProposal(
       const w = winners.get(segment);
       return w?.canary_arm ? { segment, winner: w.canary_arm, decisionId: w.id } : { segment };
     }),
+    ...(minLiveVariants !== undefined ? { minLiveVariants } : {}),
   };
   try {
     await startChild(PROMPT_PROPOSAL_WORKFLOW_TYPE, {
@@ -179,10 +186,31 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
       },
     ]);
 
-  async function startRollout(target: Target, d: Decision): Promise<void> {
-    if (!d.canary_arm || !d.baseline_arm || d.from_version === null || !d.from_weights) return;
+  /** Segments in which this cycle started a rollout: a second change there would only conflict. */
+  const rollingSegments = new Set<string>();
+
+  /**
+   * Starts the rollout of an approved decision: a weight canary, or (a rate_limit or batching decision)
+   * a before/after canary of the serving change. Returns the decision when it was marked `superseded`
+   * instead, because this cycle already rolls out another change in its segment.
+   */
+  async function startRollout(target: Target, d: Decision): Promise<Decision | undefined> {
+    if (!d.canary_arm || !d.baseline_arm || d.from_version === null) return;
+    let serving: ServingChange | undefined;
+    if (!d.from_weights) {
+      // Runs recorded before serving changes were rolled out left them `approved`.
+      if (!d.serving_change || !patched('serving-rollout')) return;
+      serving = d.serving_change;
+      if (rollingSegments.has(d.segment)) {
+        return orchestration.setDecisionStatus.executeWithOptions(
+          { summary: `mark decision superseded: a rollout in ${d.segment} already started` },
+          [{ decisionId: d.id, status: 'superseded' }],
+        );
+      }
+    }
     const workflowId = workflowIds.rollout(d.target, d.id);
     const policy = target.policy.rollout;
+    rollingSegments.add(d.segment);
     try {
       await startChild(canaryRollout, {
         workflowId,
@@ -197,7 +225,8 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
             baselineArm: d.baseline_arm,
             fromVersion: d.from_version,
             fromWeights: d.from_weights,
-            stages: rolloutStages(policy),
+            ...(serving ? { serving } : {}),
+            stages: serving ? servingRolloutStages(policy) : rolloutStages(policy),
             maxBakeExtensions: policy.max_bake_extensions,
             minSamplesPerArm: policy.min_samples_per_arm,
             taskQueues: input.taskQueues,
@@ -213,7 +242,9 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
           { key: StrategyKey, value: d.strategy },
           { key: DecisionIdKey, value: d.id },
         ],
-        staticSummary: `Canary **${d.canary_arm}** against **${d.baseline_arm}** on ${d.target}/${d.segment} (${d.kind}, ${d.strategy})`,
+        staticSummary: serving
+          ? `Set ${describeServingChange(serving)} on ${d.target}/${d.segment} (${d.kind}, ${d.strategy})`
+          : `Canary **${d.canary_arm}** against **${d.baseline_arm}** on ${d.target}/${d.segment} (${d.kind}, ${d.strategy})`,
       });
       rolloutIds.push(workflowId);
     } catch (err) {
@@ -272,10 +303,24 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
         `${d.kind} proposed for ${d.target}/${d.segment}: ${d.explanation}`,
       );
     phase = 'starting_rollouts';
-    for (const d of changes.filter((c) => c.status === 'approved')) await startRollout(target, d);
-    // Claude drafts new prompt variants in an abandoned child on the integrations queue: off the cycle's path.
-    if (patched('prompt-variant-proposal') && input.draftPromptVariants !== false)
-      await startPromptProposal(input, segments, decisions);
+    for (const d of changes.filter((c) => c.status === 'approved')) {
+      const superseded = await startRollout(target, d);
+      if (superseded) decisions[decisions.indexOf(d)] = superseded;
+    }
+    // Claude drafts new prompt variants in an abandoned child on the integrations queue: off the cycle's
+    // path, and (since the gate) only for segments with something to propose.
+    if (patched('prompt-variant-proposal') && input.draftPromptVariants !== false) {
+      if (patched('prompt-proposal-gate')) {
+        const wanted = segmentsToPropose(target, segments, decisions);
+        if (wanted.length > 0)
+          await startPromptProposal(
+            input,
+            wanted,
+            decisions,
+            target.policy.prompt_proposals?.min_live_variants ?? 0,
+          );
+      } else await startPromptProposal(input, segments, decisions);
+    }
 
     for (const d of changes.filter((c) => c.status === 'awaiting_approval')) awaiting.add(d.id);
     if (awaiting.size > 0) {
@@ -306,7 +351,7 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
           answer.approve ? 'decision.approved' : 'decision.rejected',
           `${updated.kind} for ${updated.target}/${updated.segment} ${status}${answer.by ? ` by ${answer.by}` : ''}${answer.reason ? `: ${answer.reason}` : ''}`,
         );
-        if (answer.approve) await startRollout(target, updated);
+        if (answer.approve) decisions[idx] = (await startRollout(target, updated)) ?? updated;
         setCurrentDetails(details());
       }
       for (const id of awaiting) {

@@ -18,6 +18,7 @@ import {
   type ProposalOutcome,
   type ProposalRequest,
 } from '../../workflows/notify-types';
+import { livePromptVariants } from '../../workflows/prompt-proposal-gate';
 import type { JudgeInput, JudgeResult, PromptVariantInput, PromptVariantResult } from './anthropic';
 
 export interface JudgeRunDeps {
@@ -94,32 +95,21 @@ export function createJudgeRunActivities(deps: JudgeRunDeps) {
       const out: ProposalOutcome[] = [];
       for (const seg of input.segments) {
         const config = await deps.targets.currentConfig(input.target, seg.segment);
-        const live = Object.entries(config?.weights ?? {}).filter(([, w]) => w > 0);
-        const primary = [...live].sort((a, b) => b[1] - a[1])[0]?.[0];
         let base: string | undefined;
         let reason: string;
         if (seg.winner) {
           base = seg.winner;
           reason = `experiment concluded: ${seg.winner} won`;
         } else {
-          const primaryArm = target.arms.find((a) => a.id === primary);
-          const variants = target.arms.filter(
-            (a) =>
-              live.some(([id]) => id === a.id) &&
-              primaryArm &&
-              a.provider === primaryArm.provider &&
-              a.model === primaryArm.model,
-          ).length;
-          if (
-            !primaryArm ||
-            s.proposalMinLiveVariants === undefined ||
-            variants >= s.proposalMinLiveVariants
-          ) {
+          const { primary: primaryArm, variants } = livePromptVariants(target.arms, config?.weights ?? {});
+          // The target policy's minimum (sent by the cycle) wins over the global setting.
+          const min = input.minLiveVariants ?? s.proposalMinLiveVariants;
+          if (!primaryArm || min === undefined || variants >= min) {
             out.push(skipped(seg.segment, 'no concluded experiment and enough live prompt variants'));
             continue;
           }
           base = primaryArm.id;
-          reason = `${variants} live prompt variant(s) of ${primaryArm.model}, fewer than ${s.proposalMinLiveVariants}`;
+          reason = `${variants} live prompt variant(s) of ${primaryArm.model}, fewer than ${min}`;
         }
         const arm = target.arms.find((a) => a.id === base);
         const template = arm ? s.promptTemplates[arm.prompt_template] : undefined;

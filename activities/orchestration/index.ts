@@ -35,7 +35,8 @@ export interface ApplyConfigInput {
   segment: string;
   /** The version this write must follow; another writer in between fails it as `StaleConfigVersion`. */
   expectedVersion: number;
-  weights: Weights;
+  /** Absent: the weights of `expectedVersion` carry forward (a serving change moves no traffic). */
+  weights?: Weights;
   reason: string;
 }
 
@@ -116,6 +117,18 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
     return { ...current, [change.arm]: { ...current[change.arm], [change.field]: change.to } };
   }
 
+  /** One routing-config version; `TargetNotFound` when it does not exist. */
+  async function requireVersion(target: string, segment: string, version: number) {
+    const cfg = await deps.targets.configVersion(target, segment, version);
+    if (!cfg) {
+      throw ApplicationFailure.nonRetryable(
+        `routing config ${target}/${segment} v${version} does not exist`,
+        'TargetNotFound',
+      );
+    }
+    return cfg;
+  }
+
   return {
     /**
      * Records a new rollout (state `progressing`) and marks its decision `rolling_out`. Non-retryable
@@ -145,7 +158,9 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
     },
 
     /**
-     * Writes the weights of one rollout step as a new routing-config version after `expectedVersion`.
+     * Writes the weights of one rollout step as a new routing-config version after `expectedVersion`
+     * (without weights, those of `expectedVersion` again), with the serving override of the rollout's
+     * decision when it is a rate_limit or batching change.
      * Idempotent per rollout and step: a retry returns the version the first attempt wrote. Fails
      * non-retryably with `TargetNotFound`, `InvalidConfig` or `StaleConfigVersion` (someone else changed
      * the config: the rollout must not overwrite it).
@@ -158,14 +173,16 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
         input.step,
       );
       if (existing) return { version: existing.version, weights: existing.weights, reused: true };
-      await checkWeights(input.target, input.segment, input.weights);
+      const weights =
+        input.weights ?? (await requireVersion(input.target, input.segment, input.expectedVersion)).weights;
+      await checkWeights(input.target, input.segment, weights);
       try {
         const serving = await servingOfRollout(input.rolloutId, input.target, input.segment);
         const cfg = await deps.targets.appendConfig({
           target: input.target,
           segment: input.segment,
           expectedVersion: input.expectedVersion,
-          weights: input.weights,
+          weights,
           ...(serving ? { serving } : {}),
           rolloutId: input.rolloutId,
           reason: `${stepTag(input.step)}${input.reason}`,
@@ -199,13 +216,7 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
           newVersion: existing.version,
           weights: existing.weights,
         };
-      const previous = await deps.targets.configVersion(input.target, input.segment, input.restoreVersion);
-      if (!previous) {
-        throw ApplicationFailure.nonRetryable(
-          `routing config ${input.target}/${input.segment} v${input.restoreVersion} does not exist`,
-          'TargetNotFound',
-        );
-      }
+      const previous = await requireVersion(input.target, input.segment, input.restoreVersion);
       const current = await deps.targets.currentConfig(input.target, input.segment);
       if (!current)
         throw ApplicationFailure.nonRetryable(

@@ -4,18 +4,19 @@
  * requests under the LIVE routing config with the production sticky assignment and reporting them to
  * the API's ingest, stamped with the wall clock (the judge's windows are the stage's real windows), and
  * an approved decision rolled out by the real orchestration worker and judged by the real analysis
- * worker on the aggregates the API process committed. Used by tests/e2e/canary-scenarios.test.ts and
- * the orchestration bench.
+ * worker on the aggregates the API process committed. With `serving` the decision is a serving change
+ * of the baseline arm `big` instead, judged before/after on big's own traffic. Used by
+ * tests/e2e/canary-scenarios.test.ts, tests/e2e/serving-scenarios.test.ts and the orchestration bench.
  */
 import type { WorkflowExecutionDescription } from '@temporalio/client';
 import { createSimulator, driveSimulator, httpSimulatorIo, type ArmProfile } from '../../cli/simulate';
-import type { RoutingConfig } from '../../domain/model';
+import type { RoutingConfig, ServingChange } from '../../domain/model';
 import { WORKFLOW_TYPES, workflowIds } from '../../domain/names';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
 import { createTargetsRepo } from '../../infra/db/repos/targets';
 import type { RolloutInput, RolloutResult } from '../../workflows/messages';
-import { uniqueName } from './env';
-import type { LiveSystem } from './live-system';
+import { eventually, uniqueName } from './env';
+import { startLiveSystem, type LiveSystem } from './live-system';
 import { seedApprovedRollout } from './rollout';
 
 /** The baseline arm of every scenario: median 800 ms, 1% errors, quality 0.8, $0.004 a request. */
@@ -24,8 +25,16 @@ export const BASELINE: ArmProfile = { latencyMs: 800, errorRate: 0.01, quality: 
 export interface ScenarioOptions {
   /** The canary arm `small`'s profile from the start (the baseline arm `big` keeps BASELINE). */
   canary: ArmProfile;
-  /** Switch the canary to this profile once stage `stage` (1-based) serves (an injected degradation). */
-  degrade?: { stage: number; profile: ArmProfile };
+  /**
+   * Switch `arm` (default the canary `small`) to this profile once stage `stage` (1-based) serves (an
+   * injected degradation).
+   */
+  degrade?: { stage: number; profile: ArmProfile; arm?: string };
+  /**
+   * Roll out this serving change of `big` (from v1) instead of moving traffic to `small`; the rollout
+   * starts once big has served traffic for the before window of its first bake.
+   */
+  serving?: ServingChange;
   /** Bake of each of the three judged stages (20%, 50%, 100%), seconds. */
   bakeSeconds?: number;
   /** Requests per second the simulator serves. */
@@ -53,6 +62,11 @@ export interface ScenarioResult {
   rollback: WorkflowExecutionDescription | null;
 }
 
+/** A live system whose ingest commits one-second windows every 250 ms, so a bake of seconds is judged. */
+export function startScenarioSystem(): Promise<LiveSystem> {
+  return startLiveSystem({ apiEnv: { INGEST_WINDOW_MS: '1000', INGEST_FLUSH_INTERVAL_MS: '250' } });
+}
+
 /**
  * The policy under test: three judged stages ending at 100% like the presets (the last one judged against
  * the baseline's stage-2 traffic); small minimum samples so a run takes seconds.
@@ -66,6 +80,8 @@ export function scenarioPolicy(bakeSeconds: number) {
         { canary_bps: 5000, bake_seconds: bakeSeconds },
         { canary_bps: 10000, bake_seconds: bakeSeconds },
       ],
+      // The one stage of a serving change bakes this long.
+      bake_seconds: bakeSeconds,
       min_samples_per_arm: 300,
       max_bake_extensions: 3,
     },
@@ -103,15 +119,16 @@ export async function runCanaryScenario(live: LiveSystem, opts: ScenarioOptions)
   let stageVersion: number | null = null;
   let done = false;
   const failure: { traffic?: Error } = {};
+  const rps = opts.rps ?? 400;
   const traffic = driveSimulator(sim, {
-    rps: opts.rps ?? 400,
+    rps,
     ticksPerSecond: 4,
     stop: () => done,
     onBatch: ({ version, byArm }) => {
       for (const [arm, n] of Object.entries(byArm)) served[arm] = (served[arm] ?? 0) + n;
       // The degradation arrives with the stage's config version: the first batch served under it.
       if (opts.degrade && degradedAt === null && stageVersion !== null && version >= stageVersion) {
-        arms.small = opts.degrade.profile;
+        arms[opts.degrade.arm ?? 'small'] = opts.degrade.profile;
         degradedAt = Date.now();
       }
     },
@@ -121,7 +138,17 @@ export async function runCanaryScenario(live: LiveSystem, opts: ScenarioOptions)
 
   try {
     const repos = { targets: createTargetsRepo(live.db), decisions: createDecisionsRepo(live.db) };
-    const { input, workflowId } = await seedApprovedRollout(repos, target, live.taskQueues);
+    if (opts.serving) {
+      // A before/after judge needs big's traffic over the span before the change: one bake and a half.
+      const warmup = rps * (opts.bakeSeconds ?? 5) * 1.5;
+      await eventually(async () => (served.big ?? 0) >= warmup, {
+        timeoutMs: 60_000,
+        what: `${warmup} requests served before the change`,
+      });
+    }
+    const { input, workflowId } = await seedApprovedRollout(repos, target, live.taskQueues, {
+      ...(opts.serving ? { serving: { change: opts.serving, fromVersion: before.version } } : {}),
+    });
     // Stage n writes version 1 + n (the target starts at v1).
     if (opts.degrade) stageVersion = before.version + opts.degrade.stage;
     const handle = await live.client.workflow.start<(i: RolloutInput) => Promise<RolloutResult>>(

@@ -6,7 +6,14 @@
  */
 import type { SloCheck } from '../../domain/intelligence/slo';
 import type { Verdict } from '../../domain/intelligence/judge';
-import { rolloutStages, TargetPolicy, type Arm, type DecisionDraft } from '../../domain/model';
+import {
+  rolloutStages,
+  servingRolloutStages,
+  TargetPolicy,
+  type Arm,
+  type DecisionDraft,
+  type ServingChange,
+} from '../../domain/model';
 import type { TaskQueues } from '../../domain/names';
 import type { DecideInput } from '../../activities/analysis';
 import type { CheckSlosInput, JudgeStageInput } from '../../activities/analysis/judge-stage';
@@ -55,6 +62,36 @@ export function switchDraft(
 }
 
 /**
+ * A rate_limit decision as the coordinator drafts it: `change` of one arm's serving policy, no weights
+ * moved, the arm judged against itself before the change.
+ */
+export function servingDraft(
+  target: string,
+  fromVersion: number,
+  change: ServingChange,
+  requiresApproval = false,
+): DecisionDraft {
+  return {
+    target,
+    segment: 'default',
+    strategy: 'adaptive_rate_limit',
+    kind: 'rate_limit',
+    from_version: fromVersion,
+    from_weights: null,
+    to_weights: null,
+    canary_arm: change.arm,
+    baseline_arm: change.arm,
+    expected_impact: { cost: null, latency: { relative: -0.1, low: -0.2, high: 0 }, quality: null },
+    confidence: 0.8,
+    safety_checks: [],
+    rollback_plan: `Set ${change.field} of ${change.arm} back to ${change.from ?? 'unset'}.`,
+    explanation: `raise ${change.field} of ${change.arm} from ${change.from} to ${change.to}`,
+    serving_change: change,
+    requires_approval: requiresApproval,
+  };
+}
+
+/**
  * A target at v1 with all traffic on `baseline` (default `big`) and the given policy (parsed, so
  * presets and defaults apply). `arms` defaults to big and small.
  */
@@ -75,17 +112,25 @@ export async function seedTarget(
 }
 
 /**
- * An approved decision to move `target` from its baseline to `canary`, and the rollout input the cycle
- * builds for it from the target's stored policy (`overrides` replace fields, e.g. a health watch).
+ * An approved decision to move `target` from its baseline to `canary` (or, with `serving`, to change an
+ * arm's serving policy from version `serving.fromVersion`), and the rollout input the cycle builds for
+ * it from the target's stored policy (`overrides` replace fields, e.g. a health watch).
  */
 export async function seedApprovedRollout(
   repos: RolloutRepos,
   target: string,
   taskQueues: TaskQueues,
-  opts: { canary?: string; baseline?: string; overrides?: Partial<RolloutInput> } = {},
+  opts: {
+    canary?: string;
+    baseline?: string;
+    serving?: { change: ServingChange; fromVersion: number };
+    overrides?: Partial<RolloutInput>;
+  } = {},
 ): Promise<{ input: RolloutInput; workflowId: string }> {
   const d = await repos.decisions.insert({
-    ...switchDraft(target, false, { canary: opts.canary, baseline: opts.baseline }),
+    ...(opts.serving
+      ? servingDraft(target, opts.serving.fromVersion, opts.serving.change)
+      : switchDraft(target, false, { canary: opts.canary, baseline: opts.baseline })),
     id: crypto.randomUUID(),
     status: 'approved',
     cycle_id: null,
@@ -100,8 +145,9 @@ export async function seedApprovedRollout(
     canaryArm: d.canary_arm!,
     baselineArm: d.baseline_arm!,
     fromVersion: d.from_version!,
-    fromWeights: d.from_weights!,
-    stages: rolloutStages(policy),
+    fromWeights: d.from_weights,
+    ...(d.serving_change ? { serving: d.serving_change } : {}),
+    stages: d.serving_change ? servingRolloutStages(policy) : rolloutStages(policy),
     maxBakeExtensions: policy.max_bake_extensions,
     minSamplesPerArm: policy.min_samples_per_arm,
     taskQueues,
@@ -120,6 +166,8 @@ export interface AnalysisScript {
   drafts: Map<string, DecisionDraft[]>;
   /** Every judge call, per target. */
   judged: Map<string, JudgeStageInput[]>;
+  /** Every SLO check, per target. */
+  sloChecked: Map<string, CheckSlosInput[]>;
 }
 
 export const newAnalysisScript = (): AnalysisScript => ({
@@ -127,6 +175,7 @@ export const newAnalysisScript = (): AnalysisScript => ({
   slos: new Map(),
   drafts: new Map(),
   judged: new Map(),
+  sloChecked: new Map(),
 });
 
 /** The real analysis activities with the judge, the SLO check and (where scripted) the decision replaced by the script. */
@@ -149,6 +198,7 @@ export function scriptedAnalysisActivities<
       };
     },
     async checkSlos(input: CheckSlosInput): Promise<SloCheck> {
+      script.sloChecked.set(input.target, [...(script.sloChecked.get(input.target) ?? []), input]);
       const outcome = script.slos.get(input.target)?.shift() ?? 'ok';
       return {
         outcome,

@@ -2,7 +2,9 @@
  * Records real runs of canaryRollout, rollback and an optimizationCycle that waits for approval and
  * starts a rollout, on the running dev server, and saves their histories under tests/histories/ for
  * the replay tests. Verdicts and drafts are scripted (the runs, messages and timers are real).
- * Usage: eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx tests/replay/record-rollout-histories.ts
+ * Usage: eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx tests/replay/record-rollout-histories.ts [SECTION...]
+ * Sections: messages, failed-stage, cycle-approval, health-watch, serving (all when none is named). Name
+ * only the new ones: re-recording an existing history with today's code would drop what it guards.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,8 +38,16 @@ import {
   scriptedAnalysisActivities,
   seedApprovedRollout,
   seedTarget,
+  servingDraft,
   switchDraft,
 } from '../helpers/rollout';
+
+const SECTIONS = ['messages', 'failed-stage', 'cycle-approval', 'health-watch', 'serving'];
+const named = process.argv.slice(2);
+const unknown = named.filter((n) => !SECTIONS.includes(n));
+if (unknown.length > 0)
+  throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
+const want = (section: string) => named.length === 0 || named.includes(section);
 
 const logger = createLogger('record', 'warn');
 installRuntime(logger);
@@ -108,7 +118,7 @@ async function save(workflowId: string, file: string) {
 
 // 1. A rollout steered by every message: pause and resume during the first bake, a marginal verdict
 //    that extends it, then an approval of the second stage; it is promoted.
-{
+if (want('messages')) {
   const target = await seed();
   script.set(target, ['marginal', 'pass', 'pass']);
   const input = await rolloutInput(target);
@@ -131,7 +141,7 @@ async function save(workflowId: string, file: string) {
 }
 
 // 2. A rollout whose first stage fails: it rolls back through the rollback child.
-{
+if (want('failed-stage')) {
   const target = await seed();
   script.set(target, ['fail']);
   const input = await rolloutInput(target);
@@ -146,7 +156,7 @@ async function save(workflowId: string, file: string) {
 }
 
 // 3. A cycle whose decision needs a person: approved through the update, it starts the rollout child.
-{
+if (want('cycle-approval')) {
   const target = await seed();
   drafts.set(target, [switchDraft(target, true)]);
   const id = uniqueName(`cycle-${target}`);
@@ -176,7 +186,7 @@ async function save(workflowId: string, file: string) {
 }
 
 // 4. A promoted rollout handed to the health watch, which sees a degradation and rolls back.
-{
+if (want('health-watch')) {
   const target = await seed();
   script.set(target, ['pass', 'pass', 'pass', 'fail']);
   const input = { ...(await rolloutInput(target)), healthWatch: { intervalSeconds: 1, durationSeconds: 30 } };
@@ -193,6 +203,26 @@ async function save(workflowId: string, file: string) {
   await h.result();
   await client.workflow.getHandle(`health-${target}`).result();
   await save(`health-${target}`, 'health-watch-rolled-back.json');
+}
+
+// 5. A cycle whose rate_limit decision starts a before/after rollout of the serving change (and, with
+//    nothing to propose, no prompt-proposal child); a degraded after window rolls it back.
+if (want('serving')) {
+  const target = await seedTarget(repos, {
+    prefix: 'rec-serving',
+    policy: { rollout: { preset: 'balanced', bake_seconds: 2, max_bake_extensions: 1 } },
+  });
+  script.set(target, ['marginal', 'fail']);
+  drafts.set(target, [servingDraft(target, 1, { arm: 'big', field: 'max_concurrency', from: null, to: 24 })]);
+  const id = uniqueName(`cycle-${target}`);
+  const result = (await client.workflow.execute(WORKFLOW_TYPES.optimizationCycle, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [{ target, trigger: 'api', taskQueues }],
+  })) as { rolloutIds: string[] };
+  await save(id, 'optimization-cycle-serving-rollout.json');
+  await client.workflow.getHandle(result.rolloutIds[0]!).result();
+  await save(result.rolloutIds[0]!, 'canary-rollout-serving-rolled-back.json');
 }
 
 for (const w of workers) w.shutdown();

@@ -1,6 +1,7 @@
 /**
  * Replay guard for the rollout workflows: recorded runs of canaryRollout (promoted with every message,
- * and failed into a rollback), rollback, healthWatch, and a cycle that starts a rollout after approval exist, and an
+ * and failed into a rollback), rollback, healthWatch, a cycle that starts a rollout after approval, and
+ * a cycle that starts the before/after rollout of a serving change (rolled back) exist, and an
  * unversioned reordering of canaryRollout is caught as a determinism violation. (Every history under
  * tests/histories/ also replays in replay.test.ts.)
  */
@@ -23,6 +24,8 @@ const RECORDED = [
   'rollback-after-failed-stage.json',
   'optimization-cycle-approval-starts-rollout.json',
   'health-watch-rolled-back.json',
+  'optimization-cycle-serving-rollout.json',
+  'canary-rollout-serving-rolled-back.json',
 ];
 
 describe('replay of recorded rollout histories', () => {

@@ -4,13 +4,14 @@
  * update (as long as the target policy's approval window, the run's timeout derived from it), and is
  * rejected, or expires without a rollout and the run completes, otherwise.
  */
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WORKFLOW_TYPES } from '../../domain/names';
 import { decideApprovalUpdate, type RolloutResult } from '../../workflows/messages';
 import type { CycleInput, CycleResult, CycleStatus } from '../../workflows/types';
+import { promptProposalWorkflowId, type ProposalOutcome } from '../../workflows/notify-types';
 import { eventually, uniqueName } from '../helpers/env';
-import { cycleExecutionTimeoutMs, TargetPolicy } from '../../domain/model';
+import { cycleExecutionTimeoutMs, TargetPolicy, type DecisionDraft } from '../../domain/model';
 import { seedTarget as seedTargetWith, switchDraft } from '../helpers/rollout';
 import { seedTarget, startRolloutEnv, type RolloutTestEnv } from './rollout-env';
 
@@ -133,5 +134,55 @@ describe('optimizationCycle', { timeout: 180_000 }, () => {
     const d = await handle.describe();
     expect(d.status.name).toBe('COMPLETED');
     expect(d.closeTime!.getTime() - d.startTime.getTime()).toBeLessThan(2 * 3600_000);
+  });
+});
+
+describe('prompt proposals started by the cycle', { timeout: 180_000 }, () => {
+  const proposal = (cycleId: string) =>
+    t.env.client.workflow.getHandle<() => Promise<ProposalOutcome[]>>(promptProposalWorkflowId(cycleId));
+
+  it('starts no draftPromptVariants when no segment has anything to propose', async () => {
+    // Default policy (min_live_variants 0) and no concluded experiment: the real decision is no_action.
+    const target = await seedTarget(t);
+    const handle = await startCycle(target, { draftPromptVariants: true });
+    const cycle = await handle.result();
+    expect(cycle.decisions.map((d) => d.kind)).toEqual(['no_action']);
+    await expect(proposal(handle.workflowId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    expect(t.proposals).toEqual([]);
+  });
+
+  it('starts it for a segment with fewer live prompt variants than the policy asks', async () => {
+    const target = await seedTargetWith(t.repos, { policy: { prompt_proposals: { min_live_variants: 2 } } });
+    const handle = await startCycle(target, { draftPromptVariants: true });
+    await handle.result();
+    expect(await proposal(handle.workflowId).result()).toEqual([
+      expect.objectContaining({ segment: 'default', status: 'skipped' }),
+    ]);
+    expect(t.proposals).toEqual([
+      { target, cycleId: handle.workflowId, segments: [{ segment: 'default' }], minLiveVariants: 2 },
+    ]);
+  });
+
+  it('starts it for the winner of a concluded prompt experiment', async () => {
+    const target = await seedTarget(t);
+    const concluded = {
+      ...switchDraft(target, false),
+      strategy: 'prompt_optimization',
+      kind: 'prompt_variant',
+      // No routing change to roll out: the experiment's result is what is under test.
+      from_version: null,
+    } as DecisionDraft;
+    t.drafts.set(target, [concluded]);
+    const handle = await startCycle(target, { draftPromptVariants: true });
+    const cycle = await handle.result();
+    await proposal(handle.workflowId).result();
+    expect(t.proposals).toEqual([
+      {
+        target,
+        cycleId: handle.workflowId,
+        segments: [{ segment: 'default', winner: 'small', decisionId: cycle.decisions[0]!.id }],
+        minLiveVariants: 0,
+      },
+    ]);
   });
 });

@@ -21,7 +21,7 @@ import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
 import { createTargetsRepo } from '../../infra/db/repos/targets';
 import { createLogger } from '../../infra/logger';
 import { workflowBundlePath, installRuntime } from '../../infra/temporal';
-import type { JudgeStageInput } from '../../activities/analysis/judge-stage';
+import type { CheckSlosInput, JudgeStageInput } from '../../activities/analysis/judge-stage';
 import type { RolloutInput } from '../../workflows/messages';
 import type { ProposalOutcome, ProposalRequest } from '../../workflows/notify-types';
 import { testEnv, uniqueName } from '../helpers/env';
@@ -45,8 +45,12 @@ export interface RolloutTestEnv {
   slos: Map<string, SloCheck['outcome'][]>;
   /** Every judge call, per target. */
   judged: Map<string, JudgeStageInput[]>;
+  /** Every SLO check, per target. */
+  sloChecked: Map<string, CheckSlosInput[]>;
   /** Drafts the cycle's decideCycle returns per target (the real no_action drafts when absent). */
   drafts: Map<string, DecisionDraft[]>;
+  /** Prompt-proposal requests the stand-in integrations activity received, in order. */
+  proposals: ProposalRequest[];
   stop(): Promise<void>;
 }
 
@@ -90,6 +94,7 @@ export async function startRolloutEnv(
     integrations: `integrations-${suffix}`,
   };
   const scripted = newAnalysisScript();
+  const proposals: ProposalRequest[] = [];
   const orchestration = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: taskQueues.orchestration,
@@ -116,6 +121,7 @@ export async function startRolloutEnv(
     workflowBundle: { codePath: await workflowBundlePath(logger, 'notify.ts') },
     activities: opts.integrationActivities?.({ db }) ?? {
       async proposePromptVariantsForCycle(input: ProposalRequest): Promise<ProposalOutcome[]> {
+        proposals.push(input);
         return input.segments.map(({ segment }) => ({
           segment,
           status: 'skipped' as const,
@@ -134,7 +140,9 @@ export async function startRolloutEnv(
     script: scripted.verdicts,
     slos: scripted.slos,
     judged: scripted.judged,
+    sloChecked: scripted.sloChecked,
     drafts: scripted.drafts,
+    proposals,
     async stop() {
       for (const w of workers) w.shutdown();
       await Promise.all(runs);
