@@ -23,6 +23,12 @@ import type { IngestFront } from './front';
 import { EmbeddedPipeline } from './pipeline';
 import { adoptRetiredShards, type AdoptedShard } from './adopt';
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A WAL directory untouched this long is not a worker's that is just restarting (adopt.ts). */
+const ADOPT_AFTER_IDLE_MS = 60_000;
+const ADOPT_INTERVAL_MS = 5 * 60_000;
+
 export { createCommitBreaker, createDedup, createPriceSource, shardConfig } from './common';
 
 export interface EmbeddedIngest {
@@ -30,7 +36,7 @@ export interface EmbeddedIngest {
   pipeline: EmbeddedPipeline;
   aggregates: AggregatesRepo;
   checks: ReadinessCheck[];
-  /** Retired shards of DATA_DIR this start adopted (resolves once they are drained). */
+  /** Retired shards of DATA_DIR the first round at start adopted (resolves once they are drained). */
   adoption: Promise<AdoptedShard[]>;
   onPricesChanged(): Promise<void>;
   stop(): Promise<void>;
@@ -48,6 +54,8 @@ export async function startEmbeddedIngest(opts: {
   name?: string;
   /** How long to wait for the WAL lock held by another process (pipeline.ts default when unset). */
   lockWaitMs?: number;
+  /** Retired directories are adopted once untouched this long (default a minute; tests shorten it). */
+  adoptAfterMs?: number;
 }): Promise<EmbeddedIngest> {
   const { env, db, logger } = opts;
   const aggregates = createAggregatesRepo(db);
@@ -74,20 +82,31 @@ export async function startEmbeddedIngest(opts: {
   const own = opts.name ?? env.INGEST_SHARD_NAME;
   const pipeline = pipelineFor(own);
   await pipeline.start(opts.lockWaitMs);
-  // Off the start path: retired shards' tails and held feedback (adopt.ts), one at a time.
+  // Off the start path, at start and every few minutes: retired shards' tails and held feedback
+  // (adopt.ts), one directory at a time.
   const stopping = new AbortController();
-  const adoption = adoptRetiredShards({
-    signal: stopping.signal,
-    dataDir: env.DATA_DIR,
-    own,
-    pipelineFor,
-    settleAfterMs:
-      Math.max(env.INGEST_JOIN_HORIZON_MS, env.INGEST_ALLOWED_LATENESS_MS) + env.INGEST_WINDOW_MS,
-    logger,
-  }).catch((err: unknown) => {
-    logger.error({ err }, 'adopting retired ingest shards failed');
-    return [];
-  });
+  const adoptRound = () =>
+    adoptRetiredShards({
+      signal: stopping.signal,
+      dataDir: env.DATA_DIR,
+      own,
+      pipelineFor,
+      adoptAfterMs: opts.adoptAfterMs ?? ADOPT_AFTER_IDLE_MS,
+      settleAfterMs:
+        Math.max(env.INGEST_JOIN_HORIZON_MS, env.INGEST_ALLOWED_LATENESS_MS) + env.INGEST_WINDOW_MS,
+      logger,
+    }).catch((err: unknown) => {
+      logger.error({ err }, 'adopting retired ingest shards failed');
+      return [];
+    });
+  const adoption = adoptRound();
+  const rounds = (async () => {
+    await adoption;
+    while (!stopping.signal.aborted) {
+      await sleep(ADOPT_INTERVAL_MS, undefined, { signal: stopping.signal }).catch(() => undefined);
+      if (!stopping.signal.aborted) await adoptRound();
+    }
+  })();
   const front: IngestFront = {
     sink: pipeline,
     limits: {
@@ -106,7 +125,7 @@ export async function startEmbeddedIngest(opts: {
     adoption,
     async stop() {
       stopping.abort();
-      await adoption;
+      await rounds;
       await pipeline.stop();
       prices.close();
       breaker.breaker.shutdown();

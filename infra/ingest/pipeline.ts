@@ -3,6 +3,7 @@
  * then one shard processor folds them into windows and commits aggregates with its WAL offset. On start
  * it replays the WAL from the committed offset, so a SIGKILL at any point loses and doubles nothing.
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkEvent, type TelemetryEvent } from '../../domain/events';
 import type { PriceBook } from '../../domain/pricing';
@@ -128,8 +129,12 @@ export class EmbeddedPipeline implements IngestSink {
    * Locks the shard's WAL directory (waiting up to `lockWaitMs` for a crashed holder's lock to go
    * stale), replays what the database has not yet counted, and starts accepting.
    */
+  private get dir(): string {
+    return join(this.opts.dataDir, 'wal', this.opts.name);
+  }
+
   async start(lockWaitMs = LOCK_WAIT_MS): Promise<void> {
-    const dir = join(this.opts.dataDir, 'wal', this.opts.name);
+    const dir = this.dir;
     this.lock = await lockShardDir(dir, {
       waitMs: lockWaitMs,
       onLost: (err) => {
@@ -259,15 +264,31 @@ export class EmbeddedPipeline implements IngestSink {
     }
   }
 
-  async stop(): Promise<void> {
-    if (!this.loop || this.stopped) return;
+  /**
+   * Stops accepting, commits what was accepted and releases the directory. `removeIfDrained` (a retired
+   * shard being adopted): when everything is committed and no feedback is held, the directory goes too,
+   * before its lock is released; the database's checkpoint is all a later owner needs (start rebases).
+   */
+  async stop(opts: { removeIfDrained?: boolean } = {}): Promise<boolean> {
+    if (!this.loop || this.stopped) return false;
     this.stopped = true;
     this.running = false;
     this.wake?.();
     await this.loop;
-    await this.flush().catch((err: unknown) => this.opts.logger.error({ err }, 'final ingest flush failed'));
+    let flushed = true;
+    await this.flush().catch((err: unknown) => {
+      flushed = false;
+      this.opts.logger.error({ err }, 'final ingest flush failed');
+    });
     await this.wal.close();
+    const remove =
+      opts.removeIfDrained === true &&
+      flushed &&
+      this.committed >= this.wal.nextOffset &&
+      this.shard.waiting === 0;
+    if (remove) await rm(this.dir, { recursive: true, force: true });
     await this.lock?.release();
+    return remove;
   }
 
   /** Held feedback, waiting for its request. */

@@ -7,6 +7,7 @@
  * a second claimant (infra/db/repos/aggregates.ts `claim`).
  */
 import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 
 /** A lock not refreshed for this long belongs to a dead process (the holder refreshes every second). */
@@ -27,7 +28,7 @@ export class ShardLockedError extends Error {
 }
 
 /**
- * Locks `dir` (created if missing). `waitMs` > 0 waits for a holder that is going away (a crashed
+ * Locks `dir`, then creates it if missing. `waitMs` > 0 waits for a holder that is going away (a crashed
  * process's stale lock, a retiring drain); 0 only tries. `onLost` runs if another process took the lock
  * anyway (this one stalled past the stale time): the caller must stop writing.
  */
@@ -35,7 +36,8 @@ export async function lockShardDir(
   dir: string,
   opts: { waitMs: number; onLost: (err: Error) => void },
 ): Promise<ShardLock> {
-  await mkdir(dir, { recursive: true });
+  // The lock first, the directory after: a directory that exists is never one being claimed.
+  await mkdir(dirname(dir), { recursive: true });
   const retries = Math.ceil(opts.waitMs / 250);
   try {
     const release = await lockfile.lock(dir, {
@@ -44,6 +46,10 @@ export async function lockShardDir(
       realpath: false,
       retries: retries > 0 ? { retries, factor: 1, minTimeout: 250, maxTimeout: 250 } : 0,
       onCompromised: opts.onLost,
+    });
+    await mkdir(dir, { recursive: true }).catch(async (err: unknown) => {
+      await release();
+      throw err;
     });
     return {
       release: () => release().catch(() => undefined),

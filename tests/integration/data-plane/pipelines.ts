@@ -15,6 +15,7 @@ export interface PipelineOptions {
   redis?: boolean;
   env?: Partial<typeof testEnv>;
   lockWaitMs?: number;
+  adoptAfterMs?: number;
 }
 
 /** Registers the file's hooks; returns how to start, feed and stop pipelines. */
@@ -41,6 +42,7 @@ export function usePipelines() {
         name,
         ...(opts.redis !== false ? { redis: shared.redis } : {}),
         ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
+        ...(opts.adoptAfterMs !== undefined ? { adoptAfterMs: opts.adoptAfterMs } : {}),
       });
       running.add(p);
       return p;

@@ -4,7 +4,7 @@
  * once no request can still come, and feedback held by one shard joined to a request another shard
  * counted (two API workers or replicas).
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,8 +21,9 @@ const { shared, start: startPipeline, stop, send } = usePipelines();
 // Settling waits for max(join horizon, lateness) + window of idleness: two seconds here.
 const SHORT = { INGEST_JOIN_HORIZON_MS: 1_000, INGEST_ALLOWED_LATENESS_MS: 0, INGEST_WINDOW_MS: 1_000 };
 
+// Adopted as soon as untouched (the default waits a minute for an owner that is restarting).
 const start = (name: string, dataDir: string, env: Partial<typeof testEnv> = {}, lockWaitMs?: number) =>
-  startPipeline(name, dataDir, { env, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
+  startPipeline(name, dataDir, { env, adoptAfterMs: 0, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
 
 const T0 = Date.now() - 60_000;
 
@@ -65,15 +66,33 @@ describe('write-ahead log ownership', () => {
     await wal.close();
 
     const survivor = await start(uniqueName('retired-w0'), dir);
-    const adopted = await survivor.adoption;
-    expect(adopted.map((a) => a.name)).toContain(retired);
+    expect(await survivor.adoption).toEqual(
+      expect.arrayContaining([{ name: retired, settled: 0, removed: true }]),
+    );
     expect((await countsByArm(target)).requests).toEqual({ 'arm-a': 3 });
+    // Everything counted, nothing held: the directory is gone, so later rounds skip it.
+    expect(existsSync(join(dir, 'wal', retired))).toBe(false);
 
     // The owner coming back later continues from the checkpoint: nothing is counted twice.
     await stop(survivor);
     const back = await start(retired, dir);
     await back.pipeline.drain();
     expect((await countsByArm(target)).requests).toEqual({ 'arm-a': 3 });
+  });
+
+  it('leaves a directory written within the last minute to its owner, who may be restarting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'llmopt-recent-'));
+    const target = uniqueName('recent');
+    const restarting = uniqueName('recent-w1');
+    const wal = await Wal.open(join(dir, 'wal', restarting), { segmentBytes: 1 << 20 });
+    await wal.append([Buffer.from(JSON.stringify(llmRequest(target, 1, T0, { arm: 'arm-a' })))]);
+    await wal.close();
+    const other = await startPipeline(uniqueName('recent-w0'), dir);
+    expect((await other.adoption).map((a) => a.name)).not.toContain(restarting);
+    // Its owner, back, counts its own tail.
+    const back = await start(restarting, dir);
+    await back.pipeline.drain();
+    expect((await countsByArm(target)).requests).toEqual({ 'arm-a': 1 });
   });
 
   it("settles a retired shard's held feedback once no request can still come", async () => {
@@ -94,13 +113,17 @@ describe('write-ahead log ownership', () => {
 
     // Too early: the retired shard is adopted but its feedback keeps waiting.
     const early = await start(uniqueName('settle-w0'), dir, SHORT);
-    expect(await early.adoption).toEqual(expect.arrayContaining([{ name: retired, settled: 0 }]));
+    expect(await early.adoption).toEqual(
+      expect.arrayContaining([{ name: retired, settled: 0, removed: false }]),
+    );
     expect((await countsByArm(target)).feedback).toEqual({});
     await stop(early);
 
     await new Promise((r) => setTimeout(r, 2_100));
     const late = await start(uniqueName('settle-w0b'), dir, SHORT);
-    expect(await late.adoption).toEqual(expect.arrayContaining([{ name: retired, settled: 2 }]));
+    expect(await late.adoption).toEqual(
+      expect.arrayContaining([{ name: retired, settled: 2, removed: true }]),
+    );
     expect((await countsByArm(target)).feedback).toEqual({ 'arm-b': 1, [UNASSIGNED_ARM]: 1 });
   });
 
