@@ -2,17 +2,22 @@
  * API benchmark: GET /v1/targets/{target}/config served from the routing-config cache, as applications
  * poll it (a full 200 answer, and the 304 an SDK gets with If-None-Match), and small authenticated ingest
  * batches when the ingest route is wired. The API runs as its own process (`node --import tsx
- * api/main.ts`) on a fresh database of the running PostgreSQL, with Redis and Temporal from the
- * services; autocannon loads it from another process over loopback, so the figures include HTTP
- * parsing, every middleware (auth, the Redis-shared rate limiter with a limit the load never reaches,
- * audit, metrics) and the socket path. The bare-Hono ceiling is measured in the same run, beside them:
- * load generator and server share this machine's cores, so the ceiling is what this machine can show.
+ * api/main.ts`, API_WORKERS=2 by default) on a fresh database of the running PostgreSQL, with Redis and
+ * Temporal from the services; wrk (autocannon when wrk is absent) loads it from another process over
+ * loopback, so the figures include HTTP parsing, every middleware (auth, the Redis-shared rate limiter
+ * with a limit the load never reaches, audit, metrics) and the socket path. Beside each rate: the
+ * server's CPU time per request (utime + stime of the API process tree over the run), which a busy
+ * machine disturbs far less than the rate. The bare-Hono ceiling is measured in the same run: load
+ * generator and server share this machine's cores, so the ceiling is what this machine can show.
  *
- *   npx tsx bench/api.ts [--json] [--profile <dir>] [--config-only]        (npm run bench -- api)
+ *   npx tsx bench/api.ts [--json] [--workers <n>] [--profile <dir>] [--config-only]   (npm run bench -- api)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadEnv } from '../infra/env';
@@ -21,43 +26,145 @@ import { freePort } from '../infra/net';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+const WRK_SCRIPT = fileURLToPath(new URL('./wrk/report.lua', import.meta.url));
 const DURATION_S = 10;
 const CONNECTIONS = 64;
 
+/** One load run, whichever generator made it. Latencies in milliseconds. */
+interface LoadResult {
+  requests: number;
+  reqPerS: number;
+  p50: number;
+  p99: number;
+  /** Socket errors, timeouts and answers of 400 or more (none are expected on these routes). */
+  errors: number;
+}
+
+interface LoadOptions {
+  headers: Record<string, string>;
+  method?: string;
+  body?: string;
+  durationS?: number;
+}
+
+/**
+ * wrk (C, one thread, epoll) when installed -- `bash infra/services.sh bench-tools` installs it -- else
+ * autocannon. autocannon is Node: it spends a whole core generating the load that the API needs, so on
+ * two cores its figures measure the generator as much as the server.
+ */
+const LOAD_GENERATOR: 'wrk' | 'autocannon' =
+  spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined ? 'wrk' : 'autocannon';
+
+function runChild(cmd: string, args: string[], name: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${name} exited ${code}: ${err.slice(-500)}`));
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (!last.startsWith('{')) return reject(new Error(`${name} printed no figures: ${out.slice(-300)}`));
+      resolve(last);
+    });
+  });
+}
+
+interface WrkReport {
+  requests: number;
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  socket_errors: number;
+  timeouts: number;
+  non_2xx_3xx: number;
+}
+
+async function wrk(url: string, opts: LoadOptions): Promise<LoadResult> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${opts.durationS ?? DURATION_S}s`, '--latency'];
+  for (const [k, v] of Object.entries(opts.headers)) args.push('-H', `${k}: ${v}`);
+  args.push('-s', WRK_SCRIPT, url);
+  let dir: string | undefined;
+  if (opts.method || opts.body) {
+    args.push('--', opts.method ?? 'GET');
+    if (opts.body) {
+      dir = mkdtempSync(join(tmpdir(), 'bench-api-'));
+      writeFileSync(join(dir, 'body'), opts.body);
+      args.push(join(dir, 'body'));
+    }
+  }
+  try {
+    const r = JSON.parse(await runChild('wrk', args, 'wrk')) as WrkReport;
+    return {
+      requests: r.requests,
+      reqPerS: r.requests_per_s,
+      p50: r.p50_ms,
+      p99: r.p99_ms,
+      errors: r.socket_errors + r.timeouts + r.non_2xx_3xx,
+    };
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface CannonResult {
   requests: { average: number; total: number };
-  latency: { p50: number; p99: number; average: number };
+  latency: { p50: number; p99: number };
   errors: number;
   timeouts: number;
   non2xx: number;
-  statusCodeStats?: Record<string, { count: number }>;
 }
 
 /** autocannon in its own process: the load generator must not share the API's event loop. */
-function cannon(
-  url: string,
-  opts: { headers: Record<string, string>; method?: string; body?: string; durationS?: number },
-): Promise<CannonResult> {
+async function cannon(url: string, opts: LoadOptions): Promise<LoadResult> {
   const args = [AUTOCANNON, '-j', '-c', String(CONNECTIONS), '-d', String(opts.durationS ?? DURATION_S)];
   for (const [k, v] of Object.entries(opts.headers)) args.push('-H', `${k}=${v}`);
   if (opts.method) args.push('-m', opts.method);
   if (opts.body) args.push('-b', opts.body);
   args.push(url);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`autocannon exited ${code}: ${err.slice(-500)}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').at(-1)!) as CannonResult);
-      } catch (e) {
-        reject(new Error(`autocannon output unreadable: ${String(e)} ${out.slice(0, 300)}`));
+  const r = JSON.parse(await runChild(process.execPath, args, 'autocannon')) as CannonResult;
+  return {
+    requests: r.requests.total,
+    reqPerS: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx,
+  };
+}
+
+const load = (url: string, opts: LoadOptions) =>
+  LOAD_GENERATOR === 'wrk' ? wrk(url, opts) : cannon(url, opts);
+
+/** CPU seconds (user + system) spent so far by a process and all its descendants (cluster workers). */
+function treeCpuSeconds(pid: number): number {
+  const TICKS_PER_S = 100; // USER_HZ, 100 on every Linux architecture Node runs on
+  let ticks = 0;
+  const visit = (p: number) => {
+    try {
+      // Fields after the parenthesized command: state is [0], utime [11], stime [12].
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const kids = readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim();
+        for (const k of kids ? kids.split(' ') : []) visit(Number(k));
       }
-    });
-  });
+    } catch {
+      // gone meanwhile, or no /proc (not Linux): counted as nothing
+    }
+  };
+  visit(pid);
+  return ticks / TICKS_PER_S;
+}
+
+/** A load run with the server's CPU time per answered request beside it (robust on a shared machine). */
+async function measured(pid: number, url: string, opts: LoadOptions) {
+  const before = treeCpuSeconds(pid);
+  const r = await load(url, opts);
+  const cpuUs = ((treeCpuSeconds(pid) - before) * 1e6) / Math.max(1, r.requests);
+  return { ...r, cpuUsPerReq: Math.round(cpuUs) };
 }
 
 async function waitReady(base: string, api: ChildProcess): Promise<void> {
@@ -76,20 +183,16 @@ async function waitReady(base: string, api: ChildProcess): Promise<void> {
 
 /**
  * The ceiling beside the figures: a bare Hono server (no middleware, no auth, constant body) on the same
- * machine at the same moment. On a shared or busy machine the absolute numbers move; the ratio
- * route / ceiling says what our stack costs.
+ * machine at the same moment, in as many processes (node:cluster) as the API has workers. On a shared or
+ * busy machine the absolute numbers move; the ratio route / ceiling says what our stack costs.
  */
-async function ceiling(body: string): Promise<CannonResult> {
+async function ceiling(body: string, processes: number): Promise<LoadResult & { cpuUsPerReq: number }> {
   const port = await freePort();
   const server = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--ceiling-server', String(port)],
-    {
-      cwd: ROOT,
-      stdio: ['pipe', 'ignore', 'inherit'],
-    },
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--ceiling-server', String(port), String(processes)],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BENCH_CEILING_BODY: body } },
   );
-  server.stdin.end(body);
   try {
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 30_000;
@@ -103,17 +206,22 @@ async function ceiling(body: string): Promise<CannonResult> {
         break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    return await cannon(`${base}/c`, { headers: {} });
+    return await measured(server.pid!, `${base}/c`, { headers: {} });
   } finally {
     server.kill('SIGTERM');
   }
 }
 
-async function serveCeiling(port: number): Promise<void> {
+async function serveCeiling(port: number, processes: number): Promise<void> {
+  const { default: cluster } = await import('node:cluster');
+  if (cluster.isPrimary && processes > 1) {
+    // Workers exit with the primary (their IPC channel closes).
+    for (let i = 0; i < processes; i++) cluster.fork();
+    return;
+  }
   const { Hono } = await import('hono');
   const { serve } = await import('@hono/node-server');
-  let body = '';
-  for await (const chunk of process.stdin) body += String(chunk);
+  const body = process.env.BENCH_CEILING_BODY ?? '{}';
   const app = new Hono();
   app.get('/c', (c) => c.body(body, 200, { 'content-type': 'application/json', etag: '"ceiling"' }));
   serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
@@ -129,6 +237,10 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
   dbUrl.pathname = `/${dbName}`;
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  // --workers <n>: API_WORKERS of the API process (default 2, one per core of the bench machine).
+  const workersAt = process.argv.indexOf('--workers');
+  const workers = workersAt > 0 ? Number(process.argv[workersAt + 1]) : 2;
+  if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers takes a whole number >= 1');
   // --profile <dir>: the API process writes a V8 CPU profile there on exit, to see where the time goes.
   const profileAt = process.argv.indexOf('--profile');
   const profile =
@@ -148,6 +260,7 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
       // The limiter runs (shared through Redis, as deployed) with a limit this one bench identity cannot
       // reach, so the figure includes its cost but never a 429.
       API_RATE_LIMIT_PER_MINUTE: '60000000',
+      API_WORKERS: String(workers),
     },
   });
   const figures: Record<string, number | string> = {};
@@ -180,24 +293,30 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
     const etag = first.headers.get('etag') ?? '';
     if (first.status !== 200 || !etag) throw new Error(`config route answered ${first.status}`);
 
-    await cannon(url, { headers: auth, durationS: 3 }); // warm-up: JIT, key cache, pools
-    const full = await cannon(url, { headers: auth });
-    figures.config_200_req_per_s = Math.round(full.requests.average);
-    figures.config_200_p50_ms = full.latency.p50;
-    figures.config_200_p99_ms = full.latency.p99;
-    figures.config_200_errors = full.errors + full.timeouts + full.non2xx;
+    figures.load_generator = LOAD_GENERATOR;
+    figures.api_workers = workers;
+    await load(url, { headers: auth, durationS: 3 }); // warm-up: JIT, key cache, pools
+    const full = await measured(api.pid!, url, { headers: auth });
+    figures.config_200_req_per_s = Math.round(full.reqPerS);
+    figures.config_200_p50_ms = full.p50;
+    figures.config_200_p99_ms = full.p99;
+    figures.config_200_errors = full.errors;
+    figures.config_200_server_cpu_us_per_req = full.cpuUsPerReq;
     const configOnly = process.argv.includes('--config-only');
     if (!configOnly) {
-      const cached = await cannon(url, { headers: { ...auth, 'if-none-match': etag } });
-      figures.config_304_req_per_s = Math.round(cached.requests.average);
-      figures.config_304_p50_ms = cached.latency.p50;
-      figures.config_304_p99_ms = cached.latency.p99;
+      const cached = await measured(api.pid!, url, { headers: { ...auth, 'if-none-match': etag } });
+      figures.config_304_req_per_s = Math.round(cached.reqPerS);
+      figures.config_304_p50_ms = cached.p50;
+      figures.config_304_p99_ms = cached.p99;
+      figures.config_304_errors = cached.errors;
+      figures.config_304_server_cpu_us_per_req = cached.cpuUsPerReq;
     }
-    const bare = await ceiling(await first.text());
-    figures.ceiling_bare_hono_req_per_s = Math.round(bare.requests.average);
-    figures.ceiling_bare_hono_p99_ms = bare.latency.p99;
-    figures.config_200_share_of_ceiling =
-      Math.round((full.requests.average / bare.requests.average) * 1000) / 1000;
+    const bare = await ceiling(await first.text(), workers);
+    figures.ceiling_bare_hono_processes = workers;
+    figures.ceiling_bare_hono_req_per_s = Math.round(bare.reqPerS);
+    figures.ceiling_bare_hono_p99_ms = bare.p99;
+    figures.ceiling_bare_hono_server_cpu_us_per_req = bare.cpuUsPerReq;
+    figures.config_200_share_of_ceiling = Math.round((full.reqPerS / bare.reqPerS) * 1000) / 1000;
 
     const now = new Date().toISOString();
     const batch = Array.from({ length: 10 }, (_, i) => ({
@@ -222,15 +341,16 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
       figures.ingest_batch10 = 'not measured: --config-only';
     } else if (probe.status === 202) {
       // Same ids every time: after the first, every batch is a duplicate the pipeline must still answer.
-      const ingest = await cannon(`${base}/v1/events`, {
+      const ingest = await measured(api.pid!, `${base}/v1/events`, {
         headers: { ...auth, 'content-type': 'application/json' },
         method: 'POST',
         body: JSON.stringify(batch),
       });
-      figures.ingest_batch10_req_per_s = Math.round(ingest.requests.average);
-      figures.ingest_batch10_events_per_s = Math.round(ingest.requests.average * batch.length);
-      figures.ingest_batch10_p99_ms = ingest.latency.p99;
-      figures.ingest_batch10_errors = ingest.errors + ingest.timeouts + ingest.non2xx;
+      figures.ingest_batch10_req_per_s = Math.round(ingest.reqPerS);
+      figures.ingest_batch10_events_per_s = Math.round(ingest.reqPerS * batch.length);
+      figures.ingest_batch10_p99_ms = ingest.p99;
+      figures.ingest_batch10_errors = ingest.errors;
+      figures.ingest_batch10_server_cpu_us_per_req = ingest.cpuUsPerReq;
     } else {
       figures.ingest_batch10 = `not measured: POST /v1/events answered ${probe.status}`;
     }
@@ -239,9 +359,9 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
     figures.target_config_req_per_s = 20_000;
     // No route can beat an empty server on the same cores: say so beside the figures when that is the case.
     figures.target_reachable_here =
-      bare.requests.average >= 20_000
+      bare.reqPerS >= 20_000
         ? 'yes'
-        : `no: bare Hono itself serves ${Math.round(bare.requests.average)}/s here (load generator on the same cores)`;
+        : `no: bare Hono itself serves ${Math.round(bare.reqPerS)}/s here (load generator on the same cores)`;
   } finally {
     api.kill('SIGTERM');
     await new Promise((r) => (api.exitCode !== null ? r(null) : api.once('exit', r)));
@@ -253,7 +373,7 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
 
 const ceilingAt = process.argv.indexOf('--ceiling-server');
 if (ceilingAt > 0) {
-  await serveCeiling(Number(process.argv[ceilingAt + 1]));
+  await serveCeiling(Number(process.argv[ceilingAt + 1]), Number(process.argv[ceilingAt + 2] ?? 1));
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const figures = await runApiBench();
   if (process.argv.includes('--json')) console.log(JSON.stringify(figures));

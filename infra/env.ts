@@ -107,6 +107,11 @@ export const EnvSchema = z.object({
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positiveInt.max(1000).default(20),
   /** Time a process has to finish or hand back in-flight work after SIGTERM before it exits anyway. */
   SHUTDOWN_GRACE_MS: positiveInt.max(60_000).default(8_000),
+  /**
+   * API processes (node:cluster workers) sharing the REST and gRPC ports, each a full API with its own
+   * ingest shard `${INGEST_SHARD_NAME}-<index>`; one per core to use them all. 1 = a single process.
+   */
+  API_WORKERS: positiveInt.max(64).default(1),
   /** Largest request body the API accepts, in bytes (413 beyond). Reloadable with SIGHUP. */
   API_MAX_BODY_BYTES: positiveInt.max(512 * 1024 * 1024).default(10 * 1024 * 1024),
   /** Time after which the API answers 503 for a request still running. Reloadable with SIGHUP. */

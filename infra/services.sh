@@ -350,6 +350,14 @@ down_postgres() {
   rm -f "$(pid_file postgres)"
 }
 
+# ----------------------------------------------------------------------------- bench tools
+# wrk (C, epoll) loads the API in bench/api.ts: a load generator in Node would spend a core of its own.
+# Benchmarks only (`npm run bench`); the tests never need it.
+install_bench_tools() {
+  have wrk || apt_install wrk
+  have wrk || die "wrk not found after installing it"
+}
+
 # ----------------------------------------------------------------------------- redis
 install_redis() {
   if ! have redis-server || ! have redis-cli; then
@@ -578,6 +586,7 @@ usage: bash infra/services.sh up|down|status|install|env [temporal|postgres|redi
   down     stop the services this project started (pid files in .local/run)
   status   show state, addresses and binary paths
   env      print export lines (eval "\$(bash infra/services.sh env)")
+  bench-tools  install what only the benchmarks use (wrk)
 EOF
   exit 2
 }
@@ -626,6 +635,7 @@ main() {
       ;;
     status) mkdirs; cmd_status "${svcs[@]}" ;;
     env) cmd_env ;;
+    bench-tools) with_lock; install_bench_tools ;;
     -h|--help|help) usage ;;
     *) usage ;;
   esac

@@ -7,20 +7,31 @@
 import type { Context } from 'hono';
 import type { AppBindings } from './types';
 
-/** What hono/secure-headers sends by default, with Cross-Origin-Resource-Policy: same-origin. */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'cross-origin-resource-policy': 'same-origin',
-  'cross-origin-opener-policy': 'same-origin',
-  'origin-agent-cluster': '?1',
-  'referrer-policy': 'no-referrer',
-  'strict-transport-security': 'max-age=15552000; includeSubDomains',
-  'x-content-type-options': 'nosniff',
-  'x-dns-prefetch-control': 'off',
-  'x-download-options': 'noopen',
-  'x-frame-options': 'SAMEORIGIN',
-  'x-permitted-cross-domain-policies': 'none',
-  'x-xss-protection': '0',
-});
+/**
+ * What hono/secure-headers sends by default, with Cross-Origin-Resource-Policy: same-origin, and the
+ * request id, as one object literal: V8 makes it from a boilerplate in nanoseconds, where copying a
+ * constant object and adding keys to the copy costs microseconds per response.
+ */
+function secureHeadersWithId(requestId: string): Record<string, string> {
+  return {
+    'cross-origin-resource-policy': 'same-origin',
+    'cross-origin-opener-policy': 'same-origin',
+    'origin-agent-cluster': '?1',
+    'referrer-policy': 'no-referrer',
+    'strict-transport-security': 'max-age=15552000; includeSubDomains',
+    'x-content-type-options': 'nosniff',
+    'x-dns-prefetch-control': 'off',
+    'x-download-options': 'noopen',
+    'x-frame-options': 'SAMEORIGIN',
+    'x-permitted-cross-domain-policies': 'none',
+    'x-xss-protection': '0',
+    'x-request-id': requestId,
+  };
+}
+
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(secureHeadersWithId('')).filter(([k]) => k !== 'x-request-id')),
+);
 
 const COMPLETE = new WeakSet<Response>();
 
@@ -31,7 +42,7 @@ export function applyCommonHeaders(c: Context<AppBindings>, res: Response): void
   for (const k in SECURITY_HEADERS) h.set(k, SECURITY_HEADERS[k]!);
   h.set('x-request-id', c.get('requestId'));
   const limits = c.get('limitHeaders');
-  if (limits) for (const k in limits) h.set(k, limits[k]!);
+  if (limits) for (const [k, v] of Object.entries(limits)) h.set(k, v);
 }
 
 /** A response that already carries every common header, built from one plain object. */
@@ -41,10 +52,17 @@ export function completeResponse(
   status: number,
   headers: Record<string, string>,
 ): Response {
-  const all: Record<string, string> = { ...SECURITY_HEADERS, ...headers };
-  all['x-request-id'] = c.get('requestId');
+  const all = secureHeadersWithId(c.get('requestId'));
   const limits = c.get('limitHeaders');
-  if (limits) Object.assign(all, limits);
+  // Stores by constant names, each one fast; the route's own few headers follow.
+  if (limits) {
+    all['ratelimit-policy'] = limits['ratelimit-policy'];
+    all.ratelimit = limits.ratelimit;
+    all['ratelimit-limit'] = limits['ratelimit-limit'];
+    all['ratelimit-remaining'] = limits['ratelimit-remaining'];
+    all['ratelimit-reset'] = limits['ratelimit-reset'];
+  }
+  for (const k in headers) all[k] = headers[k]!;
   const res = new Response(body, { status, headers: all });
   COMPLETE.add(res);
   return res;

@@ -14,6 +14,7 @@ import type { InvalidationBus } from '../../infra/cache/bus';
 import type { Redis } from 'ioredis';
 import type { Identity } from './permissions';
 import type { SecurityRepos } from '../middleware/security';
+import type { RateLimitFields } from '../middleware/rate-limit';
 import type { IngestFront } from '../../infra/ingest/front';
 import type { AggregatesRepo } from '../../infra/db/repos/aggregates';
 import type { PricesRepo } from '../../infra/db/repos/prices';
@@ -58,7 +59,7 @@ export interface AppBindings {
     /** Set by api/middleware/security.ts on every request (anonymous when no credential was sent). */
     identity: Identity;
     /** RateLimit headers of this request's decision, added to the response by createApp's outer middleware. */
-    limitHeaders: Record<string, string> | undefined;
+    limitHeaders: RateLimitFields | undefined;
   };
 }
 

@@ -175,7 +175,15 @@ export function createRedisRateLimiter(redis: Redis, logger: Logger, keyPrefix =
 }
 
 /** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) plus the classic triplet. */
-export function rateLimitHeaders(d: LimitDecision): Record<string, string> {
+export type RateLimitFields = {
+  'ratelimit-policy': string;
+  ratelimit: string;
+  'ratelimit-limit': string;
+  'ratelimit-remaining': string;
+  'ratelimit-reset': string;
+};
+
+export function rateLimitHeaders(d: LimitDecision): RateLimitFields {
   return {
     'ratelimit-policy': `${d.limit};w=60`,
     ratelimit: `limit=${d.limit}, remaining=${d.remaining}, reset=${d.resetSeconds}`,

@@ -21,6 +21,7 @@ import {
   createMemoryRateLimiter,
   createRedisRateLimiter,
   rateLimitHeaders,
+  type RateLimitFields,
   type RateLimiter,
 } from './rate-limit';
 
@@ -119,6 +120,12 @@ function routeExistence(app: AppRouter): (method: string, path: string) => boole
   };
 }
 
+/** A refusal carries the RateLimit fields of its decision too. */
+function withHeaders(res: Response, headers: Partial<RateLimitFields>): Response {
+  for (const [k, v] of Object.entries(headers)) res.headers.set(k, v);
+  return res;
+}
+
 function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHandler<AppBindings> {
   const { env } = deps;
   const exists = routeExistence(app);
@@ -153,24 +160,20 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
     c.set('identity', caller);
 
     const perMinute = identity ? env.API_RATE_LIMIT_PER_MINUTE : env.API_RATE_LIMIT_ANONYMOUS_PER_MINUTE;
-    let limitHeaders: Record<string, string> = {};
+    let limitHeaders: Partial<RateLimitFields> = {};
     if (perMinute > 0 && !EXEMPT_FROM_LIMITS.has(c.req.path)) {
       const decision = await security.limiter.consume(caller.id, perMinute);
-      limitHeaders = rateLimitHeaders(decision);
+      const fields = rateLimitHeaders(decision);
+      limitHeaders = fields;
       // Added to whatever answers below by createApp's outer middleware, with the other common headers.
-      c.set('limitHeaders', limitHeaders);
+      c.set('limitHeaders', fields);
       if (!decision.allowed) {
         const res = problem(c, 'rate_limited', `rate limit of ${perMinute} requests per minute exceeded`, {
           retry_after: decision.retryAfterSeconds,
         });
-        for (const [k, v] of Object.entries(limitHeaders)) res.headers.set(k, v);
-        return res;
+        return withHeaders(res, limitHeaders);
       }
     }
-    const answer = (res: Response) => {
-      for (const [k, v] of Object.entries(limitHeaders)) res.headers.set(k, v);
-      return res;
-    };
 
     if (failure?.type === 'unauthorized' || (!isPublic && !identity)) {
       const res = problem(
@@ -182,40 +185,46 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
         'www-authenticate',
         `Bearer realm="llm-auto-optimizer"${failure ? ', error="invalid_token"' : ''}`,
       );
-      return answer(res);
+      return withHeaders(res, limitHeaders);
     }
     if (failure)
-      return answer(
+      return withHeaders(
         problem(
           c,
           failure.type,
           failure.message,
           failure.details.retryAfterSeconds ? { retry_after: failure.details.retryAfterSeconds } : {},
         ),
+        limitHeaders,
       );
     if (!isPublic) {
       if (!matched) {
         if (!exists(c.req.method, c.req.path))
-          return answer(problem(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
+          return withHeaders(
+            problem(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`),
+            limitHeaders,
+          );
         deps.logger.error(
           { method: c.req.method, path: c.req.path },
           'route is missing from the permission table (api/lib/permissions.ts); denied',
         );
-        return answer(
+        return withHeaders(
           problem(
             c,
             'forbidden',
             'this route has no entry in the permission table and is denied to everyone',
           ),
+          limitHeaders,
         );
       }
       const permission = matched.rule.access as Exclude<typeof access, 'public' | undefined>;
       if (!rolesGrant(identity!.roles, permission)) {
         const roles = identity!.roles.length > 0 ? identity!.roles.join(', ') : 'no role';
-        return answer(
+        return withHeaders(
           problem(c, 'forbidden', `${roles} lacks the permission "${permission}"`, {
             required_permission: permission,
           }),
+          limitHeaders,
         );
       }
     }

@@ -219,6 +219,28 @@ describe('the cached config route', () => {
     expect(again.headers.get('x-request-id')).toBe('poll-2');
     expect(again.headers.get('x-content-type-options')).toBe('nosniff');
   });
+
+  it('answers 400 naming the field for a bad target or segment, also once valid pairs are remembered', async () => {
+    const name = uniqueName('hot');
+    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    const key = await sys.keyFor('ingest');
+    const get = (path: string) => call(sys.app, 'GET', path, undefined, {}, { auth: key });
+    for (let i = 0; i < 2; i++) {
+      expect((await get(`/v1/targets/${name}/config?segment=default`)).status).toBe(200);
+      expect((await get(`/v1/targets/${name}/config`)).status).toBe(200);
+      const badSegment = await get(`/v1/targets/${name}/config?segment=Not%20A%20Slug`);
+      expect(badSegment.status).toBe(400);
+      expect(badSegment.headers.get('content-type')).toBe('application/problem+json');
+      expect(badSegment.body).toMatchObject({ errors: [{ path: 'query.segment' }] });
+      const repeated = await get(`/v1/targets/${name}/config?segment=default&segment=default`);
+      expect(repeated.status).toBe(400);
+      expect(repeated.body).toMatchObject({ errors: [{ path: 'query.segment' }] });
+      const badTarget = await get(`/v1/targets/${'x'.repeat(64)}/config?segment=default`);
+      expect(badTarget.status).toBe(400);
+      expect(badTarget.body).toMatchObject({ errors: [{ path: 'param.target' }] });
+      expect((await get(`/v1/targets/${name}/config?segment=absent`)).status).toBe(404);
+    }
+  });
 });
 
 /** The config of target/segment is gone from `cache` (another process's) within a second. */

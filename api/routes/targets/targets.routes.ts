@@ -86,6 +86,9 @@ export const getTarget = createRoute({
   responses: targetResponses.read('The target'),
 });
 
+/** Query of the config route; its handler validates it itself (targets.handlers.ts, configInput). */
+export const ConfigQuery = z.object({ segment: SegmentName.default(DEFAULT_SEGMENT) });
+
 export const getConfig = createRoute({
   method: 'get',
   path: '/v1/targets/{target}/config',
@@ -93,7 +96,7 @@ export const getConfig = createRoute({
   summary: "The current routing config of a target's segment, with its version",
   request: {
     params: TargetParam,
-    query: z.object({ segment: SegmentName.default(DEFAULT_SEGMENT) }),
+    query: ConfigQuery,
   },
   responses: {
     200: {
