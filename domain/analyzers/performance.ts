@@ -3,8 +3,8 @@
  * rank test on merged sketches of the recent windows against the earlier ones), throughput, and the
  * error rate by type.
  */
-import { bins, mergeWindowHistograms, quantile } from '../intelligence/fast-sketch';
-import { mannWhitneyHistograms, twoProportionZ } from '../stats/tests';
+import { mannWhitneySketches, mergeWindowHistograms, quantile } from '../intelligence/fast-sketch';
+import { twoProportionZ } from '../stats/tests';
 import type { AnalyzerOutput } from '../intelligence/types';
 import { errorsIn, RECENT_WINDOWS } from '../intelligence/summary';
 import { evidenceOf, finding, splitRecent, type AnalyzerContext } from './context';
@@ -71,7 +71,7 @@ export function analyzePerformance(ctx: AnalyzerContext, params = PERFORMANCE_DE
     const b = shared && s.latency_baseline ? s.latency_baseline : mergeWindowHistograms(baseline);
     const r = shared && s.latency_recent ? s.latency_recent : mergeWindowHistograms(recent);
     if (b.count >= 30 && r.count >= 30) {
-      const mw = mannWhitneyHistograms(bins(b), bins(r));
+      const mw = mannWhitneySketches(b, r);
       const b95 = quantile(b, 0.95)!;
       const r95 = quantile(r, 0.95)!;
       const shift = r95 / b95 - 1;

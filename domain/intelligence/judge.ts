@@ -9,8 +9,8 @@
  * tolerance fails too (the floor is never traded); a ttft regression only extends the bake (marginal).
  */
 import { errorCount, mergeMoments, variance, type Moments, type WindowAggregate } from '../aggregate';
-import { bins, mergeHistograms, quantile } from './fast-sketch';
-import { holmAdjust, mannWhitneyHistograms, twoProportionZ, welchTLess } from '../stats/tests';
+import { mannWhitneySketches, mergeHistograms, quantile } from './fast-sketch';
+import { holmAdjust, twoProportionZ, welchTLess } from '../stats/tests';
 
 export interface JudgeThresholds {
   /** Samples per arm before a pass is possible. */
@@ -110,7 +110,7 @@ function rankMetric(
   const c = mergeHistograms(canary);
   if (b.count === 0 || c.count === 0) return null;
   // Merged histograms of the sketches (tie within a bucket), read without the library's slow decoder.
-  const mw = mannWhitneyHistograms(bins(b), bins(c));
+  const mw = mannWhitneySketches(b, c);
   const shift = (q: number) => quantile(c, q)! / Math.max(quantile(b, q)!, 1e-9) - 1;
   const effect = Math.max(shift(0.5), shift(0.95));
   return {

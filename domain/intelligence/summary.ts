@@ -2,7 +2,7 @@
  * Merges window aggregates into per segment × arm summaries that every analyzer and strategy reads,
  * so merging (and sketch decoding) happens once per cycle.
  */
-import { emptyMoments, mergeMoments, variance, type Moments, type WindowAggregate } from '../aggregate';
+import { emptyMoments, variance, type Moments, type WindowAggregate } from '../aggregate';
 import type { Percentiles } from '../aggregate';
 import { mergeDecoded, mergeWindowHistograms, percentiles, type Histogram } from './fast-sketch';
 
@@ -73,6 +73,24 @@ function fillSeries(series: MetricSeries, i: number, w: WindowAggregate, errors:
   series.error_rate[i] = w.count > 0 ? errors / w.count : NaN;
   series.latency_p95_ms[i] = w.latency.p95 ?? NaN;
   series.quality[i] = w.quality.count > 0 ? w.quality.mean : NaN;
+}
+
+/** Merge `b` into `a` in place: mergeMoments without an object per window. */
+function addMoments(a: Moments, b: Moments): void {
+  if (b.count === 0) return;
+  if (a.count === 0) {
+    a.count = b.count;
+    a.mean = b.mean;
+    a.m2 = b.m2;
+    return;
+  }
+  // The same arithmetic as mergeMoments, term for term, so the result is bit-identical.
+  const count = a.count + b.count;
+  const delta = b.mean - a.mean;
+  const mean = a.mean + (delta * b.count) / count;
+  a.m2 = a.m2 + b.m2 + (delta * delta * a.count * b.count) / count;
+  a.count = count;
+  a.mean = mean;
 }
 
 /** A window's errors (errorCount without its intermediate array: analyzers call it for every window). */
@@ -155,7 +173,7 @@ export function summarize(windows: readonly WindowAggregate[], withSketch = true
     const part = parts[i < cut ? 0 : 1];
     part.count += w.count;
     part.errors += windowErrors;
-    part.quality = mergeMoments(part.quality, w.quality);
+    addMoments(part.quality, w.quality);
     cost += w.cost_usd;
     latencySum += w.latency_sum_ms;
     const q = w.quality;
@@ -177,8 +195,8 @@ export function summarize(windows: readonly WindowAggregate[], withSketch = true
   let recentHist: Histogram | null = null;
   if (withSketch) {
     // Each window's sketch is merged once: into the baseline or the recent part, and the whole is their sum.
-    baselineHist = mergeWindowHistograms(windows.slice(0, cut));
-    recentHist = mergeWindowHistograms(windows.slice(cut));
+    baselineHist = mergeWindowHistograms(windows, 0, cut);
+    recentHist = mergeWindowHistograms(windows, cut);
     latency = percentiles(mergeDecoded([baselineHist, recentHist]));
   }
   const quality: Moments = { count: qn, mean: qMean, m2: qM2 };

@@ -31,14 +31,37 @@ export function mannWhitneyHistograms(
   x: readonly Bin[],
   y: readonly Bin[],
 ): TestResult & { u: number; n1: number; n2: number } {
-  // A merge walk over both histograms in ascending value order (sketch histograms come sorted); equal
-  // values from both sides form one tie group.
   const xs = ascending(x);
   const ys = ascending(y);
+  return mannWhitneyColumns(
+    xs.map((b) => b.value),
+    xs.map((b) => b.count),
+    xs.length,
+    ys.map((b) => b.value),
+    ys.map((b) => b.count),
+    ys.length,
+  );
+}
+
+/**
+ * `mannWhitneyHistograms` over histograms given as columns: the first `nx` (value, count) pairs of
+ * `xv`/`xc` and `ny` of `yv`/`yc`, each in ascending value order. Callers holding sketches fill reused
+ * typed arrays rather than building a bin object per bucket.
+ */
+export function mannWhitneyColumns(
+  xv: ArrayLike<number>,
+  xc: ArrayLike<number>,
+  nx: number,
+  yv: ArrayLike<number>,
+  yc: ArrayLike<number>,
+  ny: number,
+): TestResult & { u: number; n1: number; n2: number } {
+  // A merge walk over both histograms in ascending value order; equal values from both sides form one
+  // tie group.
   let n1 = 0;
   let n2 = 0;
-  for (const b of xs) if (b.count > 0) n1 += b.count;
-  for (const b of ys) if (b.count > 0) n2 += b.count;
+  for (let k = 0; k < nx; k++) if (xc[k]! > 0) n1 += xc[k]!;
+  for (let k = 0; k < ny; k++) if (yc[k]! > 0) n2 += yc[k]!;
   const n = n1 + n2;
   if (n1 === 0 || n2 === 0) return { statistic: 0, p_value: 1, u: 0, n1, n2 };
   let below = 0;
@@ -46,18 +69,18 @@ export function mannWhitneyHistograms(
   let tieTerm = 0;
   let i = 0;
   let j = 0;
-  while (i < xs.length || j < ys.length) {
-    const v = Math.min(i < xs.length ? xs[i]!.value : Infinity, j < ys.length ? ys[j]!.value : Infinity);
+  while (i < nx || j < ny) {
+    const v = Math.min(i < nx ? xv[i]! : Infinity, j < ny ? yv[j]! : Infinity);
     if (Number.isNaN(v)) {
       // No rank for a missing value: skip it.
-      if (i < xs.length && Number.isNaN(xs[i]!.value)) i++;
-      if (j < ys.length && Number.isNaN(ys[j]!.value)) j++;
+      if (i < nx && Number.isNaN(xv[i]!)) i++;
+      if (j < ny && Number.isNaN(yv[j]!)) j++;
       continue;
     }
     let cx = 0;
     let cy = 0;
-    while (i < xs.length && xs[i]!.value === v) cx += Math.max(0, xs[i++]!.count);
-    while (j < ys.length && ys[j]!.value === v) cy += Math.max(0, ys[j++]!.count);
+    while (i < nx && xv[i]! === v) cx += Math.max(0, xc[i++]!);
+    while (j < ny && yv[j]! === v) cy += Math.max(0, yc[j++]!);
     const t = cx + cy;
     if (t === 0) continue;
     rankSumY += cy * (below + (t + 1) / 2);
@@ -167,7 +190,6 @@ export function msprt(diff: number, v: number, tau2: number): { lambda: number; 
   return { lambda, p_value: Math.min(1, 1 / lambda) };
 }
 
-/** Median of a non-empty array. */
 /**
  * Scratch space for `median`: a typed array sorts numerically without a comparator callback, but each
  * new one of more than a few elements allocates its own backing store, which cost more than the sort
@@ -175,10 +197,11 @@ export function msprt(diff: number, v: number, tau2: number): { lambda: number; 
  */
 let medianScratch = new Float64Array(256);
 
-export function median(xs: readonly number[]): number {
-  if (xs.length > medianScratch.length) medianScratch = new Float64Array(2 * xs.length);
-  const s = medianScratch.subarray(0, xs.length);
-  for (let i = 0; i < xs.length; i++) s[i] = xs[i]!;
+/** Median of the first `n` values (all by default) of a non-empty array. */
+export function median(xs: ArrayLike<number>, n = xs.length): number {
+  if (n > medianScratch.length) medianScratch = new Float64Array(2 * n);
+  const s = medianScratch.subarray(0, n);
+  for (let i = 0; i < n; i++) s[i] = xs[i]!;
   s.sort();
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
@@ -198,22 +221,40 @@ export function robustZ(xs: readonly number[]): number[] {
  * mu0 +/- L * sigma * sqrt(lambda / (2 - lambda) * (1 - (1 - lambda)^(2i))).
  */
 export function ewmaChart(
-  xs: readonly number[],
+  xs: ArrayLike<number>,
   mu0: number,
   sigma: number,
   lambda = 0.3,
   l = 3,
+  n = xs.length,
 ): { z: number[]; out: boolean[] } {
   let z = mu0;
-  const zs = new Array<number>(xs.length);
-  const out = new Array<boolean>(xs.length);
-  for (let i = 0; i < xs.length; i++) {
+  const zs = new Array<number>(n);
+  const out = new Array<boolean>(n);
+  const limits = ewmaLimits(lambda, n);
+  for (let i = 0; i < n; i++) {
     z = lambda * xs[i]! + (1 - lambda) * z;
-    const width = l * sigma * Math.sqrt((lambda / (2 - lambda)) * (1 - (1 - lambda) ** (2 * (i + 1))));
+    const width = l * sigma * limits[i]!;
     zs[i] = z;
     out[i] = Math.abs(z - mu0) > width;
   }
   return { z: zs, out };
+}
+
+/**
+ * sqrt(lambda / (2 - lambda) * (1 - (1 - lambda)^(2i))) for i = 1..n, computed once per lambda: the
+ * anomaly analyzer charts hundreds of series of the same length each cycle.
+ */
+let ewmaTable = { lambda: NaN, values: new Float64Array(0) };
+
+function ewmaLimits(lambda: number, n: number): Float64Array {
+  if (ewmaTable.lambda !== lambda || ewmaTable.values.length < n) {
+    const values = new Float64Array(Math.max(n, 2 * ewmaTable.values.length, 64));
+    for (let i = 0; i < values.length; i++)
+      values[i] = Math.sqrt((lambda / (2 - lambda)) * (1 - (1 - lambda) ** (2 * (i + 1))));
+    ewmaTable = { lambda, values };
+  }
+  return ewmaTable.values;
 }
 
 /**
@@ -222,15 +263,16 @@ export function ewmaChart(
  * Returns the first index where either side crosses h, or -1.
  */
 export function cusum(
-  xs: readonly number[],
+  xs: ArrayLike<number>,
   mu0: number,
   sigma: number,
   k = 0.5,
   h = 5,
+  n = xs.length,
 ): { index: number; direction: 'up' | 'down' | null } {
   let hi = 0;
   let lo = 0;
-  for (let i = 0; i < xs.length; i++) {
+  for (let i = 0; i < n; i++) {
     const s = sigma > 0 ? (xs[i]! - mu0) / sigma : 0;
     hi = Math.max(0, hi + s - k);
     lo = Math.max(0, lo - s - k);

@@ -199,6 +199,20 @@ export function proposeModelSelection(
     }
   }
   const mixQ = new Float64Array(S * A);
+  // The choosable arms of each segment by ascending mix cost (ties by index): what the per-draw pruning
+  // below scans. Costs do not change between draws, so this order is computed once.
+  const byCost: number[][] = [];
+  for (let s = 0; s < S; s++) {
+    const idx: number[] = [];
+    for (let a = 0; a < A; a++) if (!Number.isNaN(mixCost[s * A + a]!)) idx.push(a);
+    idx.sort((x, y) => mixCost[s * A + x]! - mixCost[s * A + y]! || x - y);
+    byCost.push(idx);
+  }
+  // Largest shadow price the bisection can try (exp of its upper end, with room for exp's rounding).
+  const lambdaMax = Math.max(maxCost, 1e-12) * 1e6 * (1 + 1e-9);
+  const tieGap = 1e-14 * (2 * lambdaMax + maxCost);
+  const cand = new Int32Array(S * A);
+  const candLen = new Int32Array(S);
   const D = params.posterior_draws;
   const draws = new Float64Array(D * S * A);
   const chosenCount = new Float64Array(S * A);
@@ -206,8 +220,10 @@ export function proposeModelSelection(
   let plannedRatioSum = 0;
   const k0 = params.prior_strength;
   const floor = policy.quality_floor;
+  // Each draw's arm effects, in arm order (the order the generator is read in), in one reused array.
+  const mu = new Float64Array(A);
   for (let d = 0; d < D; d++) {
-    const mu = armPrior.map((p) => p.mu + p.se * sampleNormal(rng));
+    for (let a = 0; a < A; a++) mu[a] = armPrior[a]!.mu + armPrior[a]!.se * sampleNormal(rng);
     const base = d * S * A;
     for (let s = 0; s < S; s++)
       for (let a = 0; a < A; a++) {
@@ -230,14 +246,44 @@ export function proposeModelSelection(
         mixQ[s * A + a] = A > 1 ? (1 - eps) * q + (eps * (qSum - q)) / (A - 1) : q;
       }
     }
+    // Pruning that leaves every assignment as it was: an arm that costs more than another by more than
+    // `tieGap` without a higher mix quality scores strictly worse at every price the search tries (the
+    // rounding error of a score c - lambda * q is below tieGap / 2 for lambda <= lambdaMax and q <= 1),
+    // so it is never the first arm of least score and `assign` need not look at it. What remains, in
+    // index order, is about the segment's cost-quality frontier: a handful of 50 arms.
+    for (let s = 0; s < S; s++) {
+      const idx = byCost[s]!;
+      let len = 0;
+      let j = 0;
+      let cheaperMaxQ = -Infinity;
+      for (const a of idx) {
+        const c = mixCost[s * A + a]!;
+        // Fold in the arms cheaper than this one by more than the gap (a prefix of the cost order).
+        while (j < idx.length && mixCost[s * A + idx[j]!]! < c - tieGap) {
+          const qj = mixQ[s * A + idx[j]!]!;
+          if (qj > cheaperMaxQ) cheaperMaxQ = qj;
+          j++;
+        }
+        if (cheaperMaxQ >= mixQ[s * A + a]!) continue;
+        // Insert in index order (the list stays short).
+        let k = len++;
+        while (k > 0 && cand[s * A + k - 1]! > a) {
+          cand[s * A + k] = cand[s * A + k - 1]!;
+          k--;
+        }
+        cand[s * A + k] = a;
+      }
+      candLen[s] = len;
+    }
     const assign = (lambda: number): number => {
       let q = 0;
       for (let s = 0; s < S; s++) {
         let best = -1;
         let bestScore = Infinity;
-        for (let a = 0; a < A; a++) {
+        const len = candLen[s]!;
+        for (let k = 0; k < len; k++) {
+          const a = cand[s * A + k]!;
           const c = mixCost[s * A + a]!;
-          if (Number.isNaN(c)) continue;
           const score = c - lambda * mixQ[s * A + a]!;
           if (score < bestScore) {
             bestScore = score;

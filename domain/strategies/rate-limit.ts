@@ -5,9 +5,9 @@
  * When no limit is configured, Little's law (in-flight = arrival rate × mean latency) estimates it.
  */
 import type { Arm } from '../model';
-import { errorCount, type WindowAggregate } from '../aggregate';
+import type { WindowAggregate } from '../aggregate';
 import { twoProportionZ } from '../stats/tests';
-import { key } from '../intelligence/summary';
+import { errorsIn, key } from '../intelligence/summary';
 import type { Candidate } from '../intelligence/types';
 import type { SegmentFacts } from './arm-stats';
 
@@ -39,7 +39,7 @@ export function aimdStep(
   const last = windows.at(-1);
   if (!last || last.count === 0) return null;
   // 429s and other errors alike signal that the provider is saturated.
-  const throttled = (w: WindowAggregate) => errorCount(w);
+  const throttled = errorsIn;
   const bad = throttled(last);
   const allowed = Math.ceil(params.max_throttle_rate * last.count);
   if (bad > allowed) {
@@ -89,9 +89,9 @@ export function proposeRateLimits(
       if (ws && ws.length > 0) perSegment.push(ws);
     }
     if (!home) continue;
+    // One segment's windows are read as they are; several are merged per window start.
     const byStart = new Map<string, WindowAggregate>();
-    if (perSegment.length === 1) for (const w of perSegment[0]!) byStart.set(w.window_start, w);
-    else
+    if (perSegment.length > 1)
       for (const ws of perSegment)
         for (const w of ws) {
           const prev = byStart.get(w.window_start);

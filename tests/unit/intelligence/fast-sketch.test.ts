@@ -11,12 +11,14 @@ import {
   bins,
   clearSketchCache,
   decodeHistogram,
+  mannWhitneySketches,
   mergeHistograms,
   mergeWindowHistograms,
   percentiles,
   windowHistogram,
   type SketchWindow,
 } from '../../../domain/intelligence/fast-sketch';
+import { mannWhitneyHistograms } from '../../../domain/stats/tests';
 
 const encoded = (values: number[]) => {
   const s = newSketch();
@@ -56,6 +58,50 @@ describe('fast sketch reader agrees with the DDSketch library', () => {
     );
   });
 
+  it('on sketches of every layout decoded one after another: negatives, zeros, wide and narrow (property)', () => {
+    // Each sketch's counts may start at another byte offset than the previous one's (the reader aligns
+    // the next decode to the last layout it saw), so a run of differently shaped sketches exercises the
+    // aligned and the copied paths alike.
+    const value = fc.oneof(
+      fc.constant(0),
+      fc.double({ min: 1e-3, max: 1e7, noNaN: true }),
+      fc.double({ min: -1e5, max: -1e-3, noNaN: true }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(value, { minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 6 }),
+        (sets) => {
+          for (const values of sets) {
+            const enc = encoded(values);
+            const h = decodeHistogram(enc);
+            const lib = mergeEncoded([enc]);
+            expect(h.count).toBe(lib.count);
+            expect(bins(h).map((x) => x.count)).toEqual(sketchHistogram(lib).map((x) => x.count));
+            const lb = sketchHistogram(lib);
+            // Relative: bucket values reach 1e7 here.
+            bins(h).forEach((x, i) =>
+              lb[i]!.value === 0 ? expect(x.value).toBe(0) : expect(x.value / lb[i]!.value).toBeCloseTo(1, 9),
+            );
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('the rank test on two sketches equals the one on their bins (property)', () => {
+    const value = fc.oneof(fc.constant(0), fc.double({ min: 1, max: 5000, noNaN: true }));
+    const values = fc.array(value, { minLength: 1, maxLength: 200 });
+    fc.assert(
+      fc.property(values, values, (x, y) => {
+        const hx = decodeHistogram(encoded(x));
+        const hy = decodeHistogram(encoded(y));
+        expect(mannWhitneySketches(hx, hy)).toEqual(mannWhitneyHistograms(bins(hx), bins(hy)));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('an empty merge has no percentiles', () => {
     expect(percentiles(mergeHistograms([null]))).toEqual({ p50: null, p90: null, p95: null, p99: null });
   });
@@ -78,6 +124,22 @@ describe('decoded sketches cached by window', () => {
     // Another window with the same text as the first decodes to equal counts under its own key.
     expect(windowHistogram(windowOf(1, first))).toEqual(h);
     expect(windowHistogram(windowOf(2, null))).toBeNull();
+  });
+
+  it('stays bounded: the least recently used groups of windows are dropped first', () => {
+    clearSketchCache();
+    const sketch = encoded([100]);
+    const win = (arm: string, hour: number): SketchWindow => ({ ...windowOf(hour, sketch), arm });
+    // 20,000 windows (the bound) in 400 groups of 50, then the first group read again (now most recent).
+    const firsts = Array.from({ length: 400 }, (_, g) => windowHistogram(win(`arm-${g}`, 0)));
+    for (let g = 0; g < 400; g++)
+      for (let hour = 1; hour < 50; hour++) windowHistogram(win(`arm-${g}`, hour));
+    expect(windowHistogram(win('arm-0', 0))).toBe(firsts[0]);
+    // One more window evicts the least recently used group (arm-1), not arm-0.
+    windowHistogram(win('arm-new', 0));
+    expect(windowHistogram(win('arm-0', 0))).toBe(firsts[0]);
+    expect(windowHistogram(win('arm-1', 0))).not.toBe(firsts[1]);
+    expect(windowHistogram(win('arm-1', 0))).toEqual(firsts[1]);
   });
 
   it('histograms decoded into shared slabs stay intact as more are decoded', () => {

@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { sampleBeta, seededRng, normalQuantile, chiSquareSf } from '../../../domain/stats/distributions';
+import {
+  sampleBeta,
+  sampleGamma,
+  seededRng,
+  normalQuantile,
+  chiSquareSf,
+} from '../../../domain/stats/distributions';
 import {
   chiSquareGof,
   cusum,
+  ewmaChart,
   holmAdjust,
+  median,
   linearTrend,
   mannWhitneyHistograms,
   robustZ,
@@ -127,6 +135,34 @@ describe('robust statistics and drift', () => {
     expect(r.index).toBeGreaterThanOrEqual(30);
   });
 
+  it('median, EWMA and CUSUM over the first n values equal them over that prefix', () => {
+    const rng = seededRng(3);
+    const xs = Float64Array.from({ length: 80 }, () => rng() * 10);
+    const prefix = Array.from(xs.subarray(0, 61));
+    expect(median(xs, 61)).toBe(median(prefix));
+    expect(median(xs, 4)).toBe(
+      (prefix.slice(0, 4).sort((a, b) => a - b)[1]! + prefix.slice(0, 4).sort((a, b) => a - b)[2]!) / 2,
+    );
+    expect(ewmaChart(xs, 5, 1, 0.3, 3, 61)).toEqual(ewmaChart(prefix, 5, 1));
+    expect(cusum(xs, 5, 1, 0.5, 5, 61)).toEqual(cusum(prefix, 5, 1, 0.5, 5));
+  });
+
+  it('EWMA control limits follow Roberts (1959): L sigma sqrt(lambda/(2-lambda) (1-(1-lambda)^2i))', () => {
+    // lambda 0.3, L 3, sigma 1: the limit at i = 1 is 3 * sqrt(0.3/1.7 * 0.51) = 0.9 and tends to
+    // 3 * sqrt(0.3/1.7) = 1.2603; a step of 1.0 at the first point is outside, 0.85 is not.
+    expect(ewmaChart([1 / 0.3 + 1e-9], 0, 1).out[0]).toBe(true);
+    expect(ewmaChart([0.85 / 0.3], 0, 1).out[0]).toBe(false);
+    const flat = ewmaChart(
+      Array.from({ length: 200 }, () => 4.2),
+      0,
+      1,
+    );
+    expect(flat.z.at(-1)).toBeCloseTo(4.2, 9);
+    // Another lambda right after uses its own limits: at 0.1 the first limit is 3 * sqrt(0.1/1.9 * 0.19)
+    // = 0.3, so z = 0.5 is outside (it would be inside 0.3's limit of 0.9).
+    expect(ewmaChart([5], 0, 1, 0.1).out[0]).toBe(true);
+  });
+
   it('linear trend recovers an exact line', () => {
     const r = linearTrend([3, 5, 7, 9, 11.0001]);
     expect(r.slope).toBeCloseTo(2, 3);
@@ -135,6 +171,41 @@ describe('robust statistics and drift', () => {
 });
 
 describe('sampling', () => {
+  it('the gamma squeeze lies inside the acceptance region, so it accepts what the log test does (property)', () => {
+    // Marsaglia & Tsang (2000): with d = shape - 1/3, c = 1 / sqrt(9d), v = (1 + cx)^3 > 0, a draw is
+    // accepted iff log u < x^2/2 + d - dv + d log v. sampleGamma accepts first when u < 1 - 0.0331 x^4;
+    // that must imply the log test, or the squeeze would change the draws (and every replay). It does
+    // in exact arithmetic; in floating point the log test's right side carries a rounding error of a few
+    // d * 2^-52, so only where log u is clear of that (u below 1 - 1e-12 d, all but a 1e-12 d share of
+    // the uniform draws) is the computed test reliable, and there the squeeze agrees with it.
+    fc.assert(
+      fc.property(
+        fc.double({ min: 2 / 3, max: 1e5, noNaN: true }),
+        fc.double({ min: -8, max: 8, noNaN: true }),
+        fc.double({ min: Number.EPSILON, max: 1, noNaN: true }),
+        (shape, x, u) => {
+          const d = shape - 1 / 3;
+          const c = 1 / Math.sqrt(9 * d);
+          const v = (1 + c * x) ** 3;
+          fc.pre(v > 0 && u < 1 - 0.0331 * x ** 4 && Math.log(u) < -1e-12 * d);
+          expect(Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)).toBe(true);
+        },
+      ),
+      { numRuns: 20000 },
+    );
+  });
+
+  it('gamma draws have the analytic mean and variance across the shape range', () => {
+    for (const shape of [0.3, 1, 2.5, 40, 5000]) {
+      const rng = seededRng(11);
+      const xs = Array.from({ length: 20000 }, () => sampleGamma(shape, rng));
+      const m = meanVar(xs);
+      // Gamma(k, 1): mean k, variance k; the sample mean's sd is sqrt(k / 20000).
+      expect(Math.abs(m.mean - shape)).toBeLessThan(5 * Math.sqrt(shape / 20000));
+      expect(m.variance / shape).toBeCloseTo(1, 1);
+    }
+  });
+
   it('Beta draws are deterministic for a seed and have the analytic mean', () => {
     const draw = (seed: number) => {
       const rng = seededRng(seed);
