@@ -7,6 +7,7 @@ import { parseEnv } from '../infra/env';
 import { freePort } from '../infra/net';
 import { join } from 'node:path';
 import { buildIfStale } from '../infra/build';
+import { launchEnv, nodeFlags } from '../infra/launch';
 import { PROJECT_ROOT } from '../infra/paths';
 import { workflowBundlePath } from '../infra/temporal';
 import { spawnNode } from '../tests/helpers/process';
@@ -73,7 +74,10 @@ async function once(
 }
 
 function spawnBuilt(file: string, env: Record<string, string>) {
-  return spawnNode([join(PROJECT_ROOT, 'dist', file.replace(/\.ts$/, '.mjs'))], env);
+  return spawnNode([...nodeFlags(file), join(PROJECT_ROOT, 'dist', file.replace(/\.ts$/, '.mjs'))], {
+    ...launchEnv(file),
+    ...env,
+  });
 }
 
 export async function runStartupBench(): Promise<Record<string, number>> {

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../domain/names';
 import { explicitlySet, loadEnv } from './env';
 import { createLogger } from './logger';
+import { launchEnv, nodeFlags } from './launch';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import { ensureBootstrapAdminKey } from './db/repos/api-keys';
@@ -118,11 +119,15 @@ function spawnChild(spec: (typeof PROCESSES)[number], childEnv: NodeJS.ProcessEn
   // The bundled build when infra/start.sh made one (fast start); the TypeScript sources otherwise.
   const bundled = join(PROJECT_ROOT, 'dist', spec.file.replace(/\.ts$/, '.mjs'));
   const args = existsSync(bundled)
-    ? ['--enable-source-maps', bundled]
-    : ['--import', 'tsx', join(PROJECT_ROOT, spec.file)];
+    ? [...nodeFlags(spec.file), '--enable-source-maps', bundled]
+    : [...nodeFlags(spec.file), '--import', 'tsx', join(PROJECT_ROOT, spec.file)];
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
-    env: { ...childEnv, ...(spec.healthPort ? { HEALTH_PORT: String(spec.healthPort) } : {}) },
+    env: {
+      ...launchEnv(spec.file),
+      ...childEnv,
+      ...(spec.healthPort ? { HEALTH_PORT: String(spec.healthPort) } : {}),
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   children.set(spec.name, child);

@@ -38,14 +38,20 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
     installRuntime(logger, metricsAddress);
 
     let db: Db | undefined;
+    // The schema check and the Temporal connection are independent round trips: made at once.
+    const connecting = connectWorker(env.TEMPORAL_ADDRESS);
+    connecting.catch(() => undefined); // a failure surfaces where it is awaited below, not as unhandled
     if (spec.needsDatabase) {
       db = createPool(env.DATABASE_URL, env.DATABASE_POOL_MAX);
-      await migrate(env.DATABASE_URL, logger);
+      await migrate(env.DATABASE_URL, logger).catch(async (err: unknown) => {
+        await connecting.then((c) => c.close()).catch(() => undefined);
+        throw err;
+      });
       const pool = db;
       ctx.addCheck({ name: 'postgres', check: () => ping(pool) });
     }
 
-    const connection: NativeConnection = await connectWorker(env.TEMPORAL_ADDRESS);
+    const connection: NativeConnection = await connecting;
     ctx.addCheck({
       name: 'temporal',
       check: async () => {

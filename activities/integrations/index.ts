@@ -17,7 +17,7 @@ import type { Logger } from '../../infra/logger';
 import { destinationPolicy } from '../../infra/outbound';
 import { secretBoxFromEnv } from '../../infra/secrets';
 import type { NotificationPlan, NotifyIntegration } from '../../workflows/notify-types';
-import { createAnthropicActivities } from './anthropic';
+import type { createAnthropicActivities, JudgeInput, PromptVariantInput } from './anthropic';
 import { createGithubActivities, wantsGithubIssue } from './github';
 import { createIsolation } from './isolation';
 import { createJiraActivities, JIRA_EVENTS } from './jira';
@@ -99,15 +99,31 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
     ...(deps.random ? { random: deps.random } : {}),
   });
   const shared = { settings, isolation, integrations };
-  const anthropic = createAnthropicActivities({
-    settings,
-    isolation,
-    logger,
-    emit: deps.emitEvalEvents ?? postToIngest(env),
-    maxRetries: env.ANTHROPIC_MAX_RETRIES,
-    timeoutMs: env.ANTHROPIC_TIMEOUT_MS,
-    metrics,
-  });
+  // Imported on the first judge call, not with this module: the orchestration worker, which imports this
+  // module for the notify starter only, then never loads the Anthropic SDK (a third of a second of CPU).
+  let anthropicLoaded: Promise<ReturnType<typeof createAnthropicActivities>> | undefined;
+  const anthropicActivities = () =>
+    (anthropicLoaded ??= import('./anthropic').then(
+      (m) =>
+        m.createAnthropicActivities({
+          settings,
+          isolation,
+          logger,
+          emit: deps.emitEvalEvents ?? postToIngest(env),
+          maxRetries: env.ANTHROPIC_MAX_RETRIES,
+          timeoutMs: env.ANTHROPIC_TIMEOUT_MS,
+          metrics,
+        }),
+      (err: unknown) => {
+        anthropicLoaded = undefined;
+        throw err;
+      },
+    ));
+  const anthropic = {
+    judgeSamples: async (input: JudgeInput) => (await anthropicActivities()).judgeSamples(input),
+    proposePromptVariants: async (input: PromptVariantInput) =>
+      (await anthropicActivities()).proposePromptVariants(input),
+  };
 
   return {
     ...webhookActivities,
