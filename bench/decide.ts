@@ -16,8 +16,10 @@ import { sampleNormal, seededRng } from '../domain/stats/distributions';
 const ARMS = 50;
 const WINDOWS = 60;
 const PER_WINDOW = 100;
-const ITERATIONS = 60;
-const WARMUP = 5;
+// A p99 needs well over 100 samples (of 60 it is the maximum); the warm-up lets the JIT settle, as in a
+// worker that has run for a while (the first runs spend a second core compiling).
+const ITERATIONS = Number(process.env.BENCH_DECIDE_ITERATIONS ?? 200);
+const WARMUP = Number(process.env.BENCH_DECIDE_WARMUP ?? 30);
 
 interface ArmShape {
   quality: number;
