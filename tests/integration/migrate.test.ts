@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, MIGRATIONS_DIR, schemaIsCurrent } from '../../infra/db/migrate';
-import { testEnv, uniqueName } from '../helpers/env';
+import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 const dbName = uniqueName('migrate').replace(/-/g, '_');
 const admin = new pg.Client({ connectionString: testEnv.DATABASE_URL });
@@ -18,6 +18,18 @@ beforeAll(async () => {
   await admin.query(`CREATE DATABASE ${dbName}`);
 });
 afterAll(async () => {
+  // node-pg-migrate closes its connection without waiting for it: dropping the database WITH (FORCE)
+  // under a closing client makes the server's FATAL an unhandled error in this file. Wait it out first.
+  await eventually(
+    async () =>
+      (
+        await admin.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+          [dbName],
+        )
+      ).rows[0]!.n === 0,
+    { timeoutMs: 10_000, what: `the connections to ${dbName} to close` },
+  ).catch(() => undefined);
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
 });
