@@ -3,6 +3,7 @@
  * Serialized as base64 protobuf so PostgreSQL and Redis can hold them; merging is bucket-wise and exact.
  * Not for workflow code (protobufjs); activities and the stream process use it.
  */
+import { createRequire } from 'node:module';
 import { DDSketch } from '@datadog/sketches-js';
 import type { Percentiles } from './aggregate';
 
@@ -12,8 +13,50 @@ export function newSketch(): DDSketch {
   return new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
 }
 
+/** The library's compiled protobuf messages (the DDSketch wire format), for canonical encoding. */
+const proto = createRequire(import.meta.url)('@datadog/sketches-js/dist/ddsketch/proto/compiled') as {
+  DDSketch: {
+    create(m: object): object;
+    encode(m: object): { finish(): Uint8Array };
+  };
+};
+
+interface DenseStoreView {
+  bins: number[];
+  offset: number;
+}
+
+/** A store's non-zero span as the wire's contiguous bins: the same for the same counts, however they grew. */
+function canonicalStore(store: DenseStoreView): {
+  contiguousBinCounts: number[];
+  contiguousBinIndexOffset: number;
+} {
+  let from = 0;
+  let to = store.bins.length;
+  while (from < to && !store.bins[from]) from++;
+  while (to > from && !store.bins[to - 1]) to--;
+  return { contiguousBinCounts: store.bins.slice(from, to), contiguousBinIndexOffset: store.offset + from };
+}
+
+/**
+ * Base64 protobuf of the sketch, canonical: the library's own `toProto` writes each store's whole
+ * backing array, whose padding depends on the order values arrived in, so equal sketches could encode
+ * differently (a property test found it). Here only the non-zero span of each store is written.
+ */
 export function encodeSketch(sketch: DDSketch): string {
-  return Buffer.from(sketch.toProto()).toString('base64');
+  const s = sketch as unknown as {
+    mapping: { toProto(): object };
+    store: DenseStoreView;
+    negativeStore: DenseStoreView;
+    zeroCount: number;
+  };
+  const message = proto.DDSketch.create({
+    mapping: s.mapping.toProto(),
+    positiveValues: canonicalStore(s.store),
+    negativeValues: canonicalStore(s.negativeStore),
+    zeroCount: s.zeroCount,
+  });
+  return Buffer.from(proto.DDSketch.encode(message).finish()).toString('base64');
 }
 
 export function decodeSketch(encoded: string): DDSketch {
