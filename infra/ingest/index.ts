@@ -4,6 +4,7 @@
  * refreshed from the table, a circuit breaker around the database commit shown in /readyz, and the
  * per-source token buckets.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { createAggregatesRepo, type AggregatesRepo } from '../db/repos/aggregates';
 import type { Db } from '../db/pool';
@@ -22,8 +23,6 @@ import type { InvalidationBus } from '../cache/bus';
 import type { IngestFront } from './front';
 import { EmbeddedPipeline } from './pipeline';
 import { adoptRetiredShards, type AdoptedShard } from './adopt';
-
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A WAL directory untouched this long is not a worker's that is just restarting (adopt.ts). */
 const ADOPT_AFTER_IDLE_MS = 60_000;

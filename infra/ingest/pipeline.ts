@@ -125,14 +125,14 @@ export class EmbeddedPipeline implements IngestSink {
     return `wal:${this.opts.name}`;
   }
 
-  /**
-   * Locks the shard's WAL directory (waiting up to `lockWaitMs` for a crashed holder's lock to go
-   * stale), replays what the database has not yet counted, and starts accepting.
-   */
   private get dir(): string {
     return join(this.opts.dataDir, 'wal', this.opts.name);
   }
 
+  /**
+   * Locks the shard's WAL directory (waiting up to `lockWaitMs` for a crashed holder's lock to go
+   * stale), replays what the database has not yet counted, and starts accepting.
+   */
   async start(lockWaitMs = LOCK_WAIT_MS): Promise<void> {
     const dir = this.dir;
     this.lock = await lockShardDir(dir, {

@@ -242,16 +242,22 @@ export class ShardProcessor {
     return this.deps.joins.lookup(wanted);
   }
 
-  private attachFound(found: ReadonlyMap<string, Joined>): void {
-    for (const [requestId, to] of found) {
-      const waiting = this.pending.get(requestId);
-      if (!waiting) continue;
-      this.pending.delete(requestId);
-      for (const p of waiting) {
-        this.release(p);
-        this.attach(p.offset, p.ts, p.event, to);
-      }
+  /** Joins the feedback waiting for `requestId` to `to`; returns how many events waited. */
+  private joinWaiting(requestId: string, to: Joined, offset?: number): number {
+    const waiting = this.pending.get(requestId);
+    if (!waiting) return 0;
+    this.pending.delete(requestId);
+    for (const p of waiting) {
+      this.release(p);
+      this.attach(offset ?? p.offset, p.ts, p.event, to);
     }
+    return waiting.length;
+  }
+
+  private attachFound(found: ReadonlyMap<string, Joined>): number {
+    let joined = 0;
+    for (const [requestId, to] of found) joined += this.joinWaiting(requestId, to);
+    return joined;
   }
 
   /**
@@ -261,8 +267,7 @@ export class ShardProcessor {
    */
   async settleWaiting(): Promise<number> {
     const found = await this.lookupWaiting(true);
-    if (found) this.attachFound(found);
-    let settled = 0;
+    let settled = found ? this.attachFound(found) : 0;
     for (const list of this.pending.values()) {
       for (const p of list) {
         this.release(p);
@@ -271,8 +276,7 @@ export class ShardProcessor {
       }
     }
     this.pending.clear();
-    if (settled > 0 || found?.size) this.uncommitted++;
-    return settled + (found?.size ?? 0);
+    return settled;
   }
 
   get waiting(): number {
@@ -299,7 +303,8 @@ export class ShardProcessor {
     const dirty = [...new Set([...this.retry, ...this.engine.takeDirty()])];
     this.retry = [];
     for (const e of this.engine.takeEmissions()) if (e.kind === 'expire') this.finalized.push(e.window);
-    if (this.uncommitted === 0 && dirty.length === 0)
+    // Held feedback settled without new events (settleWaiting) changes pending rows: that is a commit too.
+    if (this.uncommitted === 0 && dirty.length === 0 && this.pendingOut.size === 0)
       return { committed: this.checkpoint.nextOffset, windows: 0 };
     // Snapshot synchronously: processing may continue while the commit is in flight.
     const windows = dirty.map((w) => ({ ...toShardWindow(w), state: cloneForCommit(w.acc) }));
@@ -372,15 +377,9 @@ export class ShardProcessor {
     const arm = e.arm ?? UNASSIGNED_ARM;
     const cost = e.cost_usd ?? prices.cost(e.model, e.input_tokens, e.output_tokens, r.ts) ?? 0;
     if (!this.addTo(r, e.segment, arm, (s) => addRequest(s, e, cost))) return;
-    this.remember(e.request_id, { segment: e.segment, arm, ts: r.ts });
-    const waiting = this.pending.get(e.request_id);
-    if (waiting) {
-      this.pending.delete(e.request_id);
-      for (const p of waiting) {
-        this.release(p);
-        this.attach(r.offset, p.ts, p.event, { segment: e.segment, arm, ts: r.ts });
-      }
-    }
+    const joined = { segment: e.segment, arm, ts: r.ts };
+    this.remember(e.request_id, joined);
+    this.joinWaiting(e.request_id, joined, r.offset);
   }
 
   private applyAttached(r: EventRecord, e: Attached): void {
