@@ -34,7 +34,7 @@ import {
   type ProposalRequest,
 } from './notify-types';
 import { WRITE_RETRY } from './retry-policies';
-import { experimentWinners, segmentsToPropose } from './prompt-proposal-gate';
+import { experimentWinners, segmentsToPropose } from '../domain/intelligence/prompt-proposal-gate';
 
 export const cycleStatusQuery = defineQuery<CycleStatus>('cycleStatus');
 

@@ -18,7 +18,7 @@ import {
   type ProposalOutcome,
   type ProposalRequest,
 } from '../../workflows/notify-types';
-import { livePromptVariants } from '../../workflows/prompt-proposal-gate';
+import { livePromptVariants } from '../../domain/intelligence/prompt-proposal-gate';
 import type { JudgeInput, JudgeResult, PromptVariantInput, PromptVariantResult } from './anthropic';
 
 export interface JudgeRunDeps {

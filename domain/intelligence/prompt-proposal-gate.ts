@@ -2,9 +2,10 @@
  * When an optimization cycle has something for Claude to propose (`draftPromptVariants`): a segment
  * whose prompt experiment concluded with a winner, or one that serves fewer prompt variants of its
  * primary model than the target policy's `prompt_proposals.min_live_variants` (default 0: winners
- * only). Pure, shared by the cycle (which starts the child only then) and the proposal activity.
+ * only). Pure (safe in workflow code), shared by the cycle, which starts the child only then, and the
+ * proposal activity.
  */
-import type { Arm, Decision, Target, Weights } from '../domain/model';
+import type { Arm, Decision, Target, Weights } from '../model';
 
 /** The arm with the most traffic, and how many arms with traffic share its provider and model. */
 export function livePromptVariants(
