@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UNASSIGNED_ARM } from '../../../domain/events';
+import { UNASSIGNED_ARM, type TelemetryEvent } from '../../../domain/events';
 import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
 import { ShardLockedError } from '../../../infra/ingest/shard-lock';
 import { Wal } from '../../../infra/ingest/wal';
@@ -26,6 +26,13 @@ const start = (name: string, dataDir: string, env: Partial<typeof testEnv> = {},
   startPipeline(name, dataDir, { env, adoptAfterMs: 0, ...(lockWaitMs !== undefined ? { lockWaitMs } : {}) });
 
 const T0 = Date.now() - 60_000;
+
+/** What a worker killed after its 202s leaves: events in its log that no commit has counted. */
+async function writeTail(dataDir: string, shard: string, events: TelemetryEvent[]): Promise<void> {
+  const wal = await Wal.open(join(dataDir, 'wal', shard), { segmentBytes: 1 << 20 });
+  await wal.append(events.map((e) => Buffer.from(JSON.stringify(e))));
+  await wal.close();
+}
 
 async function countsByArm(
   target: string,
@@ -58,12 +65,11 @@ describe('write-ahead log ownership', () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmopt-retired-'));
     const target = uniqueName('retired');
     const retired = uniqueName('retired-w1');
-    // What a worker killed after its 202s leaves: events in its log that no commit has counted.
-    const wal = await Wal.open(join(dir, 'wal', retired), { segmentBytes: 1 << 20 });
-    await wal.append(
-      [1, 2, 3].map((n) => Buffer.from(JSON.stringify(llmRequest(target, n, T0 + n, { arm: 'arm-a' })))),
+    await writeTail(
+      dir,
+      retired,
+      [1, 2, 3].map((n) => llmRequest(target, n, T0 + n, { arm: 'arm-a' })),
     );
-    await wal.close();
 
     const survivor = await start(uniqueName('retired-w0'), dir);
     expect(await survivor.adoption).toEqual(
@@ -84,9 +90,7 @@ describe('write-ahead log ownership', () => {
     const dir = mkdtempSync(join(tmpdir(), 'llmopt-recent-'));
     const target = uniqueName('recent');
     const restarting = uniqueName('recent-w1');
-    const wal = await Wal.open(join(dir, 'wal', restarting), { segmentBytes: 1 << 20 });
-    await wal.append([Buffer.from(JSON.stringify(llmRequest(target, 1, T0, { arm: 'arm-a' })))]);
-    await wal.close();
+    await writeTail(dir, restarting, [llmRequest(target, 1, T0, { arm: 'arm-a' })]);
     const other = await startPipeline(uniqueName('recent-w0'), dir);
     expect((await other.adoption).map((a) => a.name)).not.toContain(restarting);
     // Its owner, back, counts its own tail.
