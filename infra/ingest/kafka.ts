@@ -16,6 +16,7 @@ import {
   type Producer,
   type ProducerConfig,
 } from 'kafkajs';
+import './kafkajs-idle-timer';
 import type { Redis } from 'ioredis';
 import { checkEvent, type TelemetryEvent } from '../../domain/events';
 import { AppError } from '../../domain/errors';

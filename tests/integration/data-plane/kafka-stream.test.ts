@@ -14,26 +14,24 @@ import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
 import { createLogger } from '../../../infra/logger';
 import { createKafka, KafkaSink, startKafkaStream, type RunningStream } from '../../../infra/ingest/kafka';
 import { eventually, testEnv, uniqueName } from '../../helpers/env';
+import { connectKafka, type KafkaClients } from '../../helpers/kafka';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const logger = createLogger('test', testEnv.LOG_LEVEL);
 let db: Db;
 let redis: Redis;
+let kafka: KafkaClients;
 let admin: Admin;
 let producer: Producer;
 
 beforeAll(async () => {
   db = createPool(testEnv.DATABASE_URL, 5);
   redis = new Redis(testEnv.REDIS_URL!);
-  const kafka = createKafka(testEnv.KAFKA_BROKERS!, 'llmopt-test');
-  admin = kafka.admin();
-  await admin.connect();
-  producer = kafka.producer();
-  await producer.connect();
+  kafka = await connectKafka('llmopt-test');
+  ({ admin, producer } = kafka);
 });
 afterAll(async () => {
-  await producer?.disconnect();
-  await admin?.disconnect();
+  await kafka?.disconnect();
   redis?.disconnect();
   await db?.end();
 });
