@@ -12,7 +12,7 @@ import { createApp } from '../../api/app';
 import { ROUTE_RULES } from '../../api/lib/permissions';
 import { SECURITY_HEADERS } from '../../api/lib/headers';
 import { createAuthenticator } from '../../api/middleware/auth';
-import { createLeasingRateLimiter, leaseSize } from '../../api/middleware/rate-limit';
+import { createLeasingRateLimiter, leaseSize, renewalPoint } from '../../api/middleware/rate-limit';
 import {
   createCachedTargetsRepo,
   createSharedState,
@@ -180,7 +180,28 @@ describe('leased rate-limit cells', () => {
     const limiter = createLeasingRateLimiter(store);
     const decisions = await Promise.all(Array.from({ length: 50 }, () => limiter.consume('c', 6_000)));
     expect(decisions.every((d) => d.allowed)).toBe(true);
-    expect(calls()).toBe(Math.ceil(50 / leaseSize(6_000)));
+    // The first lease (60 cells), and the next one asked for once 15 were left: never two at once.
+    expect(leaseSize(6_000)).toBe(60);
+    expect(renewalPoint(6_000)).toBe(15);
+    expect(calls()).toBe(2);
+  });
+
+  it('asks for the next lease ahead of need, so a steady caller never waits for the shared store', async () => {
+    const { store, calls } = counted(`${uniqueName('rl')}:`);
+    const limiter = createLeasingRateLimiter(store);
+    await limiter.consume('c', 6_000);
+    let waited = 0;
+    for (let i = 0; i < 300; i++) {
+      if (!limiter.takeLocal('c', 6_000)) {
+        waited++;
+        expect((await limiter.consume('c', 6_000)).allowed).toBe(true);
+      }
+      // A caller at 1,000 requests a second: the renewal's round trip ends within the 15 cells left.
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(waited).toBe(0);
+    // One lease per 60 cells, each asked for once: 301 cells took 6 leases.
+    expect(calls()).toBe(Math.ceil(301 / 60));
   });
 
   it('stays exact, one round trip per request, for small limits', async () => {
