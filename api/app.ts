@@ -2,7 +2,6 @@
  * createApp(deps): the REST API as a Hono app over injected dependencies. Every route is declared with
  * @hono/zod-openapi, so /openapi.json is the contract and validation answers problem+json.
  */
-import { randomUUID } from 'node:crypto';
 import { Scalar } from '@scalar/hono-api-reference';
 import { bodyLimit } from 'hono/body-limit';
 import { timeout } from 'hono/timeout';
@@ -11,7 +10,8 @@ import { AppError } from '../domain/errors';
 import { errorHandler, problem } from './lib/problem';
 import { createRouter } from './lib/router';
 import type { ApiDeps } from './lib/types';
-import { applyCommonHeaders } from './lib/headers';
+import { applyCommonHeaders, requestIdOf } from './lib/headers';
+import { requestInstruments } from './lib/request-metrics';
 import { documentIdempotencyKey } from './middleware/idempotency';
 import type { Logger } from '../infra/logger';
 import { analysisRouter } from './routes/analysis/analysis.index';
@@ -64,25 +64,6 @@ function lazyChild(logger: Logger, bindings: Record<string, unknown>): Logger {
   });
 }
 
-/** Request counters and histograms with their label children kept, so a request does no label hashing. */
-function requestInstruments(metrics: ApiDeps['metrics']) {
-  const counters = new Map<string, { inc(): void }>();
-  const timers = new Map<string, { observe(v: number): void }>();
-  return {
-    observe(method: string, route: string, status: number, ms: number) {
-      const timerKey = `${method} ${route}`;
-      let timer = timers.get(timerKey);
-      if (!timer) timers.set(timerKey, (timer = metrics.httpDuration.labels(method, route)));
-      timer.observe(ms / 1000);
-      const counterKey = `${timerKey} ${status}`;
-      let counter = counters.get(counterKey);
-      if (!counter)
-        counters.set(counterKey, (counter = metrics.httpRequests.labels(method, route, String(status))));
-      counter.inc();
-    },
-  };
-}
-
 export function createApp(deps: ApiDeps) {
   const app = createRouter();
   const { metrics } = deps;
@@ -91,8 +72,7 @@ export function createApp(deps: ApiDeps) {
   // Outermost: request id, the common response headers (api/lib/headers.ts), metrics, and one log line
   // for failures. Per request it allocates no logger: the child with the request id is made on first use.
   app.use('*', async (c, next) => {
-    const incoming = c.req.header('x-request-id');
-    const requestId = incoming && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(c.req.header('x-request-id'));
     c.set('requestId', requestId);
     c.set('logger', lazyChild(deps.logger, { requestId }));
     const started = performance.now();

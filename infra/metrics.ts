@@ -1,9 +1,56 @@
 /** One dedicated prom-client Registry per process, so tests and libraries never share global state. */
-import { Registry, collectDefaultMetrics, Counter, Histogram, Gauge } from 'prom-client';
+import {
+  Registry,
+  collectDefaultMetrics,
+  Counter,
+  Histogram,
+  Gauge,
+  type CounterConfiguration,
+  type LabelValues,
+} from 'prom-client';
+
+/**
+ * A prom-client counter whose hot increments are plain additions: `bind(labels)` gives a child whose
+ * `inc()` adds to a number, and every collection (a scrape, a cluster aggregation) first hands the
+ * sums to the counter with its own bulk `inc(labels, n)`. prom-client validates and hashes the labels on
+ * every call, even through a child, which costs more than the hottest read's own work.
+ */
+export interface DeferredCounter<L extends string> {
+  counter: Counter<L>;
+  bind(labels: LabelValues<L>): { inc(): void };
+}
+
+export function deferredCounter<L extends string>(
+  config: Omit<CounterConfiguration<L>, 'collect'>,
+): DeferredCounter<L> {
+  const bound: { labels: LabelValues<L>; n: number }[] = [];
+  const counter = new Counter<L>({
+    ...config,
+    collect() {
+      for (const b of bound) {
+        if (b.n === 0) continue;
+        this.inc(b.labels, b.n);
+        b.n = 0;
+      }
+    },
+  });
+  return {
+    counter,
+    bind(labels) {
+      const b = { labels, n: 0 };
+      bound.push(b);
+      return {
+        inc: () => {
+          b.n++;
+        },
+      };
+    },
+  };
+}
 
 export interface Metrics {
   registry: Registry;
-  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpRequests: DeferredCounter<'method' | 'route' | 'status'>;
   httpDuration: Histogram<'method' | 'route'>;
   ready: Gauge<'dependency'>;
 }
@@ -14,7 +61,7 @@ export function createMetrics(processName: string): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'llmopt_' });
   return {
     registry,
-    httpRequests: new Counter({
+    httpRequests: deferredCounter({
       name: 'llmopt_http_requests_total',
       help: 'HTTP requests answered, by route template and status',
       labelNames: ['method', 'route', 'status'],

@@ -4,8 +4,17 @@
  * `completeResponse`: one plain header object, which @hono/node-server writes without ever building a
  * Headers or a WHATWG Response, and the outer middleware leaves alone.
  */
+import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
+import type { RateLimitFields } from '../middleware/rate-limit';
 import type { AppBindings } from './types';
+
+const REQUEST_ID = /^[\w.-]{1,128}$/;
+
+/** The caller's X-Request-Id when it is a sane token (it reaches logs), else a new UUID. */
+export function requestIdOf(incoming: string | undefined): string {
+  return incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
 
 /**
  * What hono/secure-headers sends by default, with Cross-Origin-Resource-Policy: same-origin, and the
@@ -32,6 +41,32 @@ function secureHeadersWithId(requestId: string): Record<string, string> {
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = Object.freeze(
   Object.fromEntries(Object.entries(secureHeadersWithId('')).filter(([k]) => k !== 'x-request-id')),
 );
+
+/**
+ * The same headers as a flat [name, value, ...] list, for node:http's writeHead: what the fast path of
+ * api/server.ts sends. Its route's own headers are pushed after these.
+ */
+export function commonHeaderList(requestId: string, limits: RateLimitFields | undefined): string[] {
+  return limits
+    ? [
+        ...SECURITY_HEADER_LIST,
+        'x-request-id',
+        requestId,
+        'ratelimit-policy',
+        limits['ratelimit-policy'],
+        'ratelimit',
+        limits.ratelimit,
+        'ratelimit-limit',
+        limits['ratelimit-limit'],
+        'ratelimit-remaining',
+        limits['ratelimit-remaining'],
+        'ratelimit-reset',
+        limits['ratelimit-reset'],
+      ]
+    : [...SECURITY_HEADER_LIST, 'x-request-id', requestId];
+}
+
+const SECURITY_HEADER_LIST: readonly string[] = Object.entries(SECURITY_HEADERS).flat();
 
 const COMPLETE = new WeakSet<Response>();
 

@@ -17,7 +17,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { deferredCounter, type DeferredCounter } from '../metrics';
 import type { Logger } from '../logger';
 import type { InvalidationBus } from './bus';
 
@@ -43,7 +44,7 @@ export interface TieredCacheOptions<V extends object> {
 
 export interface TieredCache<V extends object> {
   get(key: string): Promise<V | null>;
-  /** The first-tier value only, synchronously (hot paths that can fall back themselves). */
+  /** The first-tier value only, synchronously (hot paths that can fall back themselves); a hit counts. */
   peek(key: string): V | undefined;
   /** Writer side for versioned values: store the new value in Redis and here, and tell every process. */
   put(key: string, value: V): Promise<void>;
@@ -65,11 +66,11 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
 return 1
 `;
 
-const counters = new WeakMap<Registry, Counter<'cache' | 'tier'>>();
-function requestsCounter(registry: Registry): Counter<'cache' | 'tier'> {
+const counters = new WeakMap<Registry, DeferredCounter<'cache' | 'tier'>>();
+function requestsCounter(registry: Registry): DeferredCounter<'cache' | 'tier'> {
   let c = counters.get(registry);
   if (!c) {
-    c = new Counter({
+    c = deferredCounter({
       name: 'llmopt_cache_requests_total',
       help: 'Cache reads by the tier that answered (l1 memory, l2 redis, load = database)',
       labelNames: ['cache', 'tier'],
@@ -88,7 +89,13 @@ export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>)
   const floors = new Map<string, number>();
   const inflight = new Map<string, Promise<V | null>>();
   const stats = { l1: 0, l2: 0, loads: 0, invalidations: 0 };
+  // Children bound once: a hit on the hottest read must not hash labels.
   const counter = opts.registry ? requestsCounter(opts.registry) : undefined;
+  const counted = counter && {
+    l1: counter.bind({ cache: ns, tier: 'l1' }),
+    l2: counter.bind({ cache: ns, tier: 'l2' }),
+    load: counter.bind({ cache: ns, tier: 'load' }),
+  };
   const redisKey = (key: string) => `llmopt:cache:${ns}:${key}`;
 
   const warn = (err: unknown, what: string) =>
@@ -145,10 +152,10 @@ export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>)
     let value: V | null | undefined = await readL2(key);
     if (value) {
       stats.l2++;
-      counter?.inc({ cache: ns, tier: 'l2' });
+      counted?.l2.inc();
     } else {
       stats.loads++;
-      counter?.inc({ cache: ns, tier: 'load' });
+      counted?.load.inc();
       value = await load(key);
       if (value) await writeL2(key, value);
     }
@@ -156,14 +163,19 @@ export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>)
     return value;
   }
 
+  function peek(key: string): V | undefined {
+    const hit = l1.get(key);
+    if (hit) {
+      stats.l1++;
+      counted?.l1.inc();
+    }
+    return hit;
+  }
+
   return {
     get(key) {
-      const hit = l1.get(key);
-      if (hit) {
-        stats.l1++;
-        counter?.inc({ cache: ns, tier: 'l1' });
-        return Promise.resolve(hit);
-      }
+      const hit = peek(key);
+      if (hit) return Promise.resolve(hit);
       let p = inflight.get(key);
       if (!p) {
         p = fill(key).finally(() => {
@@ -173,7 +185,7 @@ export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>)
       }
       return p;
     },
-    peek: (key) => l1.get(key),
+    peek,
     async put(key, value) {
       await writeL2(key, value);
       const v = version?.(value);
