@@ -3,7 +3,6 @@
 // and schemas built earlier (domain/) would lack `.openapi()`.
 import '@hono/zod-openapi';
 import cluster from 'node:cluster';
-import { serve } from '@hono/node-server';
 import { Connection } from '@temporalio/client';
 import { TASK_QUEUES } from '../domain/names';
 import { createPool, ping } from '../infra/db/pool';
@@ -17,6 +16,7 @@ import { runApiPrimary, shareMetricsWithPrimary } from './lib/cluster';
 import { connectClient } from '../infra/temporal';
 import { startIngestFront } from '../infra/ingest';
 import { createApp } from './app';
+import { listenApi } from './server';
 import { startGrpcServer } from './grpc/server';
 import { explicitlySet, loadEnv } from '../infra/env';
 import type { ApiDeps } from './lib/types';
@@ -93,10 +93,7 @@ async function startApi(ctx: ProcessContext): Promise<Running> {
   };
   const app = createApp(apiDeps);
   ctx.onReload((next) => Object.assign(env, next));
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST }, () => resolve(s));
-    s.once('error', reject);
-  });
+  const server = await listenApi(app, apiDeps, env.PORT, env.HOST);
   logger.info({ url: `http://${env.HOST}:${env.PORT}` }, 'API listening');
   // gRPC on its own port with the same identities, roles and limits (api/grpc/server.ts).
   // A GRPC_PORT set on purpose must bind; the default 9090 taken by another local API process (tests,
@@ -119,7 +116,7 @@ async function startApi(ctx: ProcessContext): Promise<Running> {
       // Stop accepting connections; in-flight requests finish, idle keep-alive sockets close.
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        server.closeIdleConnections();
       });
       await grpcServer?.stop();
       await ingest.stop();

@@ -30,6 +30,11 @@ export interface PresentedCredential {
 export interface Authenticator {
   /** Resolves an identity, or throws AppError('unauthorized'); undefined when nothing was presented. */
   authenticate(credential: PresentedCredential): Promise<Identity | undefined>;
+  /**
+   * The identity of a credential verified before and still good (same key record, token not expired),
+   * at once and with no I/O; undefined for anything else, which `authenticate` then settles.
+   */
+  known(credential: PresentedCredential): Identity | undefined;
   /** Drops a key from this process's cache at once (revocation). */
   forget(prefix: string): void;
   /** The algorithms a token may use, for documentation and tests. */
@@ -127,14 +132,19 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
   });
   const toleranceMs = env.AUTH_JWT_CLOCK_TOLERANCE_S * 1000;
 
+  function knownToken(token: string): Identity | undefined {
+    const seen = verifiedTokens.get(token);
+    if (!seen) return undefined;
+    const now = Date.now();
+    if (now - toleranceMs < seen.expMs && now + toleranceMs >= seen.nbfMs) return seen.identity;
+    verifiedTokens.delete(token); // expired since: verify again for the precise error
+    return undefined;
+  }
+
   async function verifyJwt(token: string): Promise<Identity> {
     if (!jwt) throw unauthorized('bearer tokens are not configured on this server; use an API key');
-    const seen = verifiedTokens.get(token);
-    if (seen) {
-      const now = Date.now();
-      if (now - toleranceMs < seen.expMs && now + toleranceMs >= seen.nbfMs) return seen.identity;
-      verifiedTokens.delete(token); // expired since: verify again for the precise error
-    }
+    const known = knownToken(token);
+    if (known) return known;
     let alg: string | undefined;
     try {
       alg = decodeProtectedHeader(token).alg;
@@ -196,12 +206,17 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
   const expired = (record: ApiKeyCredential['record']) =>
     record.expires_at !== null && Date.parse(record.expires_at) <= Date.now();
 
-  async function verifyApiKey(key: string): Promise<Identity> {
+  function knownKey(key: string): Identity | undefined {
     const seen = verifiedKeys.get(key);
-    if (seen && keyCache.get(seen.cred.record.prefix) === seen.cred && !expired(seen.cred.record)) {
-      touch(seen.cred.record);
-      return seen.identity;
-    }
+    if (!seen || keyCache.get(seen.cred.record.prefix) !== seen.cred || expired(seen.cred.record))
+      return undefined;
+    touch(seen.cred.record);
+    return seen.identity;
+  }
+
+  async function verifyApiKey(key: string): Promise<Identity> {
+    const known = knownKey(key);
+    if (known) return known;
     const m = API_KEY_PATTERN.exec(key);
     if (!m) throw unauthorized('API key is malformed');
     const prefix = m[1]!;
@@ -228,13 +243,41 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
   return {
     algorithms: jwt?.algorithms ?? [],
     forget: (prefix) => void keyCache.delete(prefix),
-    async authenticate({ authorization, apiKey }) {
-      if (apiKey !== undefined) return verifyApiKey(apiKey.trim());
+    async authenticate(credential) {
+      const c = presented(credential);
+      if (c === undefined) return undefined;
+      return c.kind === 'key' ? verifyApiKey(c.value) : verifyJwt(c.value);
+    },
+    known({ authorization, apiKey }) {
+      if (apiKey !== undefined) return knownKey(apiKey.trim());
       if (authorization === undefined) return undefined;
-      const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
-      if (!m) throw unauthorized('Authorization must be "Bearer <token or API key>"');
-      const credential = m[1]!;
-      return credential.startsWith('llmo_') ? verifyApiKey(credential) : verifyJwt(credential);
+      // The usual form, read without a regex. Any other spelling is parsed as `authenticate` would; a
+      // credential read wrongly here is simply not among the verified ones.
+      const value = authorization.startsWith('Bearer ')
+        ? authorization.slice(7)
+        : presented({ authorization }, false)?.value;
+      if (value === undefined) return undefined;
+      return value.startsWith('llmo_') ? knownKey(value) : knownToken(value);
     },
   };
+}
+
+/**
+ * The credential in the headers: X-API-Key wins over Authorization, and a bearer credential starting
+ * with llmo_ is an API key. Undefined when none was sent; a malformed Authorization throws the 401
+ * (or, with `strict` false, counts as none: the caller then asks `authenticate` for the error).
+ */
+function presented(
+  { authorization, apiKey }: PresentedCredential,
+  strict = true,
+): { kind: 'key' | 'token'; value: string } | undefined {
+  if (apiKey !== undefined) return { kind: 'key', value: apiKey.trim() };
+  if (authorization === undefined) return undefined;
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+  if (!m) {
+    if (!strict) return undefined;
+    throw unauthorized('Authorization must be "Bearer <token or API key>"');
+  }
+  const credential = m[1]!;
+  return { kind: credential.startsWith('llmo_') ? 'key' : 'token', value: credential };
 }

@@ -16,6 +16,11 @@ export const ROUTING_CONFIG_NS = 'routing-config';
 
 export interface RoutingConfigCache {
   get(target: string, segment: string): Promise<RoutingConfig | null>;
+  /**
+   * What this process holds right now of the config under `key` (routingConfigKey), with no I/O;
+   * undefined when `get` would have to load it.
+   */
+  peek(key: string): RoutingConfig | undefined;
   /** Announce a version just written (after its transaction committed). */
   publish(config: RoutingConfig): Promise<void>;
   /** The segment (or its whole target) was deleted: every process drops what it holds of it. */
@@ -26,6 +31,9 @@ export interface RoutingConfigCache {
 
 // Slugs cannot contain "/", so the pair maps to one key and back without ambiguity.
 const keyOf = (target: string, segment: string) => `${target}/${segment}`;
+
+/** The cache key of a target's segment, for `peek`: a hot reader builds it once per URL, not per read. */
+export const routingConfigKey = keyOf;
 
 export function createRoutingConfigCache(
   opts: Omit<TieredCacheOptions<RoutingConfig>, 'ns' | 'load' | 'version'> & {
@@ -47,6 +55,7 @@ export function createRoutingConfigCache(
   });
   return {
     get: (target, segment) => cache.get(keyOf(target, segment)),
+    peek: (key) => cache.peek(key),
     publish: (config) => cache.put(keyOf(config.target, config.segment), config),
     invalidate: (target, segment) => cache.invalidate(keyOf(target, segment)),
     stats: () => cache.stats(),

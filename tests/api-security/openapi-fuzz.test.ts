@@ -8,33 +8,34 @@ import '@hono/zod-openapi';
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
+import { listenApi } from '../../api/server';
 import { startIngestFront } from '../../infra/ingest';
 import { testEnv } from '../helpers/env';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 let sys: TestSystem;
-let server: ReturnType<typeof serve>;
+let server: Server;
 let stopIngest: () => Promise<void>;
 let base: string;
 
 beforeAll(async () => {
-  // With workers, so the cycles the fuzzer starts run and can be read, as in production.
-  sys = await startTestSystem();
+  // With workers, so the cycles the fuzzer starts run and can be read, and with the routing-config
+  // cache (so the config read's fast path runs), as in production.
+  sys = await startTestSystem({ cache: true });
   const ingest = await startIngestFront({ env: testEnv, db: sys.deps.db, logger: sys.deps.logger });
   stopIngest = ingest.stop;
   // Limits off: the fuzzer sends far more than a client would in a minute.
-  const app = createApp({
+  const deps = {
     ...sys.deps,
     ingest: ingest.front,
     env: { ...testEnv, API_RATE_LIMIT_PER_MINUTE: 0, API_RATE_LIMIT_ANONYMOUS_PER_MINUTE: 0 },
-  });
-  server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
+  };
+  // Served as api/main.ts serves it, config-read fast path included.
+  server = await listenApi(createApp(deps), deps, 0, '127.0.0.1');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {

@@ -90,6 +90,8 @@ export async function startTestSystem(
     metricsSources: [],
     ...(cached && shared
       ? {
+          // API-key revocations and config deletions reach other replicas through it, as in production.
+          bus: shared.bus,
           caches: {
             routingConfigs: cached.routingConfigs,
             aggregates: createAggregatesReader({

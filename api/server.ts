@@ -1,0 +1,60 @@
+/**
+ * The REST API on node:http: the Hono app of createApp behind @hono/node-server, with the config read's
+ * fast path in front (api/routes/targets/config-read.ts). Hono builds a Web Request and a Response, runs
+ * a dozen middleware and a router for every call; for the one read that applications poll thousands of
+ * times a second, the answer is already in memory, so the fast path writes it straight to the socket
+ * with the same headers, limits and metrics, and passes every other request to Hono as it came.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import { createConfigReadFastPath } from './routes/targets/config-read';
+import { requestInstruments } from './lib/request-metrics';
+import type { ApiDeps } from './lib/types';
+import type { App } from './app';
+import { securityOf } from './middleware/security';
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An http.Server (not yet listening) for `app`, built by createApp over `deps`. */
+export function createApiServer(app: App, deps: ApiDeps, hostname?: string): Server {
+  const fast = createConfigReadFastPath(deps, securityOf(app), requestInstruments(deps.metrics));
+  let warned = false;
+  const inFront =
+    (hono: Listener): Listener =>
+    (req, res) => {
+      try {
+        if (fast?.(req, res)) return;
+      } catch (err) {
+        // A defect of the fast path must cost speed, never an answer: Hono answers unless bytes left.
+        if (!warned) {
+          warned = true;
+          deps.logger.error(
+            { err: String(err), path: req.url },
+            'config read fast path failed; Hono answers',
+          );
+        }
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+      }
+      hono(req, res);
+    };
+  return createAdaptorServer({
+    fetch: app.fetch,
+    ...(hostname !== undefined ? { hostname } : {}),
+    createServer: ((options: object, hono: Listener) => createServer(options, inFront(hono))) as never,
+  }) as Server;
+}
+
+/** createApiServer, listening on `port` and `host` (port 0: any free port). */
+export function listenApi(app: App, deps: ApiDeps, port: number, host: string): Promise<Server> {
+  const server = createApiServer(app, deps, host);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
