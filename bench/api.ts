@@ -7,8 +7,9 @@
  * loopback, so the figures include HTTP parsing, every middleware (auth, the Redis-shared rate limiter
  * with a limit the load never reaches, audit, metrics) and the socket path. Beside each rate: the
  * server's CPU time per request (utime + stime of the API process tree over the run), which a busy
- * machine disturbs far less than the rate. The bare-Hono ceiling is measured in the same run: load
- * generator and server share this machine's cores, so the ceiling is what this machine can show.
+ * machine disturbs far less than the rate. Two ceilings are measured in the same run -- an empty Hono app,
+ * and node:http alone writing the same answer as the config route -- since load generator and server
+ * share this machine's cores, they are what this machine can show at that moment.
  *
  *   npx tsx bench/api.ts [--json] [--workers <n>] [--profile <dir>] [--config-only]   (npm run bench -- api)
  */
@@ -186,11 +187,23 @@ async function waitReady(base: string, api: ChildProcess): Promise<void> {
  * machine at the same moment, in as many processes (node:cluster) as the API has workers. On a shared or
  * busy machine the absolute numbers move; the ratio route / ceiling says what our stack costs.
  */
-async function ceiling(body: string, processes: number): Promise<LoadResult & { cpuUsPerReq: number }> {
+async function ceiling(
+  body: string,
+  processes: number,
+  kind: CeilingKind,
+): Promise<LoadResult & { cpuUsPerReq: number }> {
   const port = await freePort();
   const server = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--ceiling-server', String(port), String(processes)],
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--ceiling-server',
+      String(port),
+      String(processes),
+      kind,
+    ],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, BENCH_CEILING_BODY: body } },
   );
   try {
@@ -212,16 +225,45 @@ async function ceiling(body: string, processes: number): Promise<LoadResult & { 
   }
 }
 
-async function serveCeiling(port: number, processes: number): Promise<void> {
+/**
+ * `hono`: an empty Hono app answering with two headers. `node-http`: node:http alone, writing the answer
+ * the config route's fast path writes (every common header, ETag, cache-control): what any Node server
+ * pays for this exact response, with nothing of ours in between.
+ */
+type CeilingKind = 'hono' | 'node-http';
+
+async function serveCeiling(port: number, processes: number, kind: CeilingKind): Promise<void> {
   const { default: cluster } = await import('node:cluster');
   if (cluster.isPrimary && processes > 1) {
     // Workers exit with the primary (their IPC channel closes).
     for (let i = 0; i < processes; i++) cluster.fork();
     return;
   }
+  const body = process.env.BENCH_CEILING_BODY ?? '{}';
+  if (kind === 'node-http') {
+    const { createServer } = await import('node:http');
+    const { randomUUID } = await import('node:crypto');
+    const { commonHeaderList } = await import('../api/lib/headers');
+    const { rateLimitHeaders } = await import('../api/middleware/rate-limit');
+    const bytes = Buffer.from(body);
+    const limits = rateLimitHeaders({
+      allowed: true,
+      limit: 60_000_000,
+      remaining: 59_999_000,
+      resetSeconds: 1,
+      retryAfterSeconds: 0,
+    });
+    createServer((_req, res) => {
+      const headers = commonHeaderList(randomUUID(), limits);
+      headers.push('content-type', 'application/json', 'etag', '"ceiling"', 'cache-control', 'no-cache');
+      headers.push('content-length', String(bytes.length));
+      res.writeHead(200, headers);
+      res.end(bytes);
+    }).listen(port, '127.0.0.1');
+    return;
+  }
   const { Hono } = await import('hono');
   const { serve } = await import('@hono/node-server');
-  const body = process.env.BENCH_CEILING_BODY ?? '{}';
   const app = new Hono();
   app.get('/c', (c) => c.body(body, 200, { 'content-type': 'application/json', etag: '"ceiling"' }));
   serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
@@ -311,12 +353,18 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
       figures.config_304_errors = cached.errors;
       figures.config_304_server_cpu_us_per_req = cached.cpuUsPerReq;
     }
-    const bare = await ceiling(await first.text(), workers);
+    const firstBody = await first.text();
+    const bare = await ceiling(firstBody, workers, 'hono');
     figures.ceiling_bare_hono_processes = workers;
     figures.ceiling_bare_hono_req_per_s = Math.round(bare.reqPerS);
     figures.ceiling_bare_hono_p99_ms = bare.p99;
     figures.ceiling_bare_hono_server_cpu_us_per_req = bare.cpuUsPerReq;
     figures.config_200_share_of_ceiling = Math.round((full.reqPerS / bare.reqPerS) * 1000) / 1000;
+    const raw = await ceiling(firstBody, workers, 'node-http');
+    figures.ceiling_node_http_same_answer_req_per_s = Math.round(raw.reqPerS);
+    figures.ceiling_node_http_same_answer_p99_ms = raw.p99;
+    figures.ceiling_node_http_same_answer_server_cpu_us_per_req = raw.cpuUsPerReq;
+    figures.config_200_share_of_node_http = Math.round((full.reqPerS / raw.reqPerS) * 1000) / 1000;
 
     const now = new Date().toISOString();
     const batch = Array.from({ length: 10 }, (_, i) => ({
@@ -357,11 +405,11 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
     figures.connections = CONNECTIONS;
     figures.duration_s = DURATION_S;
     figures.target_config_req_per_s = 20_000;
-    // No route can beat an empty server on the same cores: say so beside the figures when that is the case.
+    // No route can beat node:http writing the same answer on the same cores: say so when that is short.
     figures.target_reachable_here =
-      bare.reqPerS >= 20_000
+      raw.reqPerS >= 20_000
         ? 'yes'
-        : `no: bare Hono itself serves ${Math.round(bare.reqPerS)}/s here (load generator on the same cores)`;
+        : `no: node:http alone, writing this answer, serves ${Math.round(raw.reqPerS)}/s here (load generator on the same cores)`;
   } finally {
     api.kill('SIGTERM');
     await new Promise((r) => (api.exitCode !== null ? r(null) : api.once('exit', r)));
@@ -373,7 +421,11 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
 
 const ceilingAt = process.argv.indexOf('--ceiling-server');
 if (ceilingAt > 0) {
-  await serveCeiling(Number(process.argv[ceilingAt + 1]), Number(process.argv[ceilingAt + 2] ?? 1));
+  await serveCeiling(
+    Number(process.argv[ceilingAt + 1]),
+    Number(process.argv[ceilingAt + 2] ?? 1),
+    process.argv[ceilingAt + 3] === 'node-http' ? 'node-http' : 'hono',
+  );
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const figures = await runApiBench();
   if (process.argv.includes('--json')) console.log(JSON.stringify(figures));
