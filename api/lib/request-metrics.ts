@@ -22,7 +22,7 @@ export function requestInstruments(metrics: Metrics): RequestInstruments {
     observe(method, route, status, ms) {
       const timerKey = `${method} ${route}`;
       let timer = timers.get(timerKey);
-      if (!timer) timers.set(timerKey, (timer = metrics.httpDuration.labels(method, route)));
+      if (!timer) timers.set(timerKey, (timer = metrics.httpDuration.bind({ method, route })));
       timer.observe(ms / 1000);
       const counterKey = `${timerKey} ${status}`;
       let counter = counters.get(counterKey);
@@ -31,7 +31,7 @@ export function requestInstruments(metrics: Metrics): RequestInstruments {
       counter.inc();
     },
     route(method, route) {
-      const timer = metrics.httpDuration.labels(method, route);
+      const timer = metrics.httpDuration.bind({ method, route });
       const byStatus = new Map<number, { inc(): void }>();
       return {
         observe(status, ms) {
