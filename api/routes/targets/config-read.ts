@@ -95,8 +95,8 @@ export const configInputs = (() => {
   const MAX = 10_000;
   const valid = new Map<string, ConfigInput>();
   return {
-    /** Validated before: the input, with no parsing. */
-    known: (target: string): ConfigInput | undefined => valid.get(target),
+    /** The input of a request target (path and query) validated before, with no parsing. */
+    known: (requestTarget: string): ConfigInput | undefined => valid.get(requestTarget),
     /** The input of a request routed to the config route, or its problem+json answer. */
     validate(c: Context<AppBindings>): ConfigInput | Response {
       const key = requestTarget(c);
