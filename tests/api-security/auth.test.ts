@@ -10,6 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
+import { API_KEY_PATTERN } from '../../infra/db/repos/api-keys';
 import { REDACT_PATHS } from '../../infra/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
@@ -226,7 +227,9 @@ describe('API keys', () => {
     expect(created.headers.get('cache-control')).toBe('no-store');
 
     const stored = await sys.deps.db.query('SELECT * FROM api_keys WHERE id = $1', [id]);
-    expect(JSON.stringify(stored.rows[0])).not.toContain(key.split('_')[2]);
+    // The secret part of the key: it may itself contain underscores (base64url), so not split('_').
+    const secret = API_KEY_PATTERN.exec(key)![2]!;
+    expect(JSON.stringify(stored.rows[0])).not.toContain(secret);
 
     const read = await call(sys.app, 'GET', `/v1/api-keys/${id}`);
     expect(read.body.key).toBeUndefined();
