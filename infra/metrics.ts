@@ -49,6 +49,26 @@ export function deferredCounter<L extends string>(
   };
 }
 
+const REGISTERED = new WeakMap<Registry, Map<string, DeferredCounter<string>>>();
+
+/**
+ * The deferred counter named `config.name` in `registry`, created there on first use: modules that build
+ * one instance per cache or per server share the registry's one counter instead of registering twice.
+ */
+export function registeredDeferredCounter<L extends string>(
+  registry: Registry,
+  config: Omit<CounterConfiguration<L>, 'collect' | 'registers'>,
+): DeferredCounter<L> {
+  let byName = REGISTERED.get(registry);
+  if (!byName) REGISTERED.set(registry, (byName = new Map<string, DeferredCounter<string>>()));
+  let c = byName.get(config.name) as DeferredCounter<L> | undefined;
+  if (!c) {
+    c = deferredCounter({ ...config, registers: [registry] });
+    byName.set(config.name, c);
+  }
+  return c;
+}
+
 /**
  * A histogram whose series are bound once and observed with a bucket search and three additions. There is
  * no bulk observe in prom-client to defer to, and its own observe validates, hashes and stringifies on

@@ -18,7 +18,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { deferredCounter, type DeferredCounter } from '../metrics';
+import { registeredDeferredCounter } from '../metrics';
 import type { Logger } from '../logger';
 import type { InvalidationBus } from './bus';
 
@@ -66,20 +66,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
 return 1
 `;
 
-const counters = new WeakMap<Registry, DeferredCounter<'cache' | 'tier'>>();
-function requestsCounter(registry: Registry): DeferredCounter<'cache' | 'tier'> {
-  let c = counters.get(registry);
-  if (!c) {
-    c = deferredCounter({
-      name: 'llmopt_cache_requests_total',
-      help: 'Cache reads by the tier that answered (l1 memory, l2 redis, load = database)',
-      labelNames: ['cache', 'tier'],
-      registers: [registry],
-    });
-    counters.set(registry, c);
-  }
-  return c;
-}
+const requestsCounter = (registry: Registry) =>
+  registeredDeferredCounter(registry, {
+    name: 'llmopt_cache_requests_total',
+    help: 'Cache reads by the tier that answered (l1 memory, l2 redis, load = database)',
+    labelNames: ['cache', 'tier'],
+  });
 
 export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>): TieredCache<V> {
   const { ns, bus, redis, load, version } = opts;

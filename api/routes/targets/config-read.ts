@@ -17,7 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { deferredCounter, type DeferredCounter } from '../../../infra/metrics';
+import { registeredDeferredCounter } from '../../../infra/metrics';
 import type { Context } from 'hono';
 import { type RoutingConfig } from '../../../domain/model';
 import { commonHeaderList, requestIdOf } from '../../lib/headers';
@@ -36,20 +36,12 @@ import { ConfigQuery, getConfig } from './targets.routes';
 export const CONFIG_ROUTE = getConfig.path.replace('{target}', ':target');
 
 /** How many requests the fast path answered, beside llmopt_http_requests_total (which counts all). */
-const FAST_PATH_COUNTERS = new WeakMap<Registry, DeferredCounter<'route'>>();
-function fastPathCounter(registry: Registry): DeferredCounter<'route'> {
-  let c = FAST_PATH_COUNTERS.get(registry);
-  if (!c) {
-    c = deferredCounter({
-      name: 'llmopt_http_fast_path_requests_total',
-      help: 'Requests answered from memory in front of the Hono app (api/server.ts), by route',
-      labelNames: ['route'],
-      registers: [registry],
-    });
-    FAST_PATH_COUNTERS.set(registry, c);
-  }
-  return c;
-}
+const fastPathCounter = (registry: Registry) =>
+  registeredDeferredCounter(registry, {
+    name: 'llmopt_http_fast_path_requests_total',
+    help: 'Requests answered from memory in front of the Hono app (api/server.ts), by route',
+    labelNames: ['route'],
+  });
 
 interface Serialized {
   body: string;
