@@ -352,11 +352,8 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
       await load(url, { headers: auth, durationS: 3 });
       await load(nodeHttp.url, { headers: {}, durationS: 2 });
       await load(hono.url, { headers: {}, durationS: 2 });
-      const rounds: {
-        route: Awaited<ReturnType<typeof measured>>;
-        raw: (typeof rounds)[0]['route'];
-        bare: (typeof rounds)[0]['route'];
-      }[] = [];
+      type Measured = Awaited<ReturnType<typeof measured>>;
+      const rounds: { route: Measured; raw: Measured; bare: Measured }[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         const route = await measured(api.pid!, url, { headers: auth, durationS: ROUND_S });
         const raw = await measured(nodeHttp.pid, nodeHttp.url, { headers: {}, durationS: ROUND_S });
