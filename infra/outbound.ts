@@ -42,14 +42,52 @@ export function destinationPolicy(env: {
   return policy;
 }
 
-/** Whether a resolved address may be connected to: public unicast, or explicitly allowed. */
+const listed = (ip: ipaddr.IPv4 | ipaddr.IPv6, policy: DestinationPolicy) =>
+  policy.cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits));
+
+const ipv4Of = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]);
+const NAT64_WELL_KNOWN = ipaddr.parseCIDR('64:ff9b::/96') as [ipaddr.IPv6, number];
+
+/**
+ * The IPv4 hosts an IPv6 address reaches through a transition mechanism (a translator, tunnel or relay
+ * on the way would carry the connection there), or undefined when it is a plain IPv6 address. Each form
+ * that ipaddr.js names is here, and the IPv4-compatible form it calls unicast.
+ */
+function carriedIPv4(ip: ipaddr.IPv6): ipaddr.IPv4[] | undefined {
+  const p = ip.parts as [number, number, number, number, number, number, number, number];
+  switch (ip.range()) {
+    case 'ipv4Mapped': // ::ffff:a.b.c.d
+    case 'rfc6145': // ::ffff:0:a.b.c.d, stateless translation (SIIT)
+      return [ipv4Of(p[6], p[7])];
+    case 'rfc6052':
+      // 64:ff9b::a.b.c.d (NAT64). The local-use 64:ff9b:1::/48 places the IPv4 address where its
+      // operator chose, and is private by definition: left to the range rule, which refuses it.
+      return ip.match(NAT64_WELL_KNOWN) ? [ipv4Of(p[6], p[7])] : undefined;
+    case '6to4': // 2002:aabb:ccdd::/48 is the 6to4 site of a.b.c.d
+      return [ipv4Of(p[1], p[2])];
+    case 'teredo': // 2001:0:<server v4>:<flags>:<port>:<client v4, bits inverted>
+      return [ipv4Of(p[2], p[3]), ipv4Of(~p[6] & 0xffff, ~p[7] & 0xffff)];
+    case 'unicast':
+      // ::a.b.c.d, IPv4-compatible (deprecated by RFC 4291); ipaddr.js calls it unicast.
+      return p.slice(0, 6).every((x) => x === 0) ? [ipv4Of(p[6], p[7])] : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether a resolved address may be connected to: public unicast, or explicitly allowed. An IPv6
+ * address that carries an IPv4 one (mapped, compatible, NAT64, 6to4, Teredo) is judged by the IPv4
+ * hosts it reaches, so `[::127.0.0.1]` is loopback and `[64:ff9b::10.0.0.1]` is private.
+ */
 export function addressAllowed(address: string, policy: DestinationPolicy): boolean {
   if (!ipaddr.isValid(address)) return false;
-  // IPv4-mapped IPv6 (::ffff:10.0.0.1) is judged as the IPv4 address it is.
-  const ip = ipaddr.process(address);
-  if (ip.range() === 'unicast') return true;
   if (policy.allowPrivate) return true;
-  return policy.cidrs.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits));
+  const ip = ipaddr.parse(address);
+  if (listed(ip, policy)) return true;
+  const carried = ip.kind() === 'ipv6' ? carriedIPv4(ip as ipaddr.IPv6) : undefined;
+  if (carried) return carried.every((v4) => listed(v4, policy) || v4.range() === 'unicast');
+  return ip.range() === 'unicast';
 }
 
 function hostOf(url: URL): string {

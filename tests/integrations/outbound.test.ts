@@ -42,6 +42,62 @@ describe('destination rules', () => {
       expect(addressAllowed(a, strict), a).toBe(true);
   });
 
+  it('judges an IPv6 address that carries an IPv4 one by the IPv4 host it reaches', () => {
+    const refused = {
+      'IPv4-compatible loopback': '::127.0.0.1',
+      'IPv4-compatible, hex': '::7f00:1',
+      'IPv4-compatible private': '::10.0.0.1',
+      'IPv4-mapped loopback': '::ffff:127.0.0.1',
+      'IPv4-mapped metadata': '::ffff:a9fe:a9fe',
+      'SIIT-translated loopback': '::ffff:0:127.0.0.1',
+      'NAT64 loopback': '64:ff9b::127.0.0.1',
+      'NAT64 private': '64:ff9b::c0a8:101',
+      'NAT64 local-use prefix': '64:ff9b:1::a00:1',
+      '6to4 of loopback': '2002:7f00:1::1',
+      '6to4 of a private network': '2002:c0a8:101::1',
+      'Teredo, client loopback': '2001:0:808:808:0:0:80ff:fffe',
+      'Teredo, server private': '2001:0:a00:1:0:0:f7f7:f7f7',
+    };
+    for (const [form, a] of Object.entries(refused)) expect(addressAllowed(a, strict), form).toBe(false);
+    const allowed = {
+      'IPv4-mapped public': '::ffff:8.8.8.8',
+      'NAT64 public (DNS64 answers)': '64:ff9b::8.8.8.8',
+      '6to4 of a public address': '2002:808:808::1',
+      'Teredo, server and client public': '2001:0:808:808:0:0:f7f7:f7f7',
+    };
+    for (const [form, a] of Object.entries(allowed)) expect(addressAllowed(a, strict), form).toBe(true);
+    // The allow-list names IPv4 hosts; the forms that reach them are opened with them.
+    const loopback = destinationPolicy({
+      WEBHOOK_ALLOW_PRIVATE_DESTINATIONS: false,
+      WEBHOOK_ALLOWED_DESTINATIONS: '127.0.0.0/8',
+    });
+    expect(addressAllowed('64:ff9b::127.0.0.1', loopback)).toBe(true);
+    expect(addressAllowed('64:ff9b::10.0.0.1', loopback)).toBe(false);
+  });
+
+  it('refuses a URL written with an IPv4-compatible IPv6 literal before connecting', async () => {
+    let reached = false;
+    const server = createServer((_req, res) => {
+      reached = true;
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      for (const host of ['[::127.0.0.1]', '[::ffff:127.0.0.1]', '[64:ff9b::7f00:1]', '[2002:7f00:1::]']) {
+        const url = `http://${host}:${port}/`;
+        await expect(checkDestination(url, strict), host).rejects.toThrow(DestinationRefused);
+        await expect(
+          guardedRequest({ method: 'POST', url, body: '{}', timeoutMs: 2000 }, strict),
+          host,
+        ).rejects.toThrow(/not a public address/);
+      }
+      expect(reached).toBe(false);
+    } finally {
+      server.close();
+    }
+  });
+
   it('lets the allow-list and the switch open exactly what they name', () => {
     const loopback = destinationPolicy({
       WEBHOOK_ALLOW_PRIVATE_DESTINATIONS: false,
