@@ -1,6 +1,6 @@
 /**
- * Outbound HTTP to addresses that users configure (webhook subscribers, Slack incoming webhooks, Jira
- * sites). Every connection is checked against the destination rules at the moment the socket resolves
+ * Outbound HTTP to addresses that users configure (webhook subscribers, Slack, GitHub, Jira, the
+ * Anthropic API and its base URL). Every connection is checked against the destination rules at the moment the socket resolves
  * its host, not only when the URL was registered: a DNS answer that changes after registration (DNS
  * rebinding) cannot point us at a private network, and redirects are followed by hand, each hop checked.
  */
@@ -162,18 +162,24 @@ export interface OutboundRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
   timeoutMs: number;
+  /** Ends the exchange early; it then rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal;
   /** Redirects followed; each hop is checked like the first URL. */
   maxRedirects?: number;
   /** Bytes of the response body kept (the rest is read and dropped). */
   maxResponseBytes?: number;
+  /** A body longer than maxResponseBytes fails the exchange instead of being cut (a caller that parses it). */
+  refuseLongerBodies?: boolean;
 }
 
 export interface OutboundResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The body as received (`body` is its UTF-8 reading). */
+  bytes: Buffer;
   /** The URL that answered, after redirects. */
   url: string;
   latencyMs: number;
@@ -213,16 +219,9 @@ export async function guardedRequest(
     }
     let res: OutboundResponse;
     try {
-      res = await exchange(
-        parsed,
-        method,
-        req.headers ?? {},
-        body,
-        req.timeoutMs,
-        req.maxResponseBytes ?? 65_536,
-        policy,
-      );
+      res = await exchange(parsed, method, body, req, policy);
     } catch (err) {
+      if (req.signal?.aborted) throw req.signal.reason ?? err;
       if (err instanceof DestinationRefused) {
         throw new DestinationRefused(hop === 0 ? err.message : `redirect refused: ${err.message}`);
       }
@@ -249,44 +248,51 @@ export async function guardedRequest(
 function exchange(
   url: URL,
   method: string,
-  headers: Record<string, string>,
-  body: string | undefined,
-  timeoutMs: number,
-  maxBytes: number,
+  body: string | Buffer | undefined,
+  req: OutboundRequest,
   policy: DestinationPolicy,
 ): Promise<OutboundResponse> {
   const lib = url.protocol === 'https:' ? https : http;
+  const { timeoutMs } = req;
+  const maxBytes = req.maxResponseBytes ?? 65_536;
   return new Promise((resolve, reject) => {
     const request = lib.request(
       url,
       {
         method,
         headers: {
-          ...headers,
+          ...req.headers,
           ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}),
         },
         lookup: guardedLookup(policy),
         timeout: timeoutMs,
         agent: false,
+        ...(req.signal ? { signal: req.signal } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
         let kept = 0;
         res.on('data', (chunk: Buffer) => {
+          if (req.refuseLongerBodies && kept + chunk.length > maxBytes) {
+            request.destroy(new Error(`response body longer than ${maxBytes} bytes`));
+            return;
+          }
           if (kept < maxBytes) {
             chunks.push(chunk.subarray(0, maxBytes - kept));
             kept += Math.min(chunk.length, maxBytes - kept);
           }
         });
-        res.on('end', () =>
+        res.on('end', () => {
+          const bytes = Buffer.concat(chunks);
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
+            body: bytes.toString('utf8'),
+            bytes,
             url: url.toString(),
             latencyMs: 0,
-          }),
-        );
+          });
+        });
         res.on('error', reject);
       },
     );
@@ -299,4 +305,50 @@ function exchange(
     request.on('error', reject);
     request.end(body);
   });
+}
+
+const METHODS = new Set<string>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+/** Statuses whose response has no body (the Response constructor refuses one). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * A `fetch` for clients that take one (the Anthropic SDK): every exchange goes through
+ * `guardedRequest`, so the address is checked when the socket connects and a redirect is handed back
+ * as the 3xx it is, never followed (as `redirect: 'manual'`). A refused destination rejects with
+ * DestinationRefused, a network failure with OutboundNetworkError; an abort with the signal's reason.
+ * The body is read whole, up to `maxResponseBytes` (longer fails), and sent without compression.
+ */
+export function guardedFetch(
+  policy: DestinationPolicy,
+  opts: { timeoutMs: number; maxResponseBytes: number },
+): (input: string | URL | Request, init?: RequestInit) => Promise<Response> {
+  return async (input, init) => {
+    const request = new Request(input, init);
+    if (!METHODS.has(request.method)) throw new TypeError(`method ${request.method} is not supported`);
+    const headers = Object.fromEntries(request.headers);
+    delete headers['accept-encoding']; // node:http does not decompress: ask for the body as it is
+    const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
+    const res = await guardedRequest(
+      {
+        method: request.method as OutboundRequest['method'],
+        url: request.url,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: opts.timeoutMs,
+        maxResponseBytes: opts.maxResponseBytes,
+        refuseLongerBodies: true,
+        signal: request.signal,
+      },
+      policy,
+    );
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) {
+      for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value])
+        responseHeaders.append(name, v);
+    }
+    return new Response(NULL_BODY.has(res.status) ? null : res.bytes, {
+      status: res.status,
+      headers: responseHeaders,
+    });
+  };
 }

@@ -1,7 +1,9 @@
 /**
  * Anthropic Claude through the official SDK: an LLM judge that scores sampled requests and emits
  * `eval.result` telemetry, and a writer of prompt variants for the prompt-optimization strategy. Each
- * call goes through the integration's rate limit and breaker; tokens and cost are counted per call.
+ * call goes through the integration's rate limit and breaker; tokens and cost are counted per call. The
+ * SDK's requests go through the guarded client of infra/outbound.ts, like every other integration: the
+ * base URL is configurable, so its address is checked at connect time and redirects are not followed.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -12,6 +14,7 @@ import {
   type SettingsResolver,
 } from '../../infra/integration-settings';
 import type { Logger } from '../../infra/logger';
+import { DestinationRefused, guardedFetch, type DestinationPolicy } from '../../infra/outbound';
 import { IntegrationHttpError, type Isolation } from './isolation';
 import type { IntegrationMetrics } from './metrics';
 
@@ -66,8 +69,10 @@ export interface PromptVariantResult {
 }
 
 export interface AnthropicDeps {
-  settings: SettingsResolver;
+  settings: Pick<SettingsResolver, 'anthropic'>;
   isolation: Isolation;
+  /** Where the SDK may connect (the same rules as webhooks and the other integrations). */
+  destinations: DestinationPolicy;
   logger: Logger;
   /** Sends eval.result events into the ingest pipeline. */
   emit: (events: EvalResultEvent[]) => Promise<void>;
@@ -100,8 +105,15 @@ export function costUsd(
   return (input * s.priceInputPerMTok + output * s.priceOutputPerMTok) / 1_000_000;
 }
 
+/** A Messages API answer is a few kilobytes; anything near this is not one. */
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
 export function createAnthropicActivities(deps: AnthropicDeps) {
   const clients = new Map<string, Anthropic>();
+  const fetch = guardedFetch(deps.destinations, {
+    timeoutMs: deps.timeoutMs,
+    maxResponseBytes: MAX_RESPONSE_BYTES,
+  });
   const clientFor = (s: AnthropicSettings) => {
     const key = `${s.baseUrl ?? ''}\n${s.apiKey}`;
     let c = clients.get(key);
@@ -111,6 +123,7 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
         baseURL: s.baseUrl ?? 'https://api.anthropic.com',
         maxRetries: deps.maxRetries,
         timeout: deps.timeoutMs,
+        fetch,
       });
       clients.set(key, c);
     }
@@ -137,7 +150,15 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
           messages: [{ role: 'user', content: params.user }],
         });
       } catch (err) {
+        // The SDK wraps what its fetch threw; a refused address is final, not a connection to retry.
+        if (err instanceof Anthropic.APIConnectionError && err.cause instanceof DestinationRefused)
+          throw err.cause;
         if (err instanceof Anthropic.APIError && typeof err.status === 'number') {
+          if (err.status >= 300 && err.status < 400) {
+            throw new DestinationRefused(
+              `the Anthropic API at ${s.baseUrl ?? 'its default URL'} answered ${err.status}: redirects are not followed`,
+            );
+          }
           const headers = err.headers as Headers | undefined;
           const retryAfter = Number(headers?.get('retry-after'));
           throw new IntegrationHttpError(

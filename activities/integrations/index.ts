@@ -54,6 +54,8 @@ function postToIngest(env: Env) {
       },
       body: JSON.stringify(events),
       signal: AbortSignal.timeout(10_000),
+      // The operator's own API, set in the environment; a redirect there is a misconfiguration.
+      redirect: 'error',
     });
     if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
       throw ApplicationFailure.nonRetryable(
@@ -108,6 +110,7 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
         m.createAnthropicActivities({
           settings,
           isolation,
+          destinations,
           logger,
           emit: deps.emitEvalEvents ?? postToIngest(env),
           maxRetries: env.ANTHROPIC_MAX_RETRIES,
