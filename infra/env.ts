@@ -109,7 +109,8 @@ export const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: positiveInt.max(60_000).default(8_000),
   /**
    * API processes (node:cluster workers) sharing the REST and gRPC ports, each a full API with its own
-   * ingest shard `${INGEST_SHARD_NAME}-<index>`; one per core to use them all. 1 = a single process.
+   * ingest shard `${INGEST_SHARD_NAME}-<index>`; one per core to use them all. 1 = a single process;
+   * more than 1 needs REDIS_URL (the workers share revocations, invalidations and limits through it).
    */
   API_WORKERS: positiveInt.max(64).default(1),
   /** Largest request body the API accepts, in bytes (413 beyond). Reloadable with SIGHUP. */
@@ -271,8 +272,15 @@ export const EnvSchema = z.object({
   API_RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(600),
   /** Comma-separated origins allowed by CORS (e.g. https://app.example.com); unset = no CORS. */
   API_CORS_ORIGINS: z.string().optional(),
-  /** Take the client address from X-Forwarded-For (only behind a load balancer that sets it). */
-  API_TRUST_PROXY: bool.default(false),
+  /**
+   * Proxies in front of the API that append to X-Forwarded-For: the client address is the entry the
+   * outermost of them added (that many from the right). 0/false: the socket's peer; true = 1.
+   */
+  API_TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|yes|no|\d{1,2})$/, 'a number of proxies (0-99), or true (1) / false (0)')
+    .transform((v) => (v === 'true' || v === 'yes' ? 1 : v === 'false' || v === 'no' ? 0 : Number(v)))
+    .default(0),
   /** How long an Idempotency-Key's first result is kept and replayed, in seconds. */
   API_IDEMPOTENCY_TTL_S: z.coerce
     .number()
@@ -286,6 +294,21 @@ export const EnvSchema = z.object({
 
 export type Env = z.infer<typeof EnvSchema>;
 
+/**
+ * Rules between variables. Several API workers share API-key revocations, cache invalidations and rate
+ * limits only through Redis; without it each worker would keep its own and they would silently diverge
+ * (a key revoked on one worker still served by the others), so that combination does not start.
+ */
+const CheckedEnvSchema = EnvSchema.superRefine((env, ctx) => {
+  if (env.API_WORKERS > 1 && env.REDIS_URL === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['API_WORKERS'],
+      message:
+        'more than one API worker needs REDIS_URL: revocations, cache invalidations and rate limits are shared between workers through Redis',
+    });
+});
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -293,7 +316,7 @@ export class ConfigError extends Error {
 /** Parse an environment; throws ConfigError listing every bad variable with its expected form. */
 export function parseEnv(source: Record<string, string | undefined>): Env {
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const result = EnvSchema.safeParse(cleaned);
+  const result = CheckedEnvSchema.safeParse(cleaned);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const name = issue.path.join('.');

@@ -70,21 +70,28 @@ export function zodIssues(error: ZodError, prefix: (string | number)[] = []): Fi
   }));
 }
 
-/** Hook for @hono/zod-openapi validators: 400 for unparseable input, 422 naming each bad field. */
-export function validationHook(
-  result: { success: true } | { success: false; error: ZodError; target?: string },
-  c: Context,
-): Response | undefined {
-  if (result.success) return undefined;
-  const where = result.target ?? 'input';
-  const issues = zodIssues(result.error, where === 'json' ? [] : [where]);
-  return problem(
-    c,
-    where === 'json' ? 'validation' : 'bad_request',
-    `invalid ${where === 'json' ? 'request body' : where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-    { errors: issues },
-  );
+type HookResult = { success: true } | { success: false; error: ZodError; target?: string };
+
+/** A @hono/zod-openapi hook naming each bad field: 422 for a body, `paramType` for a query or path. */
+function hookAnswering(paramType: ErrorType) {
+  return (result: HookResult, c: Context): Response | undefined => {
+    if (result.success) return undefined;
+    const where = result.target ?? 'input';
+    const issues = zodIssues(result.error, where === 'json' ? [] : [where]);
+    return problem(
+      c,
+      where === 'json' ? 'validation' : paramType,
+      `invalid ${where === 'json' ? 'request body' : where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { errors: issues },
+    );
+  };
 }
+
+/** Hook for @hono/zod-openapi validators: 400 for unparseable input, 422 naming each bad field. */
+export const validationHook = hookAnswering('bad_request');
+
+/** Like `validationHook`, but 422 for a bad query or path too: for routes whose refusals are all 422. */
+export const unprocessableHook = hookAnswering('validation');
 
 /** app.onError: typed domain errors keep their status; anything unexpected is a logged 500 without internals. */
 export function errorHandler(logger: Logger) {

@@ -27,9 +27,19 @@ export interface PresentedCredential {
   apiKey?: string | undefined;
 }
 
+/** What `authenticate` asks of its caller. */
+export interface AuthenticateOptions {
+  /**
+   * Called before an API key's prefix is looked up in the database (a prefix neither verified nor known
+   * to be absent lately); throwing refuses the credential without the query. Lets the caller rate-limit
+   * guessed prefixes per peer before they cost a query each.
+   */
+  beforeLookup?: () => Promise<void>;
+}
+
 export interface Authenticator {
   /** Resolves an identity, or throws AppError('unauthorized'); undefined when nothing was presented. */
-  authenticate(credential: PresentedCredential): Promise<Identity | undefined>;
+  authenticate(credential: PresentedCredential, options?: AuthenticateOptions): Promise<Identity | undefined>;
   /**
    * The identity of a credential verified before and still good (same key record, token not expired),
    * at once and with no I/O; undefined for anything else, which `authenticate` then settles.
@@ -109,13 +119,25 @@ function jwtFailure(err: unknown): AppError {
   return unauthorized('token is malformed or invalid');
 }
 
-export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logger: Logger }): Authenticator {
+export function createAuthenticator(deps: {
+  env: Env;
+  apiKeys: ApiKeysRepo;
+  logger: Logger;
+  /** Key records (and, apart, prefixes known to be absent) kept per process; 10,000 each by default. */
+  maxCachedKeys?: number;
+}): Authenticator {
   const { env, apiKeys, logger } = deps;
   const jwt = jwtConfig(env);
-  const keyCache = new LRUCache<string, ApiKeyCredential | 'absent'>({
-    max: 10_000,
+  const max = deps.maxCachedKeys ?? 10_000;
+  const keyCache = new LRUCache<string, ApiKeyCredential>({
+    max,
     ttl: Math.max(1, env.AUTH_API_KEY_CACHE_MS),
   });
+  // Prefixes that match no key, bounded on their own: guessed prefixes never evict verified keys.
+  const absentPrefixes = new LRUCache<string, true>({ max, ttl: Math.max(1, env.AUTH_API_KEY_CACHE_MS) });
+  // Counts revocations (forget). A lookup that was in flight when one happened may have read the record
+  // before it changed, so its answer is used for that request but not cached.
+  let revocations = 0;
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
   // Verified credentials, so a repeat caller costs one map lookup instead of a digest (API key) or a
   // signature check (JWT). An API-key entry is only good while its key record is the cached one: a
@@ -172,7 +194,11 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
             clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
             requiredClaims: ['exp', 'sub'],
           });
-      const sub = payload.sub!;
+      // jose checks that `sub` is present, not that it is a string: a number or an object would become
+      // an identity such as "jwt:42" or "jwt:[object Object]" that nobody issued.
+      const sub = payload.sub as unknown;
+      if (typeof sub !== 'string' || sub === '')
+        throw unauthorized('token claim "sub" must be a non-empty string');
       const identity: Identity = {
         kind: 'jwt',
         id: `jwt:${sub}`,
@@ -186,7 +212,7 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
       });
       return identity;
     } catch (err) {
-      throw jwtFailure(err);
+      throw err instanceof AppError ? err : jwtFailure(err);
     }
   }
 
@@ -214,18 +240,28 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
     return seen.identity;
   }
 
-  async function verifyApiKey(key: string): Promise<Identity> {
+  async function lookUp(prefix: string, options: AuthenticateOptions): Promise<ApiKeyCredential | undefined> {
+    const cached = keyCache.get(prefix);
+    if (cached) return cached;
+    if (absentPrefixes.has(prefix)) return undefined;
+    await options.beforeLookup?.();
+    const seen = revocations;
+    const found = await apiKeys.findByPrefix(prefix);
+    if (seen === revocations) {
+      if (found) keyCache.set(prefix, found);
+      else absentPrefixes.set(prefix, true);
+    }
+    return found ?? undefined;
+  }
+
+  async function verifyApiKey(key: string, options: AuthenticateOptions): Promise<Identity> {
     const known = knownKey(key);
     if (known) return known;
     const m = API_KEY_PATTERN.exec(key);
     if (!m) throw unauthorized('API key is malformed');
     const prefix = m[1]!;
-    let cred = keyCache.get(prefix);
-    if (cred === undefined) {
-      cred = (await apiKeys.findByPrefix(prefix)) ?? 'absent';
-      keyCache.set(prefix, cred);
-    }
-    if (cred === 'absent' || !cred.matches(key)) throw unauthorized('API key is not valid');
+    const cred = await lookUp(prefix, options);
+    if (!cred || !cred.matches(key)) throw unauthorized('API key is not valid');
     const { record } = cred;
     if (record.revoked_at) throw unauthorized('API key has been revoked');
     if (expired(record)) throw unauthorized('API key has expired');
@@ -236,17 +272,22 @@ export function createAuthenticator(deps: { env: Env; apiKeys: ApiKeysRepo; logg
       actor: `${record.name} (key ${prefix})`,
       roles: record.roles.filter(isRole),
     };
-    verifiedKeys.set(key, { cred, identity });
+    // Only while its record is the cached one (knownKey checks): not after a revocation raced the lookup.
+    if (keyCache.get(prefix) === cred) verifiedKeys.set(key, { cred, identity });
     return identity;
   }
 
   return {
     algorithms: jwt?.algorithms ?? [],
-    forget: (prefix) => void keyCache.delete(prefix),
-    async authenticate(credential) {
+    forget(prefix) {
+      revocations++;
+      keyCache.delete(prefix);
+      absentPrefixes.delete(prefix);
+    },
+    async authenticate(credential, options = {}) {
       const c = presented(credential);
       if (c === undefined) return undefined;
-      return c.kind === 'key' ? verifyApiKey(c.value) : verifyJwt(c.value);
+      return c.kind === 'key' ? verifyApiKey(c.value, options) : verifyJwt(c.value);
     },
     known({ authorization, apiKey }) {
       if (apiKey !== undefined) return knownKey(apiKey.trim());

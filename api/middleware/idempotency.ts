@@ -2,7 +2,9 @@
  * `Idempotency-Key` on POSTs that start work (draft-ietf-httpapi-idempotency-key-header): the first
  * response is stored in PostgreSQL and a repeat with the same key and the same request gets it back
  * (`Idempotent-Replayed: true`), on any replica. The same key with a different request is 422; a repeat
- * while the first is still running is 409. A 5xx is not stored, so a retry runs the work again.
+ * while the first is still running is 409. A 5xx is not stored, so a retry runs the work again. A claim
+ * whose process died mid-request is taken over by a repeat once the request timeout and a margin have
+ * passed, instead of answering 409 until the key's retention ends.
  */
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
@@ -65,9 +67,19 @@ export function documentIdempotencyKey<D extends object>(
   return document;
 }
 
+/** What a repeat must match: method, path with query, and body. */
+export function requestFingerprint(method: string, pathAndQuery: string, body: string): string {
+  return createHash('sha256').update(`${method} ${pathAndQuery}\n${body}`).digest('hex');
+}
+
+/** Past the request timeout, a claim still unfinished is taken over after this margin (its owner died). */
+export const CLAIM_LEASE_MARGIN_MS = 10_000;
+
 export function idempotency(deps: {
   repo: IdempotencyRepo;
   ttlSeconds: number;
+  /** The request timeout now (reloadable): a claim lives that long plus CLAIM_LEASE_MARGIN_MS. */
+  requestTimeoutMs: () => number;
   startsWork: (method: string, path: string) => boolean;
 }): MiddlewareHandler<AppBindings> {
   return async (c, next) => {
@@ -82,9 +94,7 @@ export function idempotency(deps: {
     const identity = c.get('identity').id;
     const body = await c.req.text();
     const url = new URL(c.req.url);
-    const fingerprint = createHash('sha256')
-      .update(`${c.req.method} ${url.pathname}${url.search}\n${body}`)
-      .digest('hex');
+    const fingerprint = requestFingerprint(c.req.method, `${url.pathname}${url.search}`, body);
     const claim = await deps.repo.claim({
       identity,
       key,
@@ -92,6 +102,7 @@ export function idempotency(deps: {
       path: url.pathname,
       fingerprint,
       ttlSeconds: deps.ttlSeconds,
+      leaseSeconds: Math.ceil((deps.requestTimeoutMs() + CLAIM_LEASE_MARGIN_MS) / 1000),
     });
     if (claim.kind !== 'claimed' && claim.fingerprint !== fingerprint) {
       return problem(c, 'validation', 'this Idempotency-Key was already used with a different request', {

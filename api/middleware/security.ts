@@ -49,6 +49,21 @@ export const API_KEY_NS = 'api-key';
 const ANONYMOUS_ROLES: Identity['roles'] = [];
 const EXEMPT_FROM_LIMITS = new Set(['/healthz', '/readyz']);
 
+/**
+ * Anonymous callers are limited per address and per route family: the signed inbound routes each have
+ * their own bucket, so a flood of unsigned Slack commands from one address (or from behind one proxy)
+ * cannot spend the allowance GitHub deliveries need, nor the other way round.
+ */
+const ANONYMOUS_FAMILIES: readonly (readonly [prefix: string, family: string])[] = [
+  ['/v1/slack/', 'slack'],
+  ['/v1/github/', 'github'],
+];
+function anonymousBucket(path: string, address: string): string {
+  for (const [prefix, family] of ANONYMOUS_FAMILIES)
+    if (path.startsWith(prefix)) return `${family}:ip:${address}`;
+  return `ip:${address}`;
+}
+
 /** Builds the security services over the app's dependencies; the gRPC server shares them. */
 export function createSecurity(deps: ApiDeps): Security {
   const repos: SecurityRepos = {
@@ -87,9 +102,20 @@ function memoized(
   };
 }
 
-export function clientAddress(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+/**
+ * The caller's address. Behind `trustedHops` proxies (API_TRUST_PROXY) it is the entry of
+ * X-Forwarded-For that the outermost trusted proxy appended: each proxy appends the address it was
+ * called from, so that is the `trustedHops`-th entry from the right. Entries to its left came from the
+ * caller and prove nothing (a client can send any X-Forwarded-For it likes).
+ */
+export function clientAddress(c: Context, trustedHops: number): string {
+  if (trustedHops > 0) {
+    const entries = (c.req.header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    // Fewer entries than hops: every one of them was appended by a trusted proxy; the leftmost is nearest the caller.
+    const forwarded = entries[Math.max(0, entries.length - trustedHops)];
     if (forwarded) return forwarded;
   }
   try {
@@ -129,6 +155,23 @@ function withHeaders(res: Response, headers: Partial<RateLimitFields>): Response
 function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHandler<AppBindings> {
   const { env } = deps;
   const exists = routeExistence(app);
+  /**
+   * An API key whose prefix this process has not seen lately costs a database query: each peer gets the
+   * anonymous allowance of those, spent before the query, so guessed prefixes are refused without one.
+   */
+  async function spendLookup(address: string): Promise<void> {
+    const perMinute = env.API_RATE_LIMIT_ANONYMOUS_PER_MINUTE;
+    if (perMinute <= 0) return;
+    const decision = await security.limiter.consume(`lookup:ip:${address}`, perMinute);
+    if (!decision.allowed)
+      throw new AppError(
+        'rate_limited',
+        `more than ${perMinute} unknown API keys a minute from this address`,
+        {
+          retryAfterSeconds: decision.retryAfterSeconds,
+        },
+      );
+  }
   return async (c, next) => {
     const matched = security.match(c.req.method, c.req.path);
     const access = matched?.rule.access;
@@ -140,10 +183,10 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
     let failure: AppError | undefined;
     if (!isPublic) {
       try {
-        identity = await security.authenticator.authenticate({
-          authorization: c.req.header('authorization'),
-          apiKey: c.req.header('x-api-key'),
-        });
+        identity = await security.authenticator.authenticate(
+          { authorization: c.req.header('authorization'), apiKey: c.req.header('x-api-key') },
+          { beforeLookup: () => spendLookup(clientAddress(c, env.API_TRUST_PROXY)) },
+        );
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         failure = err;
@@ -153,7 +196,7 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
     const address = identity ? undefined : clientAddress(c, env.API_TRUST_PROXY);
     const caller: Identity = identity ?? {
       kind: 'anonymous',
-      id: `ip:${address}`,
+      id: anonymousBucket(c.req.path, address!),
       actor: address!,
       roles: ANONYMOUS_ROLES,
     };
@@ -297,6 +340,7 @@ export function installSecurity(app: AppRouter, deps: ApiDeps): Security {
     idempotency({
       repo: security.repos.idempotency,
       ttlSeconds: deps.env.API_IDEMPOTENCY_TTL_S,
+      requestTimeoutMs: () => deps.env.API_REQUEST_TIMEOUT_MS,
       startsWork: (method, path) => security.match(method, path)?.rule.startsWork === true,
     }),
   );

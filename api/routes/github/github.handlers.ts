@@ -3,6 +3,7 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError } from '../../../domain/errors';
 import { createIntegrationsRepo } from '../../../infra/db/repos/integrations';
 import { createSettingsResolver } from '../../../infra/integration-settings';
+import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { githubWebhook } from './github.routes';
 import { secretBoxFromEnv } from '../../../infra/secrets';
@@ -17,13 +18,16 @@ export function verifyGithubSignature(secret: string, header: string | undefined
 export function githubHandlers(deps: ApiDeps) {
   const repo = createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env));
   const settings = createSettingsResolver(deps.env, repo);
+  const refused = signatureFailures(deps.metrics, 'github');
 
   const receive: RouteHandler<typeof githubWebhook, AppBindings> = async (c) => {
     const raw = await c.req.text();
     const secret = (await settings.github())?.webhookSecret;
     if (!secret) throw new AppError('not_found', 'GitHub webhooks are not configured');
-    if (!verifyGithubSignature(secret, c.req.header('x-hub-signature-256'), raw))
+    if (!verifyGithubSignature(secret, c.req.header('x-hub-signature-256'), raw)) {
+      refused.inc();
       throw new AppError('unauthorized', 'X-Hub-Signature-256 is missing or does not match');
+    }
     const event = c.req.header('x-github-event') ?? 'unknown';
     let payload: { action?: string; issue?: { number?: number } };
     try {

@@ -5,7 +5,7 @@ import { percentilesOf } from '../../../domain/sketch';
 import { emptyState, mergeInto, type AggregateState } from '../../../domain/windowing/aggregate-state';
 import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
 import type { ApiDeps, AppBindings } from '../../lib/types';
-import type { getMetrics } from './metrics-query.routes';
+import { MAX_RANGE_DAYS, MAX_RANGE_MS, type getMetrics } from './metrics-query.routes';
 
 const MAX_POINTS = 10_000;
 const NO_PERCENTILES = { p50: null, p90: null, p95: null, p99: null };
@@ -55,8 +55,10 @@ export function metricsQueryHandlers(deps: ApiDeps) {
     const from = q.from ? Date.parse(q.from) : to - 3_600_000;
     const step = q.step ?? 60_000;
     const bad = (path: string, message: string) =>
-      new AppError('bad_request', `${path}: ${message}`, { issues: [{ path: `query.${path}`, message }] });
+      new AppError('validation', `${path}: ${message}`, { issues: [{ path: `query.${path}`, message }] });
     if (from >= to) throw bad('from', 'must be before `to`');
+    // The reader walks the range in one-hour blocks: a millennium would be millions of them.
+    if (to - from > MAX_RANGE_MS) throw bad('from', `at most ${MAX_RANGE_DAYS} days before \`to\``);
     if (step < base) throw bad('step', `must be at least the base window of ${base} ms`);
     if ((to - from) / step > MAX_POINTS)
       throw bad('step', `too fine for the range: at most ${MAX_POINTS} points`);

@@ -3,16 +3,26 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { ArmId, SegmentName } from '../../../domain/model';
 import { jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
 
-/** "90", "10s", "5m", "1h", "1d" → milliseconds. */
+/** The longest range (and so the widest step) a query may span: ten years, the longest retention. */
+export const MAX_RANGE_DAYS = 3_660;
+export const MAX_RANGE_MS = MAX_RANGE_DAYS * 86_400_000;
+
+/** "90", "10s", "5m", "1h", "1d" → milliseconds, at most MAX_RANGE_DAYS. */
 export const Step = z
   .string()
   .regex(/^\d+(ms|s|m|h|d)?$/, 'a duration such as 10s, 5m, 1h or a number of seconds')
-  .transform((v) => {
+  .transform((v, ctx) => {
     const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v)!;
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
       (m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'
     ];
-    return Number(m[1]) * unit;
+    // Enough digits make Infinity, which no bucket arithmetic survives.
+    const ms = Number(m[1]) * unit;
+    if (ms > MAX_RANGE_MS) {
+      ctx.addIssue({ code: 'custom', message: `at most ${MAX_RANGE_DAYS} days` });
+      return z.NEVER;
+    }
+    return ms;
   });
 
 export const MetricsQuery = z.object({
@@ -77,6 +87,6 @@ export const getMetrics = createRoute({
   request: { params: TargetParam, query: MetricsQuery },
   responses: {
     200: jsonResponse(MetricsSeries, 'One series per segment × arm, one point per step with data'),
-    400: problemResponse('Invalid query (names the parameter)'),
+    422: problemResponse('Invalid query (names the parameter)'),
   },
 });

@@ -4,16 +4,19 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { AppError } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
 import { createIntegrationsRepo } from '../../../infra/db/repos/integrations';
-import { createSettingsResolver, type SlackSettings } from '../../../infra/integration-settings';
+import { createSettingsResolver, SLACK_ROLES, type SlackSettings } from '../../../infra/integration-settings';
 import {
   abortRolloutSignal,
   pauseRolloutSignal,
   rolloutStatusQuery,
   type RolloutStatus,
 } from '../../../workflows/messages';
+import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { slackCommand } from './slack.routes';
 import { secretBoxFromEnv } from '../../../infra/secrets';
+
+type SlackRole = (typeof SLACK_ROLES)[number];
 
 /** Slack's replay window for signed requests. */
 export const SLACK_MAX_SKEW_SECONDS = 5 * 60;
@@ -37,6 +40,13 @@ export function verifySlackSignature(
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return 'signature does not match';
   return undefined;
+}
+
+/** The role mapped to a Slack user, read from the mapping's own entries and only if it is a known role. */
+export function slackRole(mapping: SlackSettings['userRoles'], user: string): SlackRole | undefined {
+  if (!Object.hasOwn(mapping, user)) return undefined;
+  const role: unknown = mapping[user];
+  return (SLACK_ROLES as readonly unknown[]).includes(role) ? (role as SlackRole) : undefined;
 }
 
 type Reply = { response_type: 'ephemeral' | 'in_channel'; text: string; blocks?: unknown[] };
@@ -71,6 +81,7 @@ export function slackHandlers(deps: ApiDeps) {
     deps.env,
     createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env)),
   );
+  const refused = signatureFailures(deps.metrics, 'slack');
 
   const command: RouteHandler<typeof slackCommand, AppBindings> = async (c) => {
     const raw = await c.req.text();
@@ -83,12 +94,17 @@ export function slackHandlers(deps: ApiDeps) {
       raw,
       Math.floor(Date.now() / 1000),
     );
-    if (problem) throw new AppError('unauthorized', problem);
+    if (problem) {
+      refused.inc();
+      throw new AppError('unauthorized', problem);
+    }
 
     const form = new URLSearchParams(raw);
     const user = form.get('user_id') ?? '';
     const [verb = 'help', ...args] = (form.get('text') ?? '').trim().split(/\s+/).filter(Boolean);
-    const role = slack.userRoles[user];
+    // An own key of the mapping only: a Slack user id such as "constructor" or "__proto__" must not
+    // reach Object.prototype and come back as a role.
+    const role = slackRole(slack.userRoles, user);
     const log = c.get('logger').child({ slackUser: user, verb });
 
     if (verb === 'help' || !['status', 'pause', 'abort'].includes(verb)) return c.json(ephemeral(USAGE), 200);

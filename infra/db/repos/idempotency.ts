@@ -24,6 +24,11 @@ export function createIdempotencyRepo(db: Queryable) {
       path: string;
       fingerprint: string;
       ttlSeconds: number;
+      /**
+       * A claim still unfinished after this long is taken over by the same request: its owner died (a
+       * crash or a kill) or is past its request timeout, and the caller's retry must not wait for the TTL.
+       */
+      leaseSeconds?: number;
     }): Promise<Claim> {
       // An expired record is forgotten, so a key can be reused once its retention has passed.
       await db.query(
@@ -36,6 +41,15 @@ export function createIdempotencyRepo(db: Queryable) {
         [input.identity, input.key, input.method, input.path, input.fingerprint],
       );
       if ((inserted.rowCount ?? 0) > 0) return { kind: 'claimed' };
+      if (input.leaseSeconds !== undefined) {
+        const taken = await db.query(
+          `UPDATE idempotency_keys SET created_at = now()
+           WHERE identity = $1 AND key = $2 AND status IS NULL AND fingerprint = $3
+             AND created_at < now() - make_interval(secs => $4)`,
+          [input.identity, input.key, input.fingerprint, input.leaseSeconds],
+        );
+        if ((taken.rowCount ?? 0) > 0) return { kind: 'claimed' };
+      }
       const r = await db.query<{
         fingerprint: string;
         method: string;
@@ -61,7 +75,8 @@ export function createIdempotencyRepo(db: Queryable) {
 
     async complete(identity: string, key: string, response: StoredResponse): Promise<void> {
       await db.query(
-        'UPDATE idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now() WHERE identity = $1 AND key = $2',
+        // The first completion wins: a claim taken over after its lease may still be finished by its first owner.
+        'UPDATE idempotency_keys SET status = $3, headers = $4, body = $5, completed_at = now() WHERE identity = $1 AND key = $2 AND status IS NULL',
         [identity, key, response.status, JSON.stringify(response.headers), response.body],
       );
     },

@@ -349,10 +349,10 @@ describe('GET /v1/targets/{target}/metrics', () => {
 
   it('names the bad query parameter', async () => {
     const r = await call(sys.app, 'GET', '/v1/targets/x/metrics?step=fast');
-    expect(r.status).toBe(400);
+    expect(r.status).toBe(422);
     expect(r.body.errors[0].path).toBe('query.step');
     const tooFine = await call(sys.app, 'GET', '/v1/targets/x/metrics?step=1s');
-    expect(tooFine.status).toBe(400);
+    expect(tooFine.status).toBe(422);
     expect(tooFine.body.errors[0].path).toBe('query.step');
   });
 });
