@@ -23,12 +23,20 @@ export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   /** pino level: fatal, error, warn, info, debug, trace. Reloadable with SIGHUP. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * What `npm start` prints. console: its addresses, then one line per notable event (process ready or
+   * restarted, decision made, rollout state changed), each process's JSON logs in `<DATA_DIR>/../logs/
+   * <process>.log` rotated by size. json: every process's JSON logs on the terminal.
+   */
+  LOG_FORMAT: z.enum(['console', 'json']).default('console'),
   /** REST API port (the API process). */
   PORT: port.default(8080),
   /** Interface the API binds; 0.0.0.0 behind a load balancer. */
   HOST: z.string().min(1).default('127.0.0.1'),
   /** Port of the /healthz, /readyz and /metrics server of a worker or stream process (0 = any free port). */
   HEALTH_PORT: port.default(0),
+  /** `npm start` gives the stream process and the three workers the health ports from this one up (4 in a row). */
+  HEALTH_PORT_BASE: port.max(65532).default(9101),
   /** Temporal frontend host:port. Unset under `npm start`: the embedded dev server is started. */
   TEMPORAL_ADDRESS: z
     .string()
@@ -37,10 +45,14 @@ export const EnvSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   /** Port of the Temporal Web UI when the embedded dev server is started. */
   TEMPORAL_UI_PORT: port.default(8233),
+  /** Port of the embedded Temporal dev server that `npm start` runs when TEMPORAL_ADDRESS is unset. */
+  EMBEDDED_TEMPORAL_PORT: port.default(7233),
   /** The Temporal CLI binary; defaults to the project's own (.local/venv/bin/temporal). */
   TEMPORAL_CLI_PATH: z.string().optional(),
-  /** PostgreSQL URL. Unset under `npm start`: PGlite is served on a PostgreSQL socket. */
+  /** PostgreSQL URL. Unset under `npm start`: its embedded PostgreSQL 15 (EMBEDDED_POSTGRES_PORT). */
   DATABASE_URL: url(['postgres', 'postgresql']).default('postgres://postgres@127.0.0.1:55432/postgres'),
+  /** Port of the embedded PostgreSQL that `npm start` runs on 127.0.0.1 when DATABASE_URL is unset. */
+  EMBEDDED_POSTGRES_PORT: port.default(55432),
   /** Maximum connections per process in the pg pool. */
   DATABASE_POOL_MAX: positiveInt.max(200).default(10),
   /** Redis URL; unset means an in-process cache (one process only). */

@@ -18,11 +18,17 @@ export const REDACT_PATHS = [
   '*.password',
 ];
 
-export function createLogger(processName: string, level: string): Logger {
-  return pino({
+/** JSON lines to stdout, or to `destination` (the supervisor's own log file under `npm start`). */
+export function createLogger(
+  processName: string,
+  level: string,
+  destination?: pino.DestinationStream,
+): Logger {
+  const options = {
     level,
     base: { process: processName, pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
