@@ -1,0 +1,134 @@
+/**
+ * PostgreSQL restarted (`pg_ctl stop -m fast`, then started again) under the real processes, on a
+ * private PostgreSQL so the shared one keeps serving the other test files:
+ * - during ingestion in embedded WAL mode: every acknowledged event is counted exactly once, /readyz
+ *   names postgres while it is down, and the API recovers without a restart;
+ * - during a rollout's routing-config write: the rollout completes once, with exactly one config version
+ *   per stage (Temporal retries the activity; the write is idempotent).
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../infra/db/migrate';
+import { eventually, testEnv, uniqueName } from '../helpers/env';
+import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-services';
+import {
+  awaitAcked,
+  awaitNotReadyNaming,
+  awaitReady,
+  baseEnv,
+  cleanups,
+  countAfterRecovery,
+  createKey,
+  ONE_VERSION_PER_STAGE,
+  prepareRollout,
+  scratchDir,
+  spawnReady,
+  startIngestLoad,
+  storedCount,
+  unexpectedAnswers,
+} from './harness';
+
+let postgres: PrivatePostgres;
+const scratch = scratchDir('postgres');
+const cleanup = cleanups();
+
+beforeAll(async () => {
+  postgres = await startPrivatePostgres();
+  await migrate(postgres.url);
+});
+
+afterAll(async () => {
+  await cleanup.run();
+  await postgres?.destroy();
+  scratch.remove();
+});
+
+describe('PostgreSQL restarted', () => {
+  it('during embedded ingestion: every acknowledged event counted once, /readyz names postgres, the API recovers', async () => {
+    const shard = uniqueName('faults-pg');
+    const api = await spawnReady('api/main.ts', {
+      ...baseEnv(scratch.dir),
+      DATABASE_URL: postgres.url,
+      TEMPORAL_ADDRESS: testEnv.TEMPORAL_ADDRESS,
+      INGEST_SHARD_NAME: shard,
+      INGEST_FLUSH_INTERVAL_MS: '200',
+    });
+    cleanup.add(api.stop);
+    const key = await createKey(postgres.url, ['ingest']);
+    const load = startIngestLoad({ api: api.url, key, total: 3_000, batch: 50, senders: 2, pauseMs: 40 });
+    await awaitAcked(load, 600);
+    const before = await storedCount(postgres.url, load.target);
+
+    await postgres.stop();
+    const downAt = Date.now();
+    const notReady = await awaitNotReadyNaming(api.url, 'postgres');
+    await eventually(async () => load.answers.filter((a) => a.at > downAt).length >= 10, {
+      what: 'ingest answers while postgres is down',
+    });
+    const acknowledgedWhileDown = load.answers.filter((a) => a.at > downAt && a.status === 202).length;
+    await postgres.start();
+
+    const counted = await countAfterRecovery({
+      processes: [api],
+      load,
+      databaseUrl: postgres.url,
+      shardLike: `wal:${shard}`,
+    });
+    expect(counted).toMatchObject({ acked: 3_000, stored: 3_000, storedAfterResend: 3_000 });
+    expect(before).toBeLessThan(3_000);
+    expect(notReady.failing).toContain('postgres');
+    // The write-ahead log keeps acknowledging while the database is away: it is durable on its own.
+    expect(acknowledgedWhileDown).toBeGreaterThan(0);
+    expect(unexpectedAnswers(load)).toEqual([]);
+    // Recovered on its own: the same process, never restarted.
+    expect(api.proc.child.exitCode).toBeNull();
+  });
+
+  it(
+    "during a rollout's routing-config write: the rollout completes once, one version per stage",
+    { timeout: 180_000 },
+    async () => {
+      const rollout = await prepareRollout({
+        dataDir: scratch.dir,
+        databaseUrl: postgres.url,
+        temporalAddress: testEnv.TEMPORAL_ADDRESS,
+        firstBakeSeconds: 1,
+        cleanup,
+      });
+      const { db, worker, target, workflowId } = rollout;
+      // Hold the stage-1 write in flight: an uncommitted row with the version it will insert makes its
+      // INSERT wait on the primary key until the restart ends both transactions.
+      const blocker = new pg.Client({ connectionString: postgres.url });
+      blocker.on('error', () => undefined);
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO routing_configs (target, segment, version, weights, reason) VALUES ($1, 'default', 2, '{}', 'blocker')`,
+        [target],
+      );
+      await rollout.start();
+      await eventually(
+        async () =>
+          (
+            await db.query(
+              `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO routing_configs%'`,
+            )
+          ).rowCount === 1,
+        { timeoutMs: 60_000, what: 'the stage-1 config write to be in flight' },
+      );
+      await postgres.stop();
+      await blocker.end().catch(() => undefined);
+      const notReady = await awaitNotReadyNaming(worker.url, 'postgres');
+      await postgres.start();
+
+      const outcome = await rollout.outcome();
+      expect(outcome.state).toBe('promoted');
+      // Exactly the versions an undisturbed run writes: no stage applied twice, none skipped.
+      expect(outcome.versions).toEqual(ONE_VERSION_PER_STAGE);
+      expect(outcome.rollouts).toEqual([{ id: workflowId, state: 'promoted' }]);
+      expect(notReady.failing).toContain('postgres');
+      await awaitReady(worker.url);
+      expect(worker.proc.child.exitCode).toBeNull();
+    },
+  );
+});
