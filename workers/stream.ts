@@ -33,7 +33,13 @@ await runProcess('stream', async (ctx) => {
     stream = await startKafkaStream({ env, db, logger, ...(redis ? { redis } : {}) });
     const consumer = stream.consumer;
     let crashed: string | undefined;
-    consumer.on(consumer.events.CRASH, (e) => (crashed = String(e.payload.error)));
+    consumer.on(consumer.events.CRASH, (e) => {
+      crashed = String(e.payload.error);
+      logger.error({ err: crashed, restart: e.payload.restart }, 'Kafka consumer crashed');
+    });
+    // kafkajs restarts a consumer that crashed on a retriable error (a broker restart, a dependency
+    // failing every retry of a batch); once it is back in its group, it is ready again.
+    consumer.on(consumer.events.GROUP_JOIN, () => (crashed = undefined));
     ctx.addCheck({
       name: 'kafka',
       check: async () => {
