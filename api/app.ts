@@ -2,7 +2,6 @@
  * createApp(deps): the REST API as a Hono app over injected dependencies. Every route is declared with
  * @hono/zod-openapi, so /openapi.json is the contract and validation answers problem+json.
  */
-import { Scalar } from '@scalar/hono-api-reference';
 import { bodyLimit } from 'hono/body-limit';
 import { timeout } from 'hono/timeout';
 import { routePath } from 'hono/route';
@@ -33,6 +32,7 @@ import { rolloutsRouter } from './routes/rollouts/rollouts.index';
 import { decisionsRouter } from './routes/decisions/decisions.index';
 import { promptProposalsRouter } from './routes/prompt-proposals/prompt-proposals.index';
 import { schedulesRouter } from './routes/schedules/schedules.index';
+import { docsRouter } from './routes/docs/docs.index';
 
 export const API_VERSION = '0.1.0';
 
@@ -142,7 +142,7 @@ export function createApp(deps: ApiDeps) {
     );
     return c.json(document);
   });
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'LLM Auto-Optimizer API' }));
+  app.route('/', docsRouter());
 
   app.notFound((c) => problem(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(errorHandler(deps.logger));

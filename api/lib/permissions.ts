@@ -74,6 +74,7 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/metrics', 'system:metrics'),
   r('GET', '/openapi.json', 'system:docs'),
   r('GET', '/docs', 'system:docs'),
+  r('GET', '/docs/assets/scalar.js', 'system:docs'),
 
   r('GET', '/v1/targets', 'targets:read'),
   r('POST', '/v1/targets', 'targets:write', true),
