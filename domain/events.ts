@@ -10,6 +10,38 @@ import { DEFAULT_SEGMENT } from './names';
 /** Events are small; a string field longer than this is a client bug, not data. */
 const MAX_TEXT = 500;
 
+/**
+ * Text every event string must be to be stored exactly: PostgreSQL refuses NUL in text and in jsonb, and
+ * a lone surrogate has no UTF-8 form (text would store U+FFFD instead, jsonb refuses it). Both are
+ * refused at the boundary, naming the field; everything else (control characters, non-characters such as
+ * U+FFFE, any assigned or unassigned code point) is stored and read back as sent.
+ */
+export const NUL_MESSAGE = 'must not contain NUL (U+0000)';
+export const LONE_SURROGATE_MESSAGE = 'must not contain a lone surrogate (a UTF-16 half with no UTF-8 form)';
+const NUL_OR_LONE_SURROGATE = /[\0\p{Cs}]/u;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** True when `s` can be stored in a PostgreSQL text or jsonb value and read back exactly. */
+export const isStorableText = (s: string): boolean => !NUL_OR_LONE_SURROGATE.test(s);
+
+/** True when every string and key in `v` is storable text, so jsonb holds it exactly. */
+export function isStorableValue(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return isStorableText(v);
+  if (v === null || typeof v !== 'object') return true;
+  if (depth > 64) return false;
+  if (Array.isArray(v)) return v.every((x) => isStorableValue(x, depth + 1));
+  return Object.entries(v).every(([k, x]) => isStorableText(k) && isStorableValue(x, depth + 1));
+}
+
+/** `s` with each NUL and lone surrogate replaced by U+FFFD: for our own messages that quote input. */
+export const toStorableText = (s: string): string => s.replace(/[\0\p{Cs}]/gu, '\uFFFD');
+
+/** A string schema refusing what cannot be stored (see isStorableText). */
+const storable = (s: z.ZodString) =>
+  s
+    .refine((v) => !v.includes('\0'), NUL_MESSAGE)
+    .refine((v) => !LONE_SURROGATE.test(v), LONE_SURROGATE_MESSAGE);
+
 /** Idempotency key: any printable token; two events with one id count once, whatever else differs. */
 export const EventId = z
   .string()
@@ -20,7 +52,7 @@ export const EventId = z
 /** Event time as an RFC 3339 timestamp with a zone ("2026-11-27T13:40:10.123Z" or "+01:00"). */
 export const EventTimestamp = z.iso.datetime({ offset: true });
 
-const text = (max = MAX_TEXT) => z.string().min(1).max(max);
+const text = (max = MAX_TEXT) => storable(z.string().min(1).max(max));
 const nonNegative = (max: number) => z.number().min(0).max(max);
 const count = (max: number) => z.number().int().min(0).max(max);
 
@@ -38,8 +70,16 @@ const envelope = {
   config_version: z.number().int().positive().optional(),
   /** Free-form labels kept with the raw event (not aggregated). */
   attributes: z
-    .record(z.string().max(100), z.union([z.string().max(MAX_TEXT), z.number(), z.boolean()]))
+    .record(z.string().max(100), z.union([storable(z.string().max(MAX_TEXT)), z.number(), z.boolean()]))
     .refine((r) => Object.keys(r).length <= 32, { message: 'at most 32 attributes' })
+    // Checked here rather than by the key schema, whose failure zod reports only as "Invalid key".
+    .superRefine((r, ctx) => {
+      for (const key of Object.keys(r)) {
+        if (isStorableText(key)) continue;
+        const message = key.includes('\0') ? NUL_MESSAGE : LONE_SURROGATE_MESSAGE;
+        ctx.addIssue({ code: 'custom', message: `attribute name ${message}`, path: [toStorableText(key)] });
+      }
+    })
     .optional(),
 };
 
@@ -84,7 +124,7 @@ export const UserFeedbackEvent = z.object({
   edited: z.boolean().optional(),
   regenerated: z.boolean().optional(),
   dwell_ms: nonNegative(MAX_MS).optional(),
-  comment: z.string().max(4000).optional(),
+  comment: storable(z.string().max(4000)).optional(),
 });
 export type UserFeedbackEvent = z.infer<typeof UserFeedbackEvent>;
 
@@ -155,8 +195,12 @@ export interface EventIssue {
   message: string;
 }
 
+/** Why an event was refused, for metrics: a small fixed set, whatever the issues say. */
+export const EVENT_REFUSALS = ['unknown_type', 'invalid_text', 'invalid_field', 'future_timestamp'] as const;
+export type EventRefusal = (typeof EVENT_REFUSALS)[number];
+
 export type EventCheck =
-  { ok: true; event: TelemetryEvent; ts: number } | { ok: false; issues: EventIssue[] };
+  { ok: true; event: TelemetryEvent; ts: number } | { ok: false; reason: EventRefusal; issues: EventIssue[] };
 
 function formatIssuePath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -186,6 +230,7 @@ export function checkEvent(
     if (typeof type !== 'string' || !(EVENT_TYPES as readonly string[]).includes(type)) {
       return {
         ok: false,
+        reason: 'unknown_type',
         issues: [
           {
             path: 'type',
@@ -200,15 +245,17 @@ export function checkEvent(
   }
   const r = TelemetryEvent.safeParse(raw);
   if (!r.success) {
-    return {
-      ok: false,
-      issues: r.error.issues.map((i) => ({ path: formatIssuePath(i.path), message: i.message })),
-    };
+    const issues = r.error.issues.map((i) => ({ path: formatIssuePath(i.path), message: i.message }));
+    const text = issues.some(
+      (i) => i.message.endsWith(NUL_MESSAGE) || i.message.endsWith(LONE_SURROGATE_MESSAGE),
+    );
+    return { ok: false, reason: text ? 'invalid_text' : 'invalid_field', issues };
   }
   const ts = Date.parse(r.data.timestamp);
   if (ts > now + maxFutureSkewMs) {
     return {
       ok: false,
+      reason: 'future_timestamp',
       issues: [
         {
           path: 'timestamp',
@@ -220,7 +267,16 @@ export function checkEvent(
   return { ok: true, event: r.data, ts };
 }
 
-const ISO_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+/**
+ * What z.iso.datetime({ offset: true }) accepts, written out: days that exist in their month (February
+ * 29th in leap years only), hours 00-23, minutes and seconds 00-59, offsets within a day. Date.parse alone
+ * rolls `2026-02-30` over to March 2nd, so it cannot be the check.
+ */
+const ISO_OFFSET = new RegExp(
+  '^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29' +
+    '|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8])))' +
+    'T(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d+)?(?:Z|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)$',
+);
 const SLUG = /^[a-z0-9][a-z0-9._-]*$/;
 const PRINTABLE_ID = /^[\x21-\x7e]+$/;
 const REQUEST_KEYS = new Set([
@@ -248,7 +304,7 @@ const REQUEST_KEYS = new Set([
 const STATUSES = new Set<string>(REQUEST_STATUSES);
 
 const isText = (v: unknown, max: number): v is string =>
-  typeof v === 'string' && v.length >= 1 && v.length <= max;
+  typeof v === 'string' && v.length >= 1 && v.length <= max && isStorableText(v);
 const isSlug = (v: unknown): v is string =>
   typeof v === 'string' && v.length >= 1 && v.length <= 63 && SLUG.test(v);
 const inRange = (v: unknown, min: number, max: number): v is number =>

@@ -4,7 +4,7 @@
  * token bucket per source, and the hand-off to the sink (durable before it resolves).
  */
 import { gunzipSync, inflateSync } from 'node:zlib';
-import { checkEvent, type TelemetryEvent } from '../../domain/events';
+import { checkEvent, EVENT_REFUSALS, type TelemetryEvent } from '../../domain/events';
 import { AppError, type FieldIssue } from '../../domain/errors';
 import type { AcceptedEvent, IngestSink, RawBatch } from './pipeline';
 
@@ -14,9 +14,29 @@ export interface IngestLimits {
   maxFutureSkewMs: number;
 }
 
+/**
+ * Why events were refused at the front door, the label set of llmopt_ingest_events_refused_total: the
+ * event's own faults (checkEvent), then whole-batch refusals counted per event they turned away.
+ */
+export const INGEST_REFUSALS = [
+  'invalid_json',
+  ...EVENT_REFUSALS,
+  'duplicate_in_batch',
+  'rate_limited',
+  'batch_too_large',
+  'backpressure',
+] as const;
+export type IngestRefusal = (typeof INGEST_REFUSALS)[number];
+
+/** Counts what the front door turned away (infra/metrics.ts ingestCounters). */
+export interface IngestObserver {
+  refused(reason: IngestRefusal, events: number): void;
+}
+
 export interface RejectedEvent {
   index: number;
   id?: string;
+  reason: IngestRefusal;
   errors: FieldIssue[];
 }
 
@@ -121,7 +141,7 @@ export function validateBatch(
   for (let i = 0; i < items.length; i++) {
     const lineError = lineErrors.get(i);
     if (lineError !== undefined) {
-      rejected.push({ index: i, errors: [{ path: `[${i}]`, message: lineError }] });
+      rejected.push({ index: i, reason: 'invalid_json', errors: [{ path: `[${i}]`, message: lineError }] });
       continue;
     }
     const raw = items[i];
@@ -132,6 +152,7 @@ export function validateBatch(
       rejected.push({
         index: i,
         ...(id !== undefined ? { id } : {}),
+        reason: r.reason,
         errors: r.issues.map((x) => ({
           path: x.path === '(root)' ? `[${i}]` : `[${i}].${x.path}`,
           message: x.message,
@@ -144,6 +165,7 @@ export function validateBatch(
       rejected.push({
         index: i,
         id: r.event.id,
+        reason: 'duplicate_in_batch',
         errors: [{ path: `[${i}].id`, message: `duplicate of the event at index ${prior}` }],
       });
       continue;
@@ -166,6 +188,7 @@ export interface IngestFront {
   sink: IngestSink;
   limits: IngestLimits;
   buckets?: SourceLimiter;
+  observer?: IngestObserver;
 }
 
 /**
@@ -179,22 +202,42 @@ export async function ingestItems(
   lineErrors?: Map<number, string>,
   body?: { bytes: Buffer; format: BatchFormat },
 ): Promise<{ accepted: number; rejected: RejectedEvent[] }> {
+  const refuse = (reason: IngestRefusal, err: AppError) => {
+    front.observer?.refused(reason, items.length);
+    return err;
+  };
   if (items.length > front.limits.maxBatchEvents) {
-    throw new AppError(
-      'payload_too_large',
-      `batch has ${items.length} events; at most ${front.limits.maxBatchEvents} per request`,
+    throw refuse(
+      'batch_too_large',
+      new AppError(
+        'payload_too_large',
+        `batch has ${items.length} events; at most ${front.limits.maxBatchEvents} per request`,
+      ),
     );
   }
   const limited = await front.buckets?.take(source, items.length);
   if (limited && !limited.ok) {
-    throw new AppError('rate_limited', `ingest rate limit for ${source} exceeded`, {
-      retryAfterSeconds: limited.retryAfterSeconds,
-    });
+    throw refuse(
+      'rate_limited',
+      new AppError('rate_limited', `ingest rate limit for ${source} exceeded`, {
+        retryAfterSeconds: limited.retryAfterSeconds,
+      }),
+    );
   }
   const outcome = validateBatch(items, Date.now(), front.limits, lineErrors);
+  for (const r of outcome.rejected) front.observer?.refused(r.reason, 1);
   if (outcome.accepted.length > 0) {
     const raw: RawBatch | undefined = body && { ...body, indexes: outcome.indexes };
-    await front.sink.accept(outcome.accepted, raw);
+    try {
+      await front.sink.accept(outcome.accepted, raw);
+    } catch (err) {
+      if (err instanceof AppError)
+        front.observer?.refused(
+          err.type === 'payload_too_large' ? 'batch_too_large' : 'backpressure',
+          outcome.accepted.length,
+        );
+      throw err;
+    }
   }
   return { accepted: outcome.accepted.length, rejected: outcome.rejected };
 }
