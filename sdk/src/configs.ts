@@ -117,7 +117,9 @@ export class ConfigStore {
         );
       }
       // An older version can arrive after a newer one (two refreshes racing a replica that lags): keep the newer.
-      if (!entry.config || config.version >= entry.config.version) {
+      // A lower version written later is a target deleted and created again (versions start over): take it.
+      const held = entry.config;
+      if (!held || config.version >= held.version || config.created_at > held.created_at) {
         entry.config = config;
         const etag = res.headers.get('etag');
         if (etag) entry.etag = etag;

@@ -15,6 +15,7 @@
  * the same rate-limit cell. Anything else -- a refusal, a miss, a CORS request, a Host that Hono would
  * question -- goes to Hono untouched, before a cell is spent, so nothing is decided twice.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { registeredDeferredCounter } from '../../../infra/metrics';
@@ -29,7 +30,6 @@ import type { ApiDeps, AppBindings } from '../../lib/types';
 import { rateLimitHeaders } from '../../middleware/rate-limit';
 import { routingConfigKey } from '../../../infra/cache/routing-configs';
 import type { Security } from '../../middleware/security';
-import { configEtag } from './target-admin.handlers';
 import { ConfigQuery, getConfig } from './targets.routes';
 
 /** The route as the metrics and the permission table name it. */
@@ -60,10 +60,26 @@ export function serializedConfig(cfg: RoutingConfig): Serialized {
   if (!s) {
     const body = JSON.stringify(cfg);
     const bytes = Buffer.from(body);
-    s = { body, bytes, length: String(bytes.length), etag: configEtag(cfg) };
+    const digest = createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
+    s = { body, bytes, length: String(bytes.length), etag: `"v${cfg.version}.${digest}"` };
     SERIALIZED.set(cfg, s);
   }
   return s;
+}
+
+/**
+ * The ETag of a routing config: its version and a digest of the exact JSON served (a strong validator).
+ * The version alone repeats: a target deleted and created again starts over at version 1, and a poller
+ * holding the old lifetime's ETag would be told "not modified" about a different config. The digest
+ * covers every field, creation time included, so a 304 means the very same answer. Taken in If-None-Match
+ * here and by the SDK, and in If-Match by PUT .../config (`configEtagVersion`).
+ */
+export const configEtag = (cfg: RoutingConfig): string => serializedConfig(cfg).etag;
+
+/** The version an ETag of `configEtag` names, or undefined when the value is no such ETag. */
+export function configEtagVersion(etag: string): number | undefined {
+  const m = /^(?:W\/)?"v(\d{1,9})\.[A-Za-z0-9_-]{22}"$/.exec(etag.trim());
+  return m ? Number(m[1]) : undefined;
 }
 
 export type ConfigInput = { target: string; segment: string; /** routingConfigKey of the two */ key: string };

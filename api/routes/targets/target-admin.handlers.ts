@@ -6,12 +6,10 @@ import { createTargetCatalogRepo } from '../../../infra/db/repos/target-catalog'
 import { decodeCursor, encodeCursor } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './target-admin.routes';
+import { configEtag, configEtagVersion } from './config-read';
 
 /** A target's ETag is its revision, bumped by every change to it, its segments or its arms. */
 export const targetEtag = (t: Pick<Target, 'revision'>) => `"r${t.revision}"`;
-/** Same form as the ETag of GET /v1/targets/{target}/config. */
-export const configEtag = (c: { target: string; segment: string; version: number }) =>
-  `"${c.target}/${c.segment}/v${c.version}"`;
 
 const unquote = (v: string) =>
   v
@@ -189,18 +187,22 @@ export function targetAdminHandlers(deps: ApiDeps) {
       body.weights,
       t.arms.map((a) => a.id),
     );
-    const m = /^(.+)\/(.+)\/v(\d{1,9})$/.exec(unquote(ifMatch));
-    if (!m || m[1] !== target || m[2] !== segment) {
+    const expectedVersion = configEtagVersion(ifMatch);
+    if (expectedVersion === undefined) {
       throw new AppError(
         'precondition_failed',
         `If-Match does not name a version of ${target}/${segment} (expected the ETag of GET .../config)`,
       );
     }
+    // The version number says which version the caller read; the ETag as a whole says it is still that
+    // one (not the same number in a target deleted and created again since). Both are held in the write.
+    const strong = ifMatch.trim().replace(/^W\//, '');
     // appendConfig goes through the shared repository, so the routing-config cache learns of the version.
     const cfg = await targets.appendConfig({
       target,
       segment,
-      expectedVersion: Number(m[3]),
+      expectedVersion,
+      matchesRead: (current) => configEtag(current) === strong,
       weights: body.weights,
       rolloutId: null,
       reason: body.reason,

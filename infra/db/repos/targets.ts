@@ -206,12 +206,20 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
 
     /**
      * Appends a new routing-config version if and only if the current one is `expectedVersion`
-     * (optimistic concurrency; the primary key makes a racing writer fail instead of both winning).
+     * (optimistic concurrency; the primary key makes a racing writer fail instead of both winning), and
+     * `matchesRead` accepts it. The segment row is share-locked first (the lock the foreign key takes
+     * anyway, taken before anything else): a delete of the target waits for this write instead of
+     * letting it land in a target created again under the same name.
      */
     async appendConfig(input: {
       target: string;
       segment: string;
       expectedVersion: number;
+      /**
+       * Whether the current version is the one the caller read. A version number repeats when a target
+       * is deleted and created again; the API compares the ETag it handed out (a digest of the config).
+       */
+      matchesRead?: (current: RoutingConfig) => boolean;
       weights: Weights;
       rolloutId: string | null;
       reason: string;
@@ -221,19 +229,33 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
       let appended: RoutingConfig;
       try {
         appended = await withTransaction(db, async (tx) => {
-          const cur = await tx.query<{
-            version: number;
-            serving: Record<string, Partial<ServingPolicy>> | null;
-          }>(
-            'SELECT version, serving FROM routing_configs WHERE target = $1 AND segment = $2 ORDER BY version DESC LIMIT 1',
+          const segment = await tx.query(
+            'SELECT 1 FROM segments WHERE target = $1 AND name = $2 FOR KEY SHARE',
             [input.target, input.segment],
           );
+          const cur =
+            segment.rowCount === 0
+              ? { rows: [] }
+              : await tx.query<ConfigRow>(
+                  'SELECT * FROM routing_configs WHERE target = $1 AND segment = $2 ORDER BY version DESC LIMIT 1',
+                  [input.target, input.segment],
+                );
           const current = cur.rows[0]?.version ?? null;
           if (current === null) throw notFound(`routing config of ${input.target}/${input.segment}`);
           if (current !== input.expectedVersion) {
             throw new AppError(
               'precondition_failed',
               `routing config of ${input.target}/${input.segment} is at version ${current}, not ${input.expectedVersion}`,
+              { currentVersion: current },
+            );
+          }
+          if (input.matchesRead && !input.matchesRead(toConfig(cur.rows[0]!))) {
+            // Versions of one target never change (append-only), so the same number with other
+            // content is a target (or segment) deleted and created again since the caller read it.
+            throw new AppError(
+              'precondition_failed',
+              `routing config of ${input.target}/${input.segment} version ${current} is not the one that was read: ` +
+                'the target or segment was deleted and created again since',
               { currentVersion: current },
             );
           }
