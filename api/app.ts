@@ -22,6 +22,7 @@ import { integrationsRouter } from './routes/integrations/integrations.index';
 import { slackRouter } from './routes/slack/slack.index';
 import { githubRouter } from './routes/github/github.index';
 import { installSecurity } from './middleware/security';
+import { storableBody, storableUrl } from './middleware/storable-text';
 import { apiKeysRouter } from './routes/api-keys/api-keys.index';
 import { auditRouter } from './routes/audit/audit.index';
 import { eventsRouter } from './routes/events/events.index';
@@ -99,8 +100,11 @@ export function createApp(deps: ApiDeps) {
     (ms) => timeout(ms, () => new AppError('timeout', `request took longer than ${ms} ms`) as never),
   );
   app.use('/v1/*', (c, next) => limitTime()(c, next));
+  // NUL and lone surrogates in a path, query or body: 422 naming the field (api/middleware/storable-text.ts).
+  app.use('/v1/*', storableUrl());
   // Authentication, rate limits, authorization (api/lib/permissions.ts), audit and idempotency.
   const security = installSecurity(app, deps);
+  app.use('/v1/*', storableBody());
 
   app.route('/', healthRouter(deps));
   app.route('/', targetsRouter(deps));

@@ -8,7 +8,7 @@
  * path. The telemetry ingest routes have their own validators on their hot path and are left alone, as
  * are the signed Slack and GitHub routes, whose bodies are their senders' formats and are not stored.
  */
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { formatPath, type FieldIssue } from '../../domain/errors';
 import { problem } from '../lib/problem';
 import type { AppBindings } from '../lib/types';
@@ -63,22 +63,34 @@ function urlIssue(url: string): FieldIssue | undefined {
   return undefined;
 }
 
-export function storableText(): MiddlewareHandler<AppBindings> {
+const refuse = (c: Context, issue: FieldIssue) =>
+  problem(c, 'validation', `${issue.path}: ${issue.message}`, { errors: [issue] });
+
+/**
+ * The rule for the path and the query, before authentication and routing: a path is matched against
+ * the permission table, and a NUL in it must be answered as such rather than as an unknown route.
+ */
+export function storableUrl(): MiddlewareHandler<AppBindings> {
   return async (c, next) => {
-    const path = c.req.path;
-    if (EXEMPT_PREFIXES.some((p) => path.startsWith(p))) return next();
-    let issue = urlIssue(c.req.url);
+    if (EXEMPT_PREFIXES.some((p) => c.req.path.startsWith(p))) return next();
+    const issue = urlIssue(c.req.url);
+    return issue ? refuse(c, issue) : next();
+  };
+}
+
+/** The rule for a JSON body, once the caller is authenticated and allowed (the body is parsed for it). */
+export function storableBody(): MiddlewareHandler<AppBindings> {
+  return async (c, next) => {
+    if (EXEMPT_PREFIXES.some((p) => c.req.path.startsWith(p))) return next();
     const mediaType = c.req.header('content-type')?.split(';')[0]?.trim();
-    if (!issue && mediaType && JSON_MEDIA_TYPE.test(mediaType) && c.req.raw.body !== null) {
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        return next(); // not JSON: the route's validator answers it
-      }
-      issue = firstUnstorable(body);
+    if (!mediaType || !JSON_MEDIA_TYPE.test(mediaType) || c.req.raw.body === null) return next();
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return next(); // not JSON: the route's validator answers it
     }
-    if (!issue) return next();
-    return problem(c, 'validation', `${issue.path}: ${issue.message}`, { errors: [issue] });
+    const issue = firstUnstorable(body);
+    return issue ? refuse(c, issue) : next();
   };
 }
