@@ -7,6 +7,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ZodError } from 'zod';
 import { AppError, formatPath, type ErrorType, ERROR_TYPES, type FieldIssue } from '../../domain/errors';
 import type { Logger } from '../../infra/logger';
+import { unavailableDependency } from '../../infra/unavailable';
 
 export interface Problem {
   type: string;
@@ -93,7 +94,10 @@ export const validationHook = hookAnswering('bad_request');
 /** Like `validationHook`, but 422 for a bad query or path too: for routes whose refusals are all 422. */
 export const unprocessableHook = hookAnswering('validation');
 
-/** app.onError: typed domain errors keep their status; anything unexpected is a logged 500 without internals. */
+/**
+ * app.onError: typed domain errors keep their status; a dependency that does not answer is a 503 naming
+ * it; anything unexpected is a logged 500 without internals.
+ */
 export function errorHandler(logger: Logger) {
   return (err: Error, c: Context): Response => {
     if (err instanceof AppError) {
@@ -136,6 +140,17 @@ export function errorHandler(logger: Logger) {
         'bad_request',
         'a value in the request cannot be stored (out of range or invalid text)',
       );
+    }
+    const dependency = unavailableDependency(err);
+    if (dependency) {
+      logger.warn(
+        { err: String(err), dependency, path: c.req.path, requestId: c.get('requestId' as never) },
+        'dependency unavailable',
+      );
+      return problem(c, 'unavailable', `${dependency} is not answering; retry later`, {
+        dependency,
+        retry_after: 2,
+      });
     }
     logger.error({ err, path: c.req.path, requestId: c.get('requestId' as never) }, 'unhandled error');
     return problem(c, 'unavailable', 'internal error; the request can be retried', {

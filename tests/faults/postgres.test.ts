@@ -58,6 +58,12 @@ describe('PostgreSQL restarted', () => {
     const load = startIngestLoad({ api: api.url, key, total: 3_000, batch: 50, senders: 2, pauseMs: 40 });
     await awaitAcked(load, 600);
     const before = await storedCount(postgres.url, load.target);
+    // A credential never used yet is not in the verified cache: checking it needs the database.
+    const coldKey = await createKey(postgres.url, ['ingest']);
+    const readConfig = () =>
+      fetch(`${api.url}/v1/targets/${load.target}/config?segment=default`, {
+        headers: { authorization: `Bearer ${coldKey}` },
+      });
 
     await postgres.stop();
     const downAt = Date.now();
@@ -65,6 +71,8 @@ describe('PostgreSQL restarted', () => {
     await eventually(async () => load.answers.filter((a) => a.at > downAt).length >= 10, {
       what: 'ingest answers while postgres is down',
     });
+    const refused = await readConfig();
+    const refusal = (await refused.json()) as { dependency?: string };
     const acknowledgedWhileDown = load.answers.filter((a) => a.at > downAt && a.status === 202).length;
     await postgres.start();
 
@@ -76,6 +84,13 @@ describe('PostgreSQL restarted', () => {
     });
     expect(counted).toMatchObject({ acked: 3_000, stored: 3_000, storedAfterResend: 3_000 });
     expect(before).toBeLessThan(3_000);
+    // What needs the database is refused for now, naming it, and answered once it is back.
+    expect([refused.status, refusal.dependency, refused.headers.get('retry-after')]).toEqual([
+      503,
+      'postgres',
+      '2',
+    ]);
+    expect((await readConfig()).status).toBe(404);
     expect(notReady.failing).toContain('postgres');
     // The write-ahead log keeps acknowledging while the database is away: it is durable on its own.
     expect(acknowledgedWhileDown).toBeGreaterThan(0);

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Db } from '../../infra/db/pool';
 import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
+import { unavailableDependency } from '../../infra/unavailable';
 import { eventually, testEnv } from '../helpers/env';
 import { startPrivateTemporal, type PrivateService } from '../helpers/private-services';
 import {
@@ -58,6 +59,10 @@ describe('Temporal server restarted', () => {
 
       await temporal.stop();
       const notReady = await awaitNotReadyNaming(worker.url, 'temporal');
+      // What a caller of the API would meet now: an error the API answers as 503 naming temporal.
+      const failed = await judge.client.connection
+        .withDeadline(Date.now() + 2_000, () => judge.client.workflow.getHandle(workflowId).describe())
+        .catch((err: unknown) => err);
       await temporal.start();
 
       const outcome = await rollout.outcome();
@@ -67,6 +72,7 @@ describe('Temporal server restarted', () => {
       // Each stage judged once: the restart replayed nothing the workflow had already done.
       expect(judge.calls).toBe(2);
       expect(notReady.failing).toContain('temporal');
+      expect(unavailableDependency(failed)).toBe('temporal');
       await awaitReady(worker.url);
       expect(worker.proc.child.exitCode).toBeNull();
     },
