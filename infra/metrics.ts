@@ -193,3 +193,32 @@ export function createMetrics(processName: string): Metrics {
     }),
   };
 }
+
+/** The registry's counter named `name`, created on first use (several ingest fronts may share one). */
+function registeredCounter(registry: Registry, name: string, help: string): Counter<'reason'> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<'reason'>;
+  return new Counter({ name, help, labelNames: ['reason'], registers: [registry] });
+}
+
+/**
+ * Ingest refusals and dead letters by reason. Counted once per batch and reason, not per event, so
+ * prom-client's own `inc` is cheap enough here; the reasons are fixed sets (infra/ingest/front.ts
+ * INGEST_REFUSALS, infra/db/repos/aggregates.ts DEAD_LETTER_REASONS), so the label set stays bounded.
+ */
+export function ingestCounters(registry: Registry) {
+  const refused = registeredCounter(
+    registry,
+    'llmopt_ingest_events_refused_total',
+    'Events the ingest front door refused, by reason (answered 4xx/5xx or listed as rejected)',
+  );
+  const deadLettered = registeredCounter(
+    registry,
+    'llmopt_ingest_dead_letters_total',
+    'Events and messages sent to the ingest dead letters, by reason',
+  );
+  return {
+    refused: (reason: string, n: number) => refused.inc({ reason }, n),
+    deadLettered: (reason: string, n: number) => deadLettered.inc({ reason }, n),
+  };
+}

@@ -11,7 +11,9 @@ import { createAggregatesPublisher } from '../cache/aggregates';
 import type { InvalidationBus } from '../cache/bus';
 import { createMemoryGcra, createRedisGcra } from '../cache/gcra';
 import { createMemoryDedup, createRedisDedup, type Dedup } from './dedup';
-import type { SourceLimiter } from './front';
+import type { IngestObserver, SourceLimiter } from './front';
+import { deadLetterReason, type DeadLetter } from '../db/repos/aggregates';
+import { ingestCounters, type Metrics } from '../metrics';
 import { createRedisJoinIndex } from './join-index';
 import type { ShardConfig, ShardDeps } from './shard';
 
@@ -107,6 +109,30 @@ export function createPriceSource(db: Db, logger: Logger, intervalMs = 5_000) {
   const timer = setInterval(() => void refresh(), intervalMs);
   timer.unref();
   return { get: () => book, refresh, close: () => clearInterval(timer) };
+}
+
+/**
+ * What the ingest side reports to /metrics: refusals at the front door and dead letters by reason
+ * (infra/metrics.ts ingestCounters), and each dead-lettered offset in the log with its reason.
+ */
+export function ingestObservers(
+  logger: Logger,
+  metrics?: Metrics,
+): { observer?: IngestObserver; onDeadLetters: (letters: readonly DeadLetter[]) => void } {
+  const counters = metrics && ingestCounters(metrics.registry);
+  return {
+    ...(counters ? { observer: { refused: counters.refused } } : {}),
+    onDeadLetters: (letters) => {
+      const byReason = new Map<string, number>();
+      for (const d of letters) {
+        const reason = deadLetterReason(d.reason);
+        byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+        if (reason !== 'too_late')
+          logger.warn({ offset: d.offset, eventId: d.eventId, reason: d.reason }, 'ingest dead letter');
+      }
+      if (counters) for (const [reason, n] of byReason) counters.deadLettered(reason, n);
+    },
+  };
 }
 
 /** opossum around a commit: opens after repeated failures so /readyz names the database. */

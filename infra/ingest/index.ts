@@ -17,8 +17,10 @@ import {
   createPriceSource,
   createShardShared,
   createSourceLimiter,
+  ingestObservers,
   shardConfig,
 } from './common';
+import { ingestCounters, type Metrics } from '../metrics';
 import type { InvalidationBus } from '../cache/bus';
 import type { IngestFront } from './front';
 import { EmbeddedPipeline } from './pipeline';
@@ -55,8 +57,11 @@ export async function startEmbeddedIngest(opts: {
   lockWaitMs?: number;
   /** Retired directories are adopted once untouched this long (default a minute; tests shorten it). */
   adoptAfterMs?: number;
+  /** The process's metrics: refusals and dead letters by reason are counted there. */
+  metrics?: Metrics;
 }): Promise<EmbeddedIngest> {
   const { env, db, logger } = opts;
+  const observers = ingestObservers(logger, opts.metrics);
   const aggregates = createAggregatesRepo(db);
   const prices = createPriceSource(db, logger);
   await prices.refresh();
@@ -77,6 +82,7 @@ export async function startEmbeddedIngest(opts: {
       walSegmentBytes: env.INGEST_WAL_SEGMENT_BYTES,
       logger,
       guard: breaker.guard,
+      onDeadLetters: observers.onDeadLetters,
     });
   const own = opts.name ?? env.INGEST_SHARD_NAME;
   const pipeline = pipelineFor(own);
@@ -114,6 +120,7 @@ export async function startEmbeddedIngest(opts: {
       maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
     },
     buckets: createSourceLimiter(env, opts.redis, opts.logger),
+    ...(observers.observer ? { observer: observers.observer } : {}),
   };
   return {
     front,
@@ -139,6 +146,7 @@ export async function startIngestFront(opts: {
   logger: Logger;
   redis?: Redis;
   bus?: InvalidationBus;
+  metrics?: Metrics;
 }): Promise<{
   front: IngestFront;
   checks: ReadinessCheck[];
@@ -160,6 +168,7 @@ export async function startIngestFront(opts: {
         maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
       },
       buckets: createSourceLimiter(env, opts.redis, opts.logger),
+      ...(opts.metrics ? { observer: { refused: ingestCounters(opts.metrics.registry).refused } } : {}),
     },
     checks: [sink.readiness()],
     // The stream process prices events; it refreshes its own book from the table.

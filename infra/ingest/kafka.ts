@@ -4,7 +4,8 @@
  * The stream process consumes in a consumer group: one ShardProcessor per partition, whose offsets live
  * in PostgreSQL with the aggregates (same transaction); Kafka's committed offset follows only after that
  * commit, for lag monitoring. A message that cannot be processed goes to the DLQ with the reason in its
- * headers, and the partition moves on.
+ * headers and to the ingest dead letters (PostgreSQL, with the commit that passes its offset), and the
+ * partition moves on.
  */
 import {
   Kafka,
@@ -29,8 +30,10 @@ import {
   createDedup,
   createPriceSource,
   createShardShared,
+  ingestObservers,
   shardConfig,
 } from './common';
+import type { Metrics } from '../metrics';
 import type { AcceptedEvent, IngestSink } from './pipeline';
 import { ShardProcessor, type IngestRecord, type TooLate } from './shard';
 
@@ -142,6 +145,8 @@ export interface StreamOptions {
   dlqTopic?: string;
   groupId?: string;
   clientId?: string;
+  /** The process's metrics: dead letters by reason are counted there. */
+  metrics?: Metrics;
 }
 
 export interface RunningStream {
@@ -177,6 +182,7 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
   const repo = createAggregatesRepo(db);
   const dedup = createDedup(env, opts.redis);
   const shared = createShardShared(env, logger, opts.redis);
+  const { onDeadLetters } = ingestObservers(logger, opts.metrics);
   const prices = createPriceSource(db, logger);
   await prices.refresh();
   const shards = new Map<number, ShardProcessor>();
@@ -213,6 +219,7 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
       dedup,
       prices: prices.get,
       ...shared,
+      onDeadLetters,
       deadLetter: (records: TooLate[]) =>
         deadLetter(
           partition,
@@ -292,19 +299,17 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
           try {
             raw = JSON.parse(m.value?.toString('utf8') ?? '');
           } catch (err) {
-            poison.push({ message: m, offset, reason: `invalid_json: ${(err as Error).message}` });
-            records.push(skipRecord(offset));
+            const reason = `invalid_json: ${(err as Error).message}`;
+            poison.push({ message: m, offset, reason });
+            records.push(skipRecord(offset, m, null, reason));
             continue;
           }
           // The broker's append time is "now" for the future bound, so a replay decides the same way.
           const r = checkEvent(raw, Number(m.timestamp), env.INGEST_MAX_FUTURE_SKEW_MS);
           if (!r.ok) {
-            poison.push({
-              message: m,
-              offset,
-              reason: `invalid_event: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-            });
-            records.push(skipRecord(offset));
+            const reason = `invalid_event: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+            poison.push({ message: m, offset, reason });
+            records.push(skipRecord(offset, m, raw, reason));
             continue;
           }
           records.push({ offset, event: r.event, ts: r.ts });
@@ -348,7 +353,21 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
   };
 }
 
-/** A dead-lettered message still advances the offset: the shard skips it as a non-event. */
-function skipRecord(offset: number): IngestRecord {
-  return { offset, event: null, ts: 0 };
+/**
+ * A dead-lettered message still advances the offset: the shard skips it as a non-event and stores it in
+ * the ingest dead letters with its commit, the message's bytes exactly as produced.
+ */
+function skipRecord(offset: number, m: KafkaMessage, parsed: unknown, reason: string): IngestRecord {
+  const id = (parsed as { id?: unknown } | null)?.id;
+  return {
+    offset,
+    event: null,
+    ts: 0,
+    deadLetter: {
+      eventId: typeof id === 'string' ? id.slice(0, 200) : null,
+      reason,
+      payload: parsed ?? null,
+      raw: m.value ?? Buffer.alloc(0),
+    },
+  };
 }

@@ -52,15 +52,24 @@ export function encodeRawBatch(raw: RawBatch): Buffer {
   return Buffer.concat([head, raw.bytes]);
 }
 
+/** An offset of a WAL record: its event, or why it is no event (and what it held). */
+export type WalEntry = { event: TelemetryEvent; ts: number } | { error: string; payload: unknown };
+
 /**
  * The events of one WAL record, one per offset it takes. A batch's events are validated again exactly
  * as they were accepted (the future bound aside: they were in bounds then); one that no longer passes
- * (a stricter schema after an upgrade) comes back as its reason; the pipeline logs and skips it.
+ * (a stricter schema after an upgrade) comes back as its reason with what it held, and the pipeline
+ * passes its offset as a dead letter. A single-event record holds an event serialized after validation.
  */
-export function decodeWalRecord(r: WalRecord): ({ event: TelemetryEvent; ts: number } | { error: string })[] {
+export function decodeWalRecord(r: WalRecord): WalEntry[] {
   const kind = r.payload[0];
   if (kind === 0x7b && r.count === 1) {
-    const event = JSON.parse(r.payload.toString('utf8')) as TelemetryEvent;
+    let event: TelemetryEvent;
+    try {
+      event = JSON.parse(r.payload.toString('utf8')) as TelemetryEvent;
+    } catch (err) {
+      return [{ error: `invalid_json: ${(err as Error).message}`, payload: null }];
+    }
     return [{ event, ts: Date.parse(event.timestamp) }];
   }
   const format = kind === FORMAT_BYTE.json ? 'json' : kind === FORMAT_BYTE.ndjson ? 'ndjson' : undefined;
@@ -69,14 +78,14 @@ export function decodeWalRecord(r: WalRecord): ({ event: TelemetryEvent; ts: num
     throw new Error(`write-ahead log record at offset ${r.offset} is not a batch of ${r.count} events`);
   const text = r.payload.subarray(5 + 4 * n).toString('utf8');
   const { items } = splitBatch(text, format === 'json' ? 'application/json' : 'application/x-ndjson');
-  const out: ({ event: TelemetryEvent; ts: number } | { error: string })[] = [];
+  const out: WalEntry[] = [];
   for (let i = 0; i < n; i++) {
-    const index = r.payload.readUInt32LE(5 + 4 * i);
-    const c = checkEvent(items[index], Number.POSITIVE_INFINITY);
+    const item = items[r.payload.readUInt32LE(5 + 4 * i)];
+    const c = checkEvent(item, Number.POSITIVE_INFINITY);
     out.push(
       c.ok
         ? { event: c.event, ts: c.ts }
-        : { error: c.issues.map((x) => `${x.path}: ${x.message}`).join('; ') },
+        : { error: c.issues.map((x) => `${x.path}: ${x.message}`).join('; '), payload: item ?? null },
     );
   }
   return out;
@@ -102,6 +111,8 @@ export interface EmbeddedPipelineOptions {
   shared?: Pick<ShardDeps, 'joins' | 'aggregates' | 'onHotError'>;
   /** Wraps each commit (a circuit breaker). */
   guard?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The dead letters each commit stored (metrics). */
+  onDeadLetters?: ShardDeps['onDeadLetters'];
 }
 
 export class EmbeddedPipeline implements IngestSink {
@@ -164,6 +175,7 @@ export class EmbeddedPipeline implements IngestSink {
       dedup: this.opts.dedup,
       prices: this.opts.prices,
       ...this.opts.shared,
+      ...(this.opts.onDeadLetters ? { onDeadLetters: this.opts.onDeadLetters } : {}),
     });
     const from = await this.shard.open();
     // The database may be ahead of this directory's log (a new or wiped DATA_DIR): continue its offsets.
@@ -178,9 +190,19 @@ export class EmbeddedPipeline implements IngestSink {
           else {
             this.opts.logger.error(
               { offset: r.offset + i, reason: d.error },
-              'WAL event no longer valid; skipped',
+              'WAL event no longer valid; passed to the dead letters',
             );
-            records.push({ offset: r.offset + i, event: null, ts: 0 });
+            const id = (d.payload as { id?: unknown } | null)?.id;
+            records.push({
+              offset: r.offset + i,
+              event: null,
+              ts: 0,
+              deadLetter: {
+                eventId: typeof id === 'string' ? id : null,
+                reason: d.error.startsWith('invalid_json:') ? d.error : `invalid_event: ${d.error}`,
+                payload: d.payload,
+              },
+            });
           }
         });
       }

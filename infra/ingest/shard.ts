@@ -9,7 +9,7 @@ import type {
   UserFeedbackEvent,
   EvalResultEvent,
 } from '../../domain/events';
-import { TelemetryEvent as TelemetryEventSchema, UNASSIGNED_ARM } from '../../domain/events';
+import { isStorableValue, TelemetryEvent as TelemetryEventSchema, UNASSIGNED_ARM } from '../../domain/events';
 import type { PriceBook } from '../../domain/pricing';
 import {
   addFeedback,
@@ -24,6 +24,7 @@ import type { AggregatesPublisher } from '../cache/aggregates';
 import type {
   AggregatesRepo,
   Checkpoint,
+  ClaimedShard,
   DeadLetter,
   PendingJoin,
   PendingJoinChanges,
@@ -38,6 +39,8 @@ export interface IngestRecord {
   event: TelemetryEvent | null;
   /** Event time, epoch ms. */
   ts: number;
+  /** Why an offset without an event was set aside: stored with the commit that passes it. */
+  deadLetter?: Omit<DeadLetter, 'offset'>;
 }
 
 type EventRecord = IngestRecord & { event: TelemetryEvent };
@@ -73,7 +76,20 @@ export interface ShardDeps {
   aggregates?: AggregatesPublisher;
   /** Reports a failed hot publication (it is retried with the next change, never blocks ingest). */
   onHotError?: (err: unknown) => void;
+  /** The dead letters a commit stored (metrics, logs). */
+  onDeadLetters?: (letters: readonly DeadLetter[]) => void;
 }
+
+/**
+ * PostgreSQL refused a value (class 22, data exception: NUL or invalid text, bad JSON; 54000, a value
+ * past a limit), as opposed to the connection or the server failing: the same commit fails every time.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (/^22[0-9A-Z]{3}$/.test(code) || code === '54000');
+}
+
+type FlushResult = { committed: number; windows: number };
 
 const SEP = '\u0000';
 /** How often, and for how many requests at most, waiting feedback asks the shared join index again. */
@@ -120,6 +136,10 @@ export class ShardProcessor {
   private lastHot = 0;
   private lastRejoin = 0;
   private hotInflight: Promise<void> | undefined;
+  /** Records processed since the last commit: what a commit refused for an event's content redoes. */
+  private unflushed: IngestRecord[] = [];
+  /** The state in memory is not the last commit plus `unflushed` (an isolation was cut short). */
+  private stale = false;
 
   constructor(
     readonly shard: string,
@@ -131,6 +151,28 @@ export class ShardProcessor {
   async open(): Promise<number> {
     const claimed = await this.deps.repo.claim(this.shard);
     this.epoch = claimed.epoch;
+    await this.restore(claimed);
+    this.unflushed = [];
+    this.stale = false;
+    return claimed.nextOffset;
+  }
+
+  /** Back to the last commit, keeping the epoch; what was processed since is forgotten. */
+  private async rewind(): Promise<void> {
+    const claimed = await this.deps.repo.resume(this.shard, this.epoch);
+    // Requests of the forgotten records are remembered again when (and if) they are counted again.
+    for (const r of this.unflushed)
+      if (r.event?.type === 'llm.request') this.requests.delete(r.event.request_id);
+    await this.restore(claimed);
+    this.retry = [];
+    this.deadLetters = [];
+    this.tooLateOut = [];
+    this.joinOut = [];
+    this.uncommitted = 0;
+  }
+
+  /** The windows, watermark and waiting feedback as of `claimed`, the shard's last commit. */
+  private async restore(claimed: ClaimedShard): Promise<void> {
     this.checkpoint = {
       nextOffset: claimed.nextOffset,
       watermark: claimed.watermark,
@@ -165,7 +207,6 @@ export class ShardProcessor {
         );
       this.hold({ ts: p.ts, offset: p.offset, event: event.data });
     }
-    return claimed.nextOffset;
   }
 
   get nextOffset(): number {
@@ -185,6 +226,8 @@ export class ShardProcessor {
     const fresh = records.filter((r) => r.offset >= this.checkpoint.nextOffset);
     if (fresh.length === 0) return;
     const events = fresh.filter((r): r is EventRecord => r.event !== null);
+    for (const r of fresh)
+      if (r.event === null && r.deadLetter) this.deadLetters.push({ offset: r.offset, ...r.deadLetter });
     const [first, remote, rejoined] = await Promise.all([
       this.deps.dedup.firstSeen(
         this.shard,
@@ -207,6 +250,7 @@ export class ShardProcessor {
     }
     this.checkpoint.nextOffset = fresh.at(-1)!.offset + 1;
     this.uncommitted += fresh.length;
+    for (const r of fresh) this.unflushed.push(r);
     const wm = this.engine.watermark;
     this.checkpoint.watermark = Number.isFinite(wm) ? wm : null;
     this.publishHot();
@@ -298,8 +342,90 @@ export class ShardProcessor {
       .finally(() => (this.hotInflight = undefined));
   }
 
-  /** Persists changed windows and the checkpoint; then the offsets up to nextOffset are durable. */
-  async flush(): Promise<{ committed: number; windows: number }> {
+  /**
+   * Persists changed windows and the checkpoint; then the offsets up to nextOffset are durable. A commit
+   * PostgreSQL refuses for what an event carries does not hold the shard: see isolate.
+   */
+  async flush(): Promise<FlushResult> {
+    if (this.stale) await this.redo();
+    try {
+      return await this.commit();
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      return this.isolate();
+    }
+  }
+
+  /** Rewinds to the last commit and processes every record since again. */
+  private async redo(): Promise<void> {
+    const records = this.unflushed;
+    this.stale = true;
+    await this.rewind();
+    this.unflushed = [];
+    try {
+      await this.process(records);
+    } catch (err) {
+      this.unflushed = records;
+      throw err;
+    }
+    this.stale = false;
+  }
+
+  /**
+   * Finds the events a commit failed for: back to the last commit, events whose text cannot be stored
+   * (isStorableValue) set aside at once, then the records since the last commit processed and committed
+   * in halves, a half that fails again split further, down to the single events PostgreSQL refuses.
+   * Each goes to the dead letters (reason `unstorable`, with the database's message) in place of being
+   * counted; everything else is committed as usual. A failure of another kind on the way (the database
+   * went away) leaves the records to the next flush, which starts over from the last commit.
+   */
+  private async isolate(): Promise<FlushResult> {
+    const all = this.unflushed.map((r) =>
+      r.event !== null && !isStorableValue(r.event)
+        ? setAside(r, 'a string holds NUL or a lone surrogate, which PostgreSQL cannot store')
+        : r,
+    );
+    const work: IngestRecord[][] = [all];
+    let done: FlushResult = { committed: this.checkpoint.nextOffset, windows: 0 };
+    try {
+      await this.rewind();
+      this.unflushed = [];
+      while (work.length > 0) {
+        const group = work[0]!;
+        try {
+          await this.process(group);
+          done = await this.commit();
+          work.shift();
+          continue;
+        } catch (err) {
+          if (!isDataError(err)) throw err;
+          await this.rewind();
+          this.unflushed = [];
+          work.shift();
+          if (group.length > 1) {
+            const mid = group.length >> 1;
+            work.unshift(group.slice(0, mid), group.slice(mid));
+            continue;
+          }
+          const r = group[0]!;
+          // An offset with no event to set aside: the refusal is not about an event's content.
+          if (r.event === null) {
+            work.unshift(group);
+            throw err;
+          }
+          const e = err as { code?: string; message?: string };
+          work.unshift([setAside(r, `the database refused the event (${e.code}: ${e.message})`)]);
+        }
+      }
+    } catch (err) {
+      this.unflushed = work.flat();
+      this.stale = true;
+      throw err;
+    }
+    return done;
+  }
+
+  private async commit(): Promise<FlushResult> {
     const dirty = [...new Set([...this.retry, ...this.engine.takeDirty()])];
     this.retry = [];
     for (const e of this.engine.takeEmissions()) if (e.kind === 'expire') this.finalized.push(e.window);
@@ -329,7 +455,7 @@ export class ShardProcessor {
         this.epoch,
         windows,
         checkpoint,
-        this.deps.deadLetter ? [] : deadLetters,
+        deadLetters,
         pendingChanges(pendingOut),
       );
     } catch (err) {
@@ -344,6 +470,8 @@ export class ShardProcessor {
       throw err;
     }
     this.uncommitted -= uncommitted;
+    this.unflushed = this.unflushed.filter((r) => r.offset >= checkpoint.nextOffset);
+    if (deadLetters.length > 0) this.deps.onDeadLetters?.(deadLetters);
     // Readers learn of the change; a failure here only delays it (cache TTLs), the commit stands.
     await this.deps.aggregates
       ?.committed(this.shard, windows, finalized.map(toShardWindow))
@@ -463,14 +591,12 @@ export class ShardProcessor {
     this.checkpoint.tooLate++;
     const wm = this.engine.watermark;
     if (this.deps.deadLetter) this.tooLateOut.push({ offset: r.offset, event: r.event, watermark: wm });
-    else {
-      this.deadLetters.push({
-        offset: r.offset,
-        eventId: r.event.id,
-        reason: `too_late: event time ${new Date(r.ts).toISOString()} is beyond the allowed lateness (watermark ${new Date(wm).toISOString()})`,
-        payload: r.event,
-      });
-    }
+    this.deadLetters.push({
+      offset: r.offset,
+      eventId: r.event.id,
+      reason: `too_late: event time ${new Date(r.ts).toISOString()} is beyond the allowed lateness (watermark ${new Date(wm).toISOString()})`,
+      payload: r.event,
+    });
   }
 
   private remember(requestId: string, j: Joined): void {
@@ -483,6 +609,16 @@ export class ShardProcessor {
       this.requests.delete(id);
     }
   }
+}
+
+/** The record of an event PostgreSQL cannot store: its offset, passed as a dead letter. */
+function setAside(r: IngestRecord, detail: string): IngestRecord {
+  return {
+    offset: r.offset,
+    event: null,
+    ts: r.ts,
+    deadLetter: { eventId: r.event?.id ?? null, reason: `unstorable: ${detail}`, payload: r.event },
+  };
 }
 
 function isAttached(e: TelemetryEvent): e is Attached {

@@ -14,6 +14,7 @@ import {
   type EncodedState,
   type WindowKey,
 } from '../../../domain/windowing/aggregate-state';
+import { isStorableValue, toStorableText } from '../../../domain/events';
 import { withTransaction, type Db } from '../pool';
 
 export interface ShardWindow extends WindowKey {
@@ -42,12 +43,36 @@ export interface ClaimedShard extends Checkpoint {
   epoch: number;
 }
 
+/** Why an offset went to the dead letters: the leading word of its reason, a fixed set. */
+export const DEAD_LETTER_REASONS = ['too_late', 'invalid_json', 'invalid_event', 'unstorable'] as const;
+export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
+
 export interface DeadLetter {
   offset: number;
   eventId: string | null;
+  /** `<reason>: <detail>`, the reason one of DEAD_LETTER_REASONS. */
   reason: string;
+  /** The event or message as parsed (null when it did not parse). */
   payload: unknown;
+  /** The bytes as they arrived (a Kafka message's value); JSON of `payload` when absent. */
+  raw?: Buffer;
 }
+
+/** A dead letter as the API lists it: `raw` is exactly what arrived, whatever it contains. */
+export interface StoredDeadLetter {
+  id: number;
+  shard: string;
+  offset: number;
+  eventId: string | null;
+  reason: string;
+  reasonCode: string;
+  raw: Buffer;
+  createdAt: Date;
+  replayedAt: Date | null;
+}
+
+/** The reason code a reason text starts with (what the reason_code column stores). */
+export const deadLetterReason = (reason: string): string => reason.split(':', 1)[0]!;
 
 /** A feedback or eval held by a shard until its request arrives (ingest_pending_joins). */
 export interface PendingJoin {
@@ -153,28 +178,27 @@ export function createAggregatesRepo(db: Db) {
      * Takes ownership of a shard: bumps its epoch (fencing any previous owner) and returns where it stands.
      */
     async claim(shard: string): Promise<ClaimedShard> {
-      const r = await db.query<{
-        epoch: number;
-        next_offset: number;
-        watermark: Date | null;
-        events: number;
-        duplicates: number;
-        too_late: number;
-      }>(
+      const r = await db.query<CheckpointRow>(
         `INSERT INTO ingest_checkpoints (shard, epoch) VALUES ($1, 1)
          ON CONFLICT (shard) DO UPDATE SET epoch = ingest_checkpoints.epoch + 1, updated_at = now()
          RETURNING epoch, next_offset, watermark, events, duplicates, too_late`,
         [shard],
       );
-      const row = r.rows[0]!;
-      return {
-        epoch: row.epoch,
-        nextOffset: row.next_offset,
-        watermark: row.watermark ? row.watermark.getTime() : null,
-        events: row.events,
-        duplicates: row.duplicates,
-        tooLate: row.too_late,
-      };
+      return claimedOf(r.rows[0]!);
+    },
+
+    /**
+     * Where the shard's last commit left it, for the owner of `epoch` (a shard going back to its last
+     * commit); ShardFencedError when another owner claimed it since.
+     */
+    async resume(shard: string, epoch: number): Promise<ClaimedShard> {
+      const r = await db.query<CheckpointRow>(
+        `SELECT epoch, next_offset, watermark, events, duplicates, too_late FROM ingest_checkpoints
+          WHERE shard = $1 AND epoch = $2`,
+        [shard, epoch],
+      );
+      if (!r.rows[0]) throw new ShardFencedError(`shard ${shard} was claimed by another owner`);
+      return claimedOf(r.rows[0]);
     },
 
     /** The shard's own rows of windows ending after `sinceEnd` (epoch ms): the open state to resume. */
@@ -261,10 +285,19 @@ export function createAggregatesRepo(db: Db) {
           );
         }
         for (const d of deadLetters) {
+          // The raw bytes always store; the jsonb copy only when it can hold the payload exactly.
+          const json = JSON.stringify(d.payload ?? null);
           await tx.query(
-            `INSERT INTO ingest_dead_letters (shard, "offset", event_id, reason, payload) VALUES ($1,$2,$3,$4,$5)
-             ON CONFLICT DO NOTHING`,
-            [shard, d.offset, d.eventId, d.reason, JSON.stringify(d.payload ?? null)],
+            `INSERT INTO ingest_dead_letters (shard, "offset", event_id, reason, payload, raw)
+             VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
+            [
+              shard,
+              d.offset,
+              d.eventId === null ? null : toStorableText(d.eventId),
+              toStorableText(d.reason),
+              isStorableValue(d.payload ?? null) ? json : null,
+              d.raw ?? Buffer.from(json, 'utf8'),
+            ],
           );
         }
         // Waiting feedback moves with the offset: stored once the offset passes it, dropped once counted.
@@ -316,38 +349,49 @@ export function createAggregatesRepo(db: Db) {
     },
 
     async checkpoints(prefix = ''): Promise<(Checkpoint & { shard: string; epoch: number })[]> {
-      const r = await db.query<{
-        shard: string;
-        epoch: number;
-        next_offset: number;
-        watermark: Date | null;
-        events: number;
-        duplicates: number;
-        too_late: number;
-      }>(`SELECT * FROM ingest_checkpoints WHERE shard LIKE $1 || '%' ORDER BY shard`, [prefix]);
-      return r.rows.map((row) => ({
-        shard: row.shard,
-        epoch: row.epoch,
-        nextOffset: row.next_offset,
-        watermark: row.watermark ? row.watermark.getTime() : null,
-        events: row.events,
-        duplicates: row.duplicates,
-        tooLate: row.too_late,
-      }));
+      const r = await db.query<CheckpointRow & { shard: string }>(
+        `SELECT * FROM ingest_checkpoints WHERE shard LIKE $1 || '%' ORDER BY shard`,
+        [prefix],
+      );
+      return r.rows.map((row) => ({ shard: row.shard, ...claimedOf(row) }));
     },
 
-    async deadLetters(shardPrefix: string, limit = 100): Promise<DeadLetter[]> {
-      const r = await db.query<{ offset: number; event_id: string | null; reason: string; payload: unknown }>(
-        `SELECT "offset", event_id, reason, payload FROM ingest_dead_letters WHERE shard LIKE $1 || '%'
-          ORDER BY created_at, "offset" LIMIT $2`,
-        [shardPrefix, limit],
+    /**
+     * Dead letters newest first, after `beforeId` when paging, filtered by reason code and shard prefix;
+     * replayed ones only when asked for.
+     */
+    async listDeadLetters(q: {
+      limit: number;
+      reason?: string;
+      shardPrefix?: string;
+      beforeId?: number;
+      includeReplayed?: boolean;
+    }): Promise<StoredDeadLetter[]> {
+      const r = await db.query<DeadLetterRow>(
+        `SELECT ${DEAD_LETTER_COLUMNS} FROM ingest_dead_letters
+          WHERE ($1::text IS NULL OR reason_code = $1) AND ($2::text IS NULL OR starts_with(shard, $2))
+            AND ($3::bigint IS NULL OR id < $3) AND ($4 OR replayed_at IS NULL)
+          ORDER BY id DESC LIMIT $5`,
+        [q.reason ?? null, q.shardPrefix ?? null, q.beforeId ?? null, q.includeReplayed === true, q.limit],
       );
-      return r.rows.map((row) => ({
-        offset: row.offset,
-        eventId: row.event_id,
-        reason: row.reason,
-        payload: row.payload,
-      }));
+      return r.rows.map(storedDeadLetter);
+    },
+
+    async getDeadLetter(id: number): Promise<StoredDeadLetter | undefined> {
+      const r = await db.query<DeadLetterRow>(
+        `SELECT ${DEAD_LETTER_COLUMNS} FROM ingest_dead_letters WHERE id = $1`,
+        [id],
+      );
+      return r.rows[0] && storedDeadLetter(r.rows[0]);
+    },
+
+    /** Marks a dead letter replayed (its payload was accepted again); false when it already was. */
+    async markDeadLetterReplayed(id: number): Promise<boolean> {
+      const r = await db.query(
+        `UPDATE ingest_dead_letters SET replayed_at = now() WHERE id = $1 AND replayed_at IS NULL`,
+        [id],
+      );
+      return r.rowCount === 1;
     },
 
     /** Retention: drops windows that ended before the cutoff. Returns the number of rows removed. */
@@ -359,6 +403,56 @@ export function createAggregatesRepo(db: Db) {
 }
 
 export type AggregatesRepo = ReturnType<typeof createAggregatesRepo>;
+
+interface CheckpointRow {
+  epoch: number;
+  next_offset: number;
+  watermark: Date | null;
+  events: number;
+  duplicates: number;
+  too_late: number;
+}
+
+function claimedOf(row: CheckpointRow): ClaimedShard {
+  return {
+    epoch: row.epoch,
+    nextOffset: row.next_offset,
+    watermark: row.watermark ? row.watermark.getTime() : null,
+    events: row.events,
+    duplicates: row.duplicates,
+    tooLate: row.too_late,
+  };
+}
+
+interface DeadLetterRow {
+  id: number;
+  shard: string;
+  offset: number;
+  event_id: string | null;
+  reason: string;
+  reason_code: string;
+  raw: Buffer;
+  created_at: Date;
+  replayed_at: Date | null;
+}
+
+// Rows from before migration 0700 have only the jsonb payload: its text is their raw form.
+const DEAD_LETTER_COLUMNS = `id, shard, "offset", event_id, reason, reason_code,
+  coalesce(raw, convert_to(coalesce(payload::text, 'null'), 'UTF8')) AS raw, created_at, replayed_at`;
+
+function storedDeadLetter(row: DeadLetterRow): StoredDeadLetter {
+  return {
+    id: Number(row.id),
+    shard: row.shard,
+    offset: Number(row.offset),
+    eventId: row.event_id,
+    reason: row.reason,
+    reasonCode: row.reason_code,
+    raw: row.raw,
+    createdAt: row.created_at,
+    replayedAt: row.replayed_at,
+  };
+}
 
 function keyOfRow(row: AggregateRow): WindowKey {
   return {

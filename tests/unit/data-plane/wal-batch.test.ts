@@ -108,6 +108,9 @@ describe('write-ahead log batch records', () => {
     });
     const out = decodeWalRecord({ offset: 0, count: 2, payload });
     expect('event' in out[0]!).toBe(true);
-    expect(out[1]).toEqual({ error: expect.stringMatching(/^input_tokens: /) });
+    expect(out[1]).toEqual({
+      error: expect.stringMatching(/^input_tokens: /),
+      payload: request(2, { input_tokens: -1 }),
+    });
   });
 });
