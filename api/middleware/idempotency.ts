@@ -23,8 +23,9 @@ export const IDEMPOTENCY_KEY_PARAMETER = {
   description:
     'Makes this POST safe to retry: the first answer is stored (24 h by default) and a repeat with the same ' +
     'key and the same request returns it with `Idempotent-Replayed: true`, on any replica. The same key ' +
-    'with a different method, path or body is 422; a repeat while the first is still running is 409. ' +
-    'A 5xx is not stored, so a retry after one runs the work again.',
+    'with a different method, path or body is 422; a repeat while the first is still running is 409 (once ' +
+    'the request timeout and 10 s have passed, a first request that never answered is taken over by the ' +
+    'repeat). A 5xx is not stored, so a retry after one runs the work again.',
   schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]{1,255}$' },
   example: '3f2c8a9e-5d1b-4c7a-9e0f-1a2b3c4d5e6f',
 } as const;

@@ -223,14 +223,35 @@ function fields(): Field[] {
     {
       name: 'description',
       send: (v) =>
-        api('POST', '/v1/webhooks', { url: 'https://hooks.example.com/x', events: ['*'], description: v }),
-      readBack: async (sent) => (await api('GET', `/v1/webhooks/${sent.body.id}`)).body.description,
+        // Inactive: other test files publish events, and nothing should be delivered to it.
+        api('POST', '/v1/webhooks', {
+          url: 'https://hooks.example.com/x',
+          events: ['*'],
+          active: false,
+          description: v,
+        }),
+      readBack: async (sent) => {
+        const stored = (await api('GET', `/v1/webhooks/${sent.body.id}`)).body.description;
+        await api('DELETE', `/v1/webhooks/${sent.body.id}`);
+        return stored;
+      },
     },
-    { name: 'url', send: (v) => api('POST', '/v1/webhooks', { url: v, events: ['*'] }) },
+    {
+      name: 'url',
+      send: async (v) => {
+        const r = await api('POST', '/v1/webhooks', { url: v, events: ['*'], active: false });
+        if (r.status === 201) await api('DELETE', `/v1/webhooks/${r.body.id}`);
+        return r;
+      },
+    },
     {
       name: 'name',
       send: (v) => api('POST', '/v1/api-keys', { name: v, roles: ['analyst'] }),
-      readBack: async (sent) => (await api('GET', `/v1/api-keys/${sent.body.id}`)).body.name,
+      readBack: async (sent) => {
+        const stored = (await api('GET', `/v1/api-keys/${sent.body.id}`)).body.name;
+        await api('DELETE', `/v1/api-keys/${sent.body.id}`);
+        return stored;
+      },
     },
     // Refusals only: these never reach a store with a well-formed string either (unknown ids), so what
     // is checked is that nothing answers 5xx and that the rule names the field.
