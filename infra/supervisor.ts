@@ -282,6 +282,8 @@ function spawnChild(spec: Spec, childEnv: NodeJS.ProcessEnv, restarts = 0, after
   });
 }
 
+const SUMMARY_CHARS = 140;
+
 /** Prints every domain event recorded from now on: decisions, rollout state changes, anomalies, failures. */
 function followDomainEvents(databaseUrl: string): { stop(): Promise<void> } {
   const db = createPool(databaseUrl, 1);
@@ -313,9 +315,13 @@ function followDomainEvents(databaseUrl: string): { stop(): Promise<void> } {
         if (seen.has(e.id)) continue;
         seen.set(e.id, e.created_at.getTime());
         const where = e.segment ? `${e.target}/${e.segment}` : e.target;
-        notable(`${e.type.replace('.', ' ').replaceAll('_', ' ')}: ${where}: ${e.summary}`, {
+        // One line on the console; the whole summary stays in the supervisor's log.
+        const summary =
+          e.summary.length > SUMMARY_CHARS ? `${e.summary.slice(0, SUMMARY_CHARS - 1)}…` : e.summary;
+        notable(`${e.type.replace('.', ' ').replaceAll('_', ' ')}: ${where}: ${summary}`, {
           event: e.id,
           type: e.type,
+          summary: e.summary,
         });
       }
       for (const [id, at] of seen) if (at < from.getTime() - LOOK_BACK_MS) seen.delete(id);

@@ -8,8 +8,7 @@
  * addresses and one human line per notable event, the JSON in log files; a killed process restarted and
  * said so; Ctrl-C stopping everything.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -21,10 +20,11 @@ import { buildIfStale } from '../../infra/build';
 import { createPool, type Db } from '../../infra/db/pool';
 import { createDecisionsRepo } from '../../infra/db/repos/decisions';
 import { createTargetsRepo } from '../../infra/db/repos/targets';
-import { freePort } from '../../infra/net';
 import type { RolloutInput, RolloutResult } from '../../workflows/messages';
+import { scenarioPolicy } from '../helpers/canary-scenario';
 import { eventually, uniqueName } from '../helpers/env';
-import { ROOT, spawnNode, type Spawned } from '../helpers/process';
+import { npmStartProcesses, spawnNpmStart, type NpmStart } from '../helpers/npm-start';
+import type { Spawned } from '../helpers/process';
 import { seedApprovedRollout } from '../helpers/rollout';
 
 const SEGMENTS = ['default', 'summarize', 'classify'];
@@ -38,7 +38,8 @@ const CONTENDERS = 6;
 
 let root: string;
 let supervisor: Spawned;
-let ports: Record<string, number>;
+let started: NpmStart;
+let ports: NpmStart['ports'];
 let api: string;
 let adminKey: string;
 let db: Db;
@@ -46,25 +47,6 @@ let connection: Connection;
 let client: Client;
 /** Every status the API answered this test's own calls. */
 const statuses: number[] = [];
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
-/** The first of `n` consecutive free ports (the supervisor's health ports are a run). */
-async function freeRun(n: number): Promise<number> {
-  for (;;) {
-    const first = await freePort();
-    if (first + n > 65535) continue;
-    let all = true;
-    for (let p = first + 1; p < first + n && all; p++) all = await portFree(p);
-    if (all) return first;
-  }
-}
 
 /** JSON over HTTP to the API with the admin key; every status is kept for the no-5xx check. */
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -84,46 +66,18 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
   return { status: res.status, body: parsed, etag: res.headers.get('etag') };
 }
 
-/** Pids of the processes this test's npm start runs: every one names the test's folder or is its child. */
-function ownProcesses(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const parent = /PPid:\s+(\d+)/.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
-      if (cmd.includes(root) || Number(parent) === supervisor.child.pid) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
-
 const lines = () => supervisor.output().split('\n');
 
 beforeAll(async () => {
   // npm start runs the bundled build (infra/start.sh builds it first).
   await buildIfStale();
   root = mkdtempSync(join(tmpdir(), 'llmopt-default-path-'));
-  // The embedded PostgreSQL runs as an unprivileged user when the tests run as root; it must reach its folder.
-  chmodSync(root, 0o711);
-  ports = {
-    PORT: await freePort(),
-    GRPC_PORT: await freePort(),
-    EMBEDDED_POSTGRES_PORT: await freePort(),
-    EMBEDDED_TEMPORAL_PORT: await freePort(),
-    TEMPORAL_UI_PORT: await freePort(),
-    HEALTH_PORT_BASE: await freeRun(4),
-  };
-  supervisor = spawnNode(['--enable-source-maps', join(ROOT, 'dist', 'infra', 'supervisor.mjs')], {
-    ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
-    DATA_DIR: join(root, 'data'),
-  });
+  started = await spawnNpmStart(root);
+  ({ supervisor, ports } = started);
   await eventually(
     async () => {
       if (supervisor.child.exitCode !== null) throw new Error(`npm start exited:\n${supervisor.output()}`);
-      return supervisor.output().includes('Ctrl-C stops everything this started.');
+      return supervisor.output().includes(started.readyLine);
     },
     { timeoutMs: 240_000, intervalMs: 500, what: 'npm start to print its addresses' },
   );
@@ -142,7 +96,13 @@ afterAll(async () => {
     await Promise.race([supervisor.exited, new Promise((r) => setTimeout(r, 60_000))]);
   }
   // Whatever a failed test left running (the servers run in process groups of their own).
-  if (root) for (const pid of ownProcesses()) process.kill(pid, 'SIGKILL');
+  if (started)
+    for (const pid of npmStartProcesses(started))
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
   if (root) rmSync(root, { recursive: true, force: true });
 }, 90_000);
 
@@ -175,19 +135,8 @@ describe('npm start with nothing configured', () => {
         { id: 'small', provider: 'openai', model: 'gpt-4o-mini' },
       ],
       segments: SEGMENTS,
-      policy: {
-        rollout: {
-          preset: 'custom',
-          stages: [
-            { canary_bps: 2000, bake_seconds: 10 },
-            { canary_bps: 5000, bake_seconds: 10 },
-            { canary_bps: 10000, bake_seconds: 10 },
-          ],
-          bake_seconds: 10,
-          min_samples_per_arm: 30,
-          max_bake_extensions: 3,
-        },
-      },
+      // The scenarios' short stages, with a sample minimum that this test's bounded traffic reaches.
+      policy: { rollout: { ...scenarioPolicy(10).rollout, min_samples_per_arm: 30 } },
     });
     const contested = uniqueName('dp-same');
     const creations = await Promise.all(
@@ -347,7 +296,7 @@ describe('npm start with nothing configured', () => {
   });
 
   it('restarts a process that dies, and says so', async () => {
-    const apiPid = ownProcesses().find((pid) =>
+    const apiPid = npmStartProcesses(started).find((pid) =>
       readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(join('dist', 'api', 'main.mjs')),
     );
     expect(apiPid).toBeDefined();
@@ -368,6 +317,6 @@ describe('npm start with nothing configured', () => {
     expect(exit.code).toBe(0);
     expect(lines().some((l) => /\d\d:\d\d:\d\d {2}stopped$/.test(l))).toBe(true);
     expect(existsSync(join(root, 'data', 'postgres-embedded', 'postmaster.pid'))).toBe(false);
-    expect(ownProcesses()).toEqual([]);
+    expect(npmStartProcesses(started)).toEqual([]);
   }, 60_000);
 });
