@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Env } from './env';
-import type { IntegrationKind, IntegrationsRepo } from './db/repos/integrations';
+import type { IntegrationKind, IntegrationRecord, IntegrationsRepo } from './db/repos/integrations';
 import type { DeliveryPolicy } from '../workflows/notify-types';
 
 const httpUrl = z
@@ -96,6 +96,59 @@ export const IntegrationSchemas = {
       .strict(),
   },
 } as const;
+
+/**
+ * Where each stored secret is sent: the setting that holds the address, and the address when it is unset
+ * (as the resolver below reads it). Secrets not listed are sent nowhere (signing secrets verify what
+ * arrives) or are the address themselves (Slack's webhook_url: changing it means entering it).
+ */
+const SECRET_DESTINATIONS: Record<
+  IntegrationKind,
+  { secret: string; setting: string; unset: (env: Env) => string | undefined }[]
+> = {
+  slack: [{ secret: 'bot_token', setting: 'api_base_url', unset: (env) => env.SLACK_API_BASE_URL }],
+  github: [{ secret: 'token', setting: 'api_base_url', unset: (env) => env.GITHUB_API_BASE_URL }],
+  jira: [{ secret: 'api_token', setting: 'base_url', unset: () => undefined }],
+  anthropic: [
+    {
+      secret: 'api_key',
+      setting: 'base_url',
+      unset: (env) => env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com',
+    },
+  ],
+};
+
+/** One URL written two ways (case of the host, default port, a trailing slash) is one address. */
+function sameAddress(a: string | undefined, b: string | undefined): boolean {
+  const norm = (v: string | undefined) => {
+    if (v === undefined) return undefined;
+    try {
+      return new URL(v).href.replace(/\/+$/, '');
+    } catch {
+      return v;
+    }
+  };
+  return norm(a) === norm(b);
+}
+
+/**
+ * The stored secrets that a PUT of `next` would send to another address than the one they were entered
+ * for: the address setting changes and the secret is neither entered again nor removed in the same
+ * request. Only an admin may move a secret without entering it (the API answers 422 to anyone else).
+ */
+export function secretsMovedBy(
+  env: Env,
+  stored: Pick<IntegrationRecord, 'kind' | 'settings' | 'secrets'> | undefined,
+  next: { settings: Record<string, unknown>; secrets: Record<string, unknown> },
+): { secret: string; setting: string; from: string | undefined; to: string | undefined }[] {
+  if (!stored) return [];
+  return SECRET_DESTINATIONS[stored.kind].flatMap(({ secret, setting, unset }) => {
+    if (stored.secrets[secret] === undefined || secret in next.secrets) return [];
+    const from = str(stored.settings[setting]) ?? unset(env);
+    const to = str(next.settings[setting]) ?? unset(env);
+    return sameAddress(from, to) ? [] : [{ secret, setting, from, to }];
+  });
+}
 
 export interface SlackSettings {
   apiBaseUrl: string;

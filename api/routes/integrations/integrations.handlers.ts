@@ -2,7 +2,13 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, notFound } from '../../../domain/errors';
 import { createIntegrationsRepo, publicView } from '../../../infra/db/repos/integrations';
 import { createJudgeRepo } from '../../../infra/db/repos/judge';
-import { IntegrationSchemas, judgeSampleRate, sampledForJudge } from '../../../infra/integration-settings';
+import { withTransaction } from '../../../infra/db/pool';
+import {
+  IntegrationSchemas,
+  judgeSampleRate,
+  sampledForJudge,
+  secretsMovedBy,
+} from '../../../infra/integration-settings';
 import { checkDestination, destinationPolicy, DestinationRefused } from '../../../infra/outbound';
 import { zodIssues } from '../../lib/problem';
 import type { ApiDeps, AppBindings } from '../../lib/types';
@@ -17,7 +23,8 @@ const URL_FIELDS = [
 ] as const;
 
 export function integrationHandlers(deps: ApiDeps) {
-  const repo = createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env));
+  const box = secretBoxFromEnv(deps.env);
+  const repo = createIntegrationsRepo(deps.db, box);
   const destinations = destinationPolicy(deps.env);
 
   const list: RouteHandler<typeof routes.listIntegrations, AppBindings> = async (c) => {
@@ -61,13 +68,45 @@ export function integrationHandlers(deps: ApiDeps) {
         });
       }
     }
-    const saved = await repo.put(kind, {
+    const next = {
       enabled: body.enabled,
       settings: settings.data as Record<string, unknown>,
       secrets: secrets.data as Record<string, string | null>,
+    };
+    const admin = c.get('identity').roles.includes('admin');
+    // Read, judged and written under one lock per kind, so no concurrent PUT can slip a secret in between.
+    const { saved, moved } = await withTransaction(deps.db, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`integration:${kind}`]);
+      const locked = createIntegrationsRepo(tx, box);
+      const moved = secretsMovedBy(deps.env, await locked.get(kind), next);
+      if (moved.length > 0 && !admin) {
+        // A stored secret was entered for one address; sending it to another takes someone who knows it.
+        throw new AppError(
+          'validation',
+          moved
+            .map(
+              (m) =>
+                `settings.${m.setting} changes where the stored secret ${m.secret} is sent: ` +
+                `enter secrets.${m.secret} again in the same request (or ask an admin to make the change)`,
+            )
+            .join('; '),
+          {
+            issues: moved.map((m) => ({
+              path: `secrets.${m.secret}`,
+              message: `required when settings.${m.setting} changes`,
+            })),
+          },
+        );
+      }
+      return { saved: await locked.put(kind, next), moved };
     });
     c.get('logger').info(
-      { integration: kind, enabled: saved.enabled, secrets_set: Object.keys(saved.secrets) },
+      {
+        integration: kind,
+        enabled: saved.enabled,
+        secrets_set: Object.keys(saved.secrets),
+        ...(moved.length > 0 ? { secrets_moved_by_admin: moved.map((m) => m.secret) } : {}),
+      },
       'integration configured',
     );
     return c.json(publicView(saved), 200);

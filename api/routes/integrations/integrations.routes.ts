@@ -31,7 +31,9 @@ export const PutIntegrationBody = z
       'slack: settings {channel, api_base_url, user_roles: {U123: "operator"|"viewer"}}, secrets {bot_token, webhook_url, signing_secret}. ' +
       'github: settings {repository, api_base_url, labels}, secrets {token, webhook_secret}. ' +
       'jira: settings {base_url, email, project_key, issue_type, done_transition}, secrets {api_token}. ' +
-      'anthropic: settings {base_url, model, price_input_per_mtok, price_output_per_mtok}, secrets {api_key}.',
+      'anthropic: settings {base_url, model, price_input_per_mtok, price_output_per_mtok}, secrets {api_key}. ' +
+      'A change of the address a stored secret is sent to (api_base_url, base_url) needs that secret entered again ' +
+      'in the same request, unless the caller is an admin.',
     example: {
       settings: { channel: 'C0123ABC', user_roles: { U024BE7LH: 'operator' } },
       secrets: { bot_token: 'xoxb-...' },
@@ -67,7 +69,9 @@ export const putIntegration = createRoute({
   responses: {
     200: jsonResponse(IntegrationView, 'The integration'),
     400: problemResponse('Unknown kind'),
-    422: problemResponse('Invalid settings or secrets, named by field'),
+    422: problemResponse(
+      'Invalid settings or secrets, named by field; or an address changed without entering again the secret sent there',
+    ),
   },
 });
 
