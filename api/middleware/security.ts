@@ -37,6 +37,12 @@ export interface Security {
   limiter: RateLimiter;
   match: (method: string, path: string) => MatchedRule | undefined;
   /**
+   * An API key whose prefix this process has not seen lately costs a database query: each peer gets the
+   * anonymous allowance of those, spent before the query (`beforeLookup` of `authenticate`), so guessed
+   * prefixes are refused with 429 without one. REST passes the client address; gRPC can pass the peer.
+   */
+  spendLookup(address: string): Promise<void>;
+  /**
    * An API key was revoked or created: every replica drops what it cached of that prefix (through the
    * invalidation bus, within milliseconds), this one at once.
    */
@@ -74,11 +80,25 @@ export function createSecurity(deps: ApiDeps): Security {
   const authenticator = createAuthenticator({ env: deps.env, apiKeys: repos.apiKeys, logger: deps.logger });
   const { bus } = deps;
   bus?.subscribe(API_KEY_NS, (m) => authenticator.forget(m.key));
+  const limiter = deps.redis ? createRedisRateLimiter(deps.redis, deps.logger) : createMemoryRateLimiter();
   return {
     repos,
     authenticator,
-    limiter: deps.redis ? createRedisRateLimiter(deps.redis, deps.logger) : createMemoryRateLimiter(),
+    limiter,
     match: memoized(createRuleMatcher()),
+    async spendLookup(address) {
+      const perMinute = deps.env.API_RATE_LIMIT_ANONYMOUS_PER_MINUTE;
+      if (perMinute <= 0) return;
+      const decision = await limiter.consume(`lookup:ip:${address}`, perMinute);
+      if (!decision.allowed)
+        throw new AppError(
+          'rate_limited',
+          `more than ${perMinute} unknown API keys a minute from this address`,
+          {
+            retryAfterSeconds: decision.retryAfterSeconds,
+          },
+        );
+    },
     async announceKeyChange(prefix) {
       authenticator.forget(prefix);
       await bus?.publish({ ns: API_KEY_NS, key: prefix });
@@ -155,23 +175,6 @@ function withHeaders(res: Response, headers: Partial<RateLimitFields>): Response
 function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHandler<AppBindings> {
   const { env } = deps;
   const exists = routeExistence(app);
-  /**
-   * An API key whose prefix this process has not seen lately costs a database query: each peer gets the
-   * anonymous allowance of those, spent before the query, so guessed prefixes are refused without one.
-   */
-  async function spendLookup(address: string): Promise<void> {
-    const perMinute = env.API_RATE_LIMIT_ANONYMOUS_PER_MINUTE;
-    if (perMinute <= 0) return;
-    const decision = await security.limiter.consume(`lookup:ip:${address}`, perMinute);
-    if (!decision.allowed)
-      throw new AppError(
-        'rate_limited',
-        `more than ${perMinute} unknown API keys a minute from this address`,
-        {
-          retryAfterSeconds: decision.retryAfterSeconds,
-        },
-      );
-  }
   return async (c, next) => {
     const matched = security.match(c.req.method, c.req.path);
     const access = matched?.rule.access;
@@ -185,7 +188,7 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
       try {
         identity = await security.authenticator.authenticate(
           { authorization: c.req.header('authorization'), apiKey: c.req.header('x-api-key') },
-          { beforeLookup: () => spendLookup(clientAddress(c, env.API_TRUST_PROXY)) },
+          { beforeLookup: () => security.spendLookup(clientAddress(c, env.API_TRUST_PROXY)) },
         );
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
