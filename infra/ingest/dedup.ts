@@ -16,6 +16,12 @@ export interface Dedup {
   firstSeen(shard: string, items: readonly DedupItem[]): Promise<boolean[]>;
   /** Rebuild from a retained log after a restart (in-process store only). */
   seed?(shard: string, items: readonly DedupItem[]): void;
+  /**
+   * How long a write-ahead log must keep committed records for `seed` to rebuild this store after a
+   * restart: an id acknowledged within the horizon is still a duplicate then. Unset: the store outlives
+   * the process (Redis).
+   */
+  readonly logRetentionMs?: number;
   readonly kind: 'redis' | 'memory';
 }
 
@@ -47,7 +53,10 @@ export function createRedisDedup(redis: Redis, horizonMs: number, prefix = 'llmo
   };
 }
 
-/** One process only: the store lives in memory, bounded by the horizon and a maximum size. */
+/**
+ * One process only: the store lives in memory, bounded by the horizon and a maximum size. A restart
+ * rebuilds it from the write-ahead log, which therefore keeps committed segments for the horizon.
+ */
 export function createMemoryDedup(
   horizonMs: number,
   maxEntries = 5_000_000,
@@ -69,6 +78,7 @@ export function createMemoryDedup(
   };
   return {
     kind: 'memory',
+    logRetentionMs: horizonMs,
     async firstSeen(shard, items) {
       evict();
       return items.map((it) => mark(shard, it));

@@ -13,7 +13,7 @@ import type { Logger } from '../logger';
 import type { Dedup } from './dedup';
 import { splitBatch, type BatchFormat } from './front';
 import { ShardProcessor, type IngestRecord, type ShardConfig, type ShardDeps } from './shard';
-import { Wal, type WalRecord } from './wal';
+import { Wal, WalUnavailableError, type WalFs, type WalRecord } from './wal';
 import { lockShardDir, type ShardLock } from './shard-lock';
 
 export interface AcceptedEvent {
@@ -113,6 +113,8 @@ export interface EmbeddedPipelineOptions {
   guard?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** The dead letters each commit stored (metrics). */
   onDeadLetters?: ShardDeps['onDeadLetters'];
+  /** The WAL's file system (node:fs unless a test injects faults). */
+  walFs?: WalFs;
 }
 
 export class EmbeddedPipeline implements IngestSink {
@@ -169,7 +171,11 @@ export class EmbeddedPipeline implements IngestSink {
 
   /** Opens the log and folds in what the database has not counted yet. */
   private async replay(dir: string): Promise<void> {
-    this.wal = await Wal.open(dir, { segmentBytes: this.opts.walSegmentBytes });
+    this.wal = await Wal.open(dir, {
+      segmentBytes: this.opts.walSegmentBytes,
+      retainMs: this.opts.dedup.logRetentionMs ?? 0,
+      ...(this.opts.walFs ? { fs: this.opts.walFs } : {}),
+    });
     this.shard = new ShardProcessor(this.shardName, this.opts.shard, {
       repo: this.opts.repo,
       dedup: this.opts.dedup,
@@ -267,9 +273,22 @@ export class EmbeddedPipeline implements IngestSink {
         : events.map((e) => Buffer.from(JSON.stringify(e.event)));
     const first = this.wal.nextOffset;
     // Queued now, in offset order; processed only once the WAL says they are durable.
-    for (let i = 0; i < events.length; i++)
-      this.queue.push({ offset: first + i, event: events[i]!.event, ts: events[i]!.ts });
-    await this.wal.append(payloads);
+    const queued = events.map((e, i): IngestRecord => ({ offset: first + i, event: e.event, ts: e.ts }));
+    for (const r of queued) this.queue.push(r);
+    try {
+      await this.wal.append(payloads);
+    } catch (err) {
+      // Refused, so the client retries it: none of it may be counted, and its offsets go to later batches.
+      const refused = new Set(queued);
+      this.queue = this.queue.filter((r) => !refused.has(r));
+      if (!(err instanceof WalUnavailableError)) throw err;
+      this.opts.logger.error({ err }, 'write-ahead log refused a batch');
+      throw new AppError(
+        'unavailable',
+        'the write-ahead log could not store this batch; nothing of it was kept, retry',
+        { retryAfterSeconds: 1 },
+      );
+    }
     this.durable = Math.max(this.durable, first + events.length);
     this.wake?.();
   }
