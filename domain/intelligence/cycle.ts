@@ -5,14 +5,14 @@
  */
 import { seededRng } from '../stats/distributions';
 import { runAnalyzers } from '../analyzers/index';
-import { pooledFacts, segmentFacts, type SegmentFacts } from '../strategies/arm-stats';
-import { proposeModelSelection } from '../strategies/model-selection';
+import { pooledFacts, segmentFacts, type ArmFacts, type SegmentFacts } from '../strategies/arm-stats';
+import { proposeModelSelection, type SegmentPosterior } from '../strategies/model-selection';
 import { proposeCostReduction } from '../strategies/cost-reduction';
 import { proposePromptExperiments } from '../strategies/prompt-optimization';
 import { proposeRateLimits } from '../strategies/rate-limit';
 import { proposeBatching } from '../strategies/batching';
 import { coordinate } from './coordinator';
-import { usd, pct } from './explain';
+import { listText, pct, unknownArm, usd } from './explain';
 import { groupAggregates, summarize, rangeOf, type ArmSummary } from './summary';
 import type { Candidate, CycleInput, CycleOptions, CycleOutput } from './types';
 
@@ -77,17 +77,8 @@ export function runIntelligence(input: CycleInput): CycleOutput {
   const spanMs = range.count > 0 ? Date.parse(range.to) - Date.parse(range.from) : 0;
   const hold_reasons: Record<string, string> = {};
   for (const p of selection.segments) {
-    const alt = Object.entries(p.p_optimal)
-      .filter(([a]) => a !== p.primary)
-      .sort((a, b) => b[1] - a[1])[0];
     const facts = segments.find((s) => s.segment === p.segment)!;
-    const costOf = (arm: string) => {
-      const c = facts.arms.get(arm)?.cost_per_request ?? pooled.get(arm)?.cost_per_request ?? null;
-      return c === null ? 'unknown' : usd(c);
-    };
-    hold_reasons[p.segment] = alt
-      ? `${p.primary} stays: the best alternative ${alt[0]} is the policy-optimal choice in ${pct(alt[1])} of posterior draws, below the ${pct(options.switch_threshold, 0)} a switch needs (posterior quality ${p.primary} ${p.quality_mean[p.primary]?.toFixed(3)}, ${alt[0]} ${p.quality_mean[alt[0]]?.toFixed(3)}; cost per request ${costOf(p.primary)} vs ${costOf(alt[0])}; ${facts.arms.get(alt[0])?.quality_n ?? 0} quality samples of ${alt[0]} here)`
-      : `${p.primary} is the only arm`;
+    hold_reasons[p.segment] = holdReason(p, facts, pooled, options.switch_threshold);
   }
   const decisions = coordinate(candidates, {
     target: input.target,
@@ -102,4 +93,36 @@ export function runIntelligence(input: CycleInput): CycleOutput {
     traffic_share,
   });
   return { report, candidates, decisions };
+}
+
+/**
+ * Why model selection keeps a segment's primary arm. Only arms with quality samples (in this segment or,
+ * through the hierarchical prior, elsewhere in the target) are compared by their posterior; an arm with
+ * none is unknown: its share of draws comes from the prior alone and says nothing about it.
+ */
+function holdReason(
+  p: SegmentPosterior,
+  facts: SegmentFacts,
+  pooled: ReadonlyMap<string, ArmFacts>,
+  switchThreshold: number,
+): string {
+  const hasData = (arm: string) => (pooled.get(arm)?.quality_n ?? 0) > 0;
+  const others = Object.keys(p.p_optimal).filter((a) => a !== p.primary);
+  if (others.length === 0) return `${p.primary} is the only arm`;
+  const costOf = (arm: string) => {
+    const c = facts.arms.get(arm)?.cost_per_request ?? pooled.get(arm)?.cost_per_request ?? null;
+    return c === null ? 'unknown' : usd(c);
+  };
+  const unknown = others.filter((a) => !hasData(a));
+  const alt = others
+    .filter(hasData)
+    .map((a) => [a, p.p_optimal[a]!] as const)
+    .sort((a, b) => b[1] - a[1])[0];
+  const primary = hasData(p.primary) ? p.primary : unknownArm(p.primary);
+  const compared = alt
+    ? `the best alternative ${alt[0]} is the policy-optimal choice in ${pct(alt[1])} of posterior draws, below the ${pct(switchThreshold, 0)} a switch needs (posterior quality ${p.primary} ${p.quality_mean[p.primary]?.toFixed(3)}, ${alt[0]} ${p.quality_mean[alt[0]]?.toFixed(3)}; cost per request ${costOf(p.primary)} vs ${costOf(alt[0])}; ${facts.arms.get(alt[0])?.quality_n ?? 0} quality samples of ${alt[0]} here)`
+    : null;
+  const unknowns =
+    unknown.length > 0 ? `no evidence favours ${listText(unknown.map(unknownArm))} over it` : null;
+  return `${primary} stays: ${[compared, unknowns].filter((x) => x !== null).join('; ')}`;
 }

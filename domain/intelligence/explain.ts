@@ -1,5 +1,11 @@
-/** Plain-language explanations with their numbers, one sentence per fact. */
-import type { Estimate, Weights } from '../model';
+/**
+ * Plain-language explanations with their numbers, one sentence per fact. Each sentence must be true of
+ * the decision it explains: "move" only when the segment's primary arm changes (an exploration re-spread
+ * says it explores, with which arms and what share), and an arm without quality samples is described as
+ * unknown, never with a posterior percentage that only its prior produced.
+ */
+import { TOTAL_BASIS_POINTS, type Estimate, type Weights } from '../model';
+import { primaryArm } from '../strategies/arm-stats';
 import type { Candidate } from './types';
 
 export const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
@@ -14,13 +20,54 @@ export function estimate(name: string, e: Estimate | null): string | null {
     : `${name} ${signedPct(e.relative)} (90% interval ${signedPct(e.low)} to ${signedPct(e.high)})`;
 }
 
+/** An arm no quality sample speaks for yet, named the same way in every explanation. */
+export const unknownArm = (arm: string): string => `${arm} (quality unknown: no quality samples yet)`;
+
+/** "a", "a and b", "a, b and c". */
+export function listText(items: readonly string[]): string {
+  return items.length <= 1
+    ? (items[0] ?? '')
+    : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/** A basis-point share as a percentage, with decimals only where it has them. */
+export const bpsText = (v: number): string => `${(v / 100).toFixed(v % 100 === 0 ? 0 : 2)}%`;
+
 export function weightsText(w: Weights | null): string {
   if (!w) return 'unchanged';
   return Object.entries(w)
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
-    .map(([arm, v]) => `${arm} ${(v / 100).toFixed(v % 100 === 0 ? 0 : 2)}%`)
+    .map(([arm, v]) => `${arm} ${bpsText(v)}`)
     .join(', ');
+}
+
+/**
+ * What the change does to the segment: a move names the primary arm before and after (the arm a canary
+ * promotes, or the re-spread's primary); a change that keeps the primary says so.
+ */
+function headline(c: Candidate): string {
+  if (!c.to_weights) return `Change ${c.segment}`;
+  const to = c.kind !== 'exploration' && c.canary_arm ? c.canary_arm : primaryArm(c.to_weights);
+  const from = c.from_weights ? primaryArm(c.from_weights) : null;
+  if (from === null) return `Route segment ${c.segment} to ${to}`;
+  if (from !== to) return `Move segment ${c.segment} from ${from} to ${to}`;
+  return c.kind === 'exploration'
+    ? `Explore in segment ${c.segment} while ${to} stays primary`
+    : `Reweight segment ${c.segment} while ${to} stays primary`;
+}
+
+/**
+ * How the change reaches traffic, as the cycle carries it out: an exploration re-spread is applied at
+ * once (the primary stays, so there is nothing to canary); any other routing change is a canary of its
+ * arm through the policy's stages, promoted to all of the segment's traffic when the last one passes.
+ */
+function rolloutText(c: Candidate, stages: readonly number[]): string {
+  if (!c.to_weights) return '';
+  if (c.kind === 'exploration') return ` Applied at once, without a canary: ${weightsText(c.to_weights)}.`;
+  if (!c.canary_arm) return ` Routing becomes ${weightsText(c.to_weights)}.`;
+  const steps = [...stages.filter((bps) => bps < TOTAL_BASIS_POINTS), TOTAL_BASIS_POINTS].map(bpsText);
+  return ` Rolled out as a canary of ${c.canary_arm} at ${steps.join(' → ')} of the segment's traffic, each stage judged before the next.`;
 }
 
 /** The explanation of a change the coordinator approved. */
@@ -32,18 +79,10 @@ export function explainChange(c: Candidate, stages: readonly number[]): string {
   ]
     .filter((x): x is string => x !== null)
     .join('; ');
-  const move = c.canary_arm
-    ? `Move segment ${c.segment} from ${c.baseline_arm ?? 'its current arms'} to ${c.canary_arm}`
-    : `Change ${c.segment}`;
+  const move = headline(c);
   const serving = c.serving_change
     ? ` Set ${c.serving_change.field} of ${c.serving_change.arm} from ${c.serving_change.from ?? 'unset'} to ${c.serving_change.to}.`
     : '';
-  const finalShare = c.canary_arm && c.to_weights ? (c.to_weights[c.canary_arm] ?? 0) : 0;
-  const steps = stages
-    .filter((bps) => bps < finalShare)
-    .map((bps) => pct(bps / 10000, bps % 100 === 0 ? 0 : 2));
-  const canary = c.to_weights
-    ? ` Roll out ${steps.length ? `as a canary through ${steps.join(' → ')} ` : ''}to ${weightsText(c.to_weights)}.`
-    : '';
-  return `${move} (${c.strategy}): ${c.rationale}. Expected ${impact || 'impact unknown'}; confidence ${pct(c.confidence)}.${serving}${canary}`;
+  const rollout = rolloutText(c, stages);
+  return `${move} (${c.strategy}): ${c.rationale}. Expected ${impact || 'impact unknown'}; confidence ${pct(c.confidence)}.${serving}${rollout}`;
 }

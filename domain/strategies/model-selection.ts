@@ -14,6 +14,7 @@
 import { TOTAL_BASIS_POINTS, type Arm, type TargetPolicy, type Weights } from '../model';
 import { sampleBeta, sampleNormal, type Rng } from '../stats/distributions';
 import type { Candidate } from '../intelligence/types';
+import { bpsText, listText, pct, unknownArm } from '../intelligence/explain';
 import { keepsSlo, type ArmFacts, type SegmentFacts } from './arm-stats';
 
 export interface ModelSelectionParams {
@@ -337,7 +338,7 @@ export function proposeModelSelection(
     if (bestId === seg.primary || p < 0 || pOpt[bestId]! < params.switch_threshold) {
       if (p >= 0) {
         const dearer = new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + p]!));
-        const rebalance = exploreCandidate(seg, armIds, pOpt, qMean, params, dearer);
+        const rebalance = exploreCandidate(seg, pooled, armIds, pOpt, qMean, params, dearer);
         if (rebalance) candidates.push(rebalance);
       }
       return;
@@ -391,7 +392,8 @@ export function proposeModelSelection(
         samples_old: seg.arms.get(seg.primary)?.quality_n ?? 0,
         ...(lNew !== null ? { latency_new_ms: lNew } : {}),
       },
-      rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}`,
+      // An arm no sample speaks for can still win draws on its prior alone (a cheap arm, a loose floor).
+      rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${(pooled.get(bestId)?.quality_n ?? 0) === 0 ? `${unknownArm(bestId)}, on its prior alone,` : bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}`,
     });
   });
   return {
@@ -409,6 +411,7 @@ export function proposeModelSelection(
  */
 function exploreCandidate(
   seg: SegmentFacts,
+  pooled: ReadonlyMap<string, ArmFacts>,
   armIds: readonly string[],
   pOpt: Record<string, number>,
   qMean: Record<string, number>,
@@ -453,6 +456,55 @@ function exploreCandidate(
       exploration_share: 1 - (target[seg.primary] ?? 0) / TOTAL_BASIS_POINTS,
       quality_primary: qMean[seg.primary] ?? NaN,
     },
-    rationale: `Thompson exploration for ${seg.segment}: ${seg.primary} stays primary; the alternatives are optimal in ${(alt * 100).toFixed(1)}% of posterior draws, so exploration moves to ${(100 - (target[seg.primary] ?? 0) / 100).toFixed(2)}% of traffic (bounded by ${(params.exploration_share * 100).toFixed(0)}%)`,
+    rationale: explorationRationale(seg, pooled, armIds, pOpt, target, params, dearer),
   };
+}
+
+/** Which arms explore, with what share before and after, and why; an arm without samples is unknown. */
+function explorationRationale(
+  seg: SegmentFacts,
+  pooled: ReadonlyMap<string, ArmFacts>,
+  armIds: readonly string[],
+  pOpt: Record<string, number>,
+  target: Weights,
+  params: ModelSelectionParams,
+  dearer: ReadonlySet<string>,
+): string {
+  const others = armIds.filter((a) => a !== seg.primary);
+  const before = TOTAL_BASIS_POINTS - (seg.weights[seg.primary] ?? 0);
+  const after = TOTAL_BASIS_POINTS - (target[seg.primary] ?? 0);
+  const direction =
+    after > before
+      ? `grows from ${bpsText(before)} to ${bpsText(after)} of traffic`
+      : after < before
+        ? `shrinks from ${bpsText(before)} to ${bpsText(after)} of traffic`
+        : `stays at ${bpsText(after)} of traffic, spread anew`;
+  const unknown = others.filter((a) => (pooled.get(a)?.quality_n ?? 0) === 0);
+  const known = others.filter((a) => !unknown.includes(a));
+  const arms = others.map((a) => {
+    const share = `${bpsText(seg.weights[a] ?? 0)} → ${bpsText(target[a] ?? 0)}`;
+    if (unknown.includes(a)) return `${unknownArm(a)} ${share}`;
+    const borrowed =
+      (seg.arms.get(a)?.quality_n ?? 0) === 0 ? ", from the target's other segments (none here)" : '';
+    const capped = dearer.has(a) ? `; dearer than ${seg.primary}, so held at the floor share` : '';
+    return `${a} ${share} (the policy-optimal choice in ${pct(pOpt[a] ?? 0)} of posterior draws${borrowed}${capped})`;
+  });
+  const plural = (xs: readonly string[], one: string, many: string) => (xs.length === 1 ? one : many);
+  const why: string[] = [];
+  if (known.length > 0)
+    why.push(
+      after < before
+        ? `${listText(known)} ${plural(known, 'is', 'are')} unlikely to be the policy-optimal choice, so exploring ${plural(known, 'it', 'them')} spends quality for little to learn`
+        : after > before
+          ? `${listText(known)} may be the policy-optimal choice, so more traffic settles it`
+          : "each arm's share follows its chance of being the policy-optimal choice",
+    );
+  if (unknown.length > 0)
+    why.push(
+      known.length === 0 && after < before
+        ? `no sample yet favours ${listText(unknown)}, so exploration comes down toward its floor, which goes on measuring ${plural(unknown, 'it', 'them')}`
+        : `only serving can measure ${listText(unknown)}`,
+    );
+  const bounds = `between ${pct(Math.min(params.exploration_share, params.min_exploration_share), 0)} and ${pct(params.exploration_share, 0)}`;
+  return `Thompson exploration ${direction} (${bounds}): ${arms.join(', ')}; ${why.join('; ')}`;
 }
