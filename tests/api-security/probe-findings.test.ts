@@ -6,6 +6,9 @@
  * by the signed inbound routes, and Idempotency-Key claims stuck after their owner died.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
@@ -17,6 +20,7 @@ import { createIdempotencyRepo } from '../../infra/db/repos/idempotency';
 import { ConfigError, parseEnv } from '../../infra/env';
 import { holdTestLock, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint } from '../helpers/process';
+import { llmRequest } from '../integration/data-plane/fixtures';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;
@@ -61,6 +65,31 @@ describe('numeric query parameters', () => {
       const r = await call(sys.app, 'GET', `/v1/targets/any/metrics?step=${step}`);
       expect(r.status, step).toBe(422);
       expect(r.body.errors[0].path, step).toBe('query.step');
+    }
+  });
+
+  it('answers it with 422 over stored windows too, where the bucket arithmetic met Infinity (500)', async () => {
+    const withData = await startTestSystem({
+      workers: false,
+      ingest: {
+        name: uniqueName('probe-metrics'),
+        env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-probe-')), INGEST_FLUSH_INTERVAL_MS: 100 },
+      },
+    });
+    try {
+      const target = uniqueName('probe-step');
+      const at = Date.now() - 60_000;
+      const events = [0, 1, 2].map((n) => llmRequest(target, n, at + n));
+      expect((await call(withData.app, 'POST', '/v1/events', events)).status).toBe(202);
+      await withData.ingest!.pipeline.drain();
+      const from = new Date(at - 3_600_000).toISOString();
+      const ok = await call(withData.app, 'GET', `/v1/targets/${target}/metrics?from=${from}&step=1h`);
+      expect(ok.body.series[0].points[0].count).toBe(3);
+      const r = await call(withData.app, 'GET', `/v1/targets/${target}/metrics?from=${from}&step=${huge}`);
+      expect(r.status).toBe(422);
+      expect(r.body.errors[0].path).toBe('query.step');
+    } finally {
+      await withData.stop();
     }
   });
 
