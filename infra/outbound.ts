@@ -1,8 +1,10 @@
 /**
  * Outbound HTTP to addresses that users configure (webhook subscribers, Slack, GitHub, Jira, the
- * Anthropic API and its base URL). Every connection is checked against the destination rules at the moment the socket resolves
- * its host, not only when the URL was registered: a DNS answer that changes after registration (DNS
- * rebinding) cannot point us at a private network, and redirects are followed by hand, each hop checked.
+ * Anthropic API at its configured base URL). Every connection is checked against the destination rules
+ * at the moment the socket resolves its host, not only when the URL was registered: a DNS answer that
+ * changes after registration (DNS rebinding) cannot point us at a private network. Redirects are never
+ * followed automatically: by hand, each hop checked, where a caller asks for it (webhooks), else the 3xx
+ * is the answer.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import http from 'node:http';
