@@ -106,7 +106,7 @@ export function proposeCostReduction(
         pareto_size: paretoFront(points).length,
         ...(pick.pt.latency ? { latency_new_ms: pick.pt.latency } : {}),
       },
-      rationale: `${pick.pt.id} is the cheapest of ${paretoFront(points).length} Pareto-optimal arms whose quality keeps ${(floor * 100).toFixed(0)}% of ${seg.primary} with probability ${(pick.prob * 100).toFixed(1)}%`,
+      rationale: `${pick.pt.id} is ${paretoFront(points).length === 1 ? 'the one Pareto-optimal arm' : `the cheapest of ${paretoFront(points).length} Pareto-optimal arms`} whose quality keeps ${(floor * 100).toFixed(0)}% of ${seg.primary} with probability ${(pick.prob * 100).toFixed(1)}%`,
     });
   }
   return out;
