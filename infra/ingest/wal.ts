@@ -377,7 +377,14 @@ export class Wal {
     const now = Date.now();
     while (this.segments.length > 1 && this.segments[1]! <= offset) {
       const path = this.path(this.segments[0]!);
-      if (retainMs > 0 && (await this.fs.stat(path)).mtimeMs > now - retainMs) break;
+      if (retainMs > 0) {
+        // One that cannot be stat'ed (removed by hand) counts as old: removing it again is harmless.
+        const lastAppend = await this.fs.stat(path).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        );
+        if (lastAppend > now - retainMs) break;
+      }
       await this.fs.rm(path, { force: true });
       this.segments.shift();
       removed++;
