@@ -13,6 +13,7 @@ const SECTIONS: Record<string, () => Promise<Figures>> = {
   orchestrate: async () => (await import('./orchestrate')).runOrchestrateBench(),
   api: async () => (await import('./api')).runApiBench(),
   notify: async () => (await import('./notify')).runNotifyBench(),
+  faults: async () => (await import('./faults')).runFaultsBench(),
 };
 
 export function machine(): string {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { WORKFLOW_TYPES, type TaskQueues } from '../../domain/names';
 import { freePort } from '../../infra/net';
@@ -160,7 +161,7 @@ export interface IngestLoad {
   resendAcknowledged(count: number): Promise<number>;
   /** Resolves once every batch is acknowledged. */
   done: Promise<void>;
-  /** Stops sending new batches (those in flight are still resent until acknowledged). */
+  /** Stops sending: no new batch, and a batch in flight is not sent again (it stays unacknowledged). */
   stop(): void;
 }
 
@@ -208,6 +209,7 @@ export function startIngestLoad(opts: {
       next = Math.min(opts.total, next + batchSize);
       const events = Array.from({ length: next - from }, (_, i) => llmRequest(target, from + i, Date.now()));
       while ((await post(events)) !== 202) {
+        if (stopped) return;
         resent += events.length;
         await new Promise((r) => setTimeout(r, opts.retryMs ?? 250));
       }
@@ -432,6 +434,32 @@ export async function prepareRollout(opts: {
         taskQueue: taskQueues.orchestration,
         args: [input],
       });
+    },
+    /**
+     * Starts it with its stage-1 config write held in flight: an uncommitted row with the version that
+     * write inserts makes its INSERT wait on the primary key. Resolves once it waits; the returned
+     * function ends the holding session (a restart of the server ends both anyway).
+     */
+    async startWithStageOneWriteHeld(): Promise<() => Promise<void>> {
+      const blocker = new pg.Client({ connectionString: opts.databaseUrl });
+      blocker.on('error', () => undefined);
+      await blocker.connect();
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `INSERT INTO routing_configs (target, segment, version, weights, reason) VALUES ($1, 'default', 2, '{}', 'blocker')`,
+        [target],
+      );
+      await this.start();
+      await eventually(
+        async () =>
+          (
+            await db.query(
+              `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO routing_configs%'`,
+            )
+          ).rowCount === 1,
+        { timeoutMs: 60_000, what: 'the stage-1 config write to be in flight' },
+      );
+      return () => blocker.end().catch(() => undefined);
     },
     /** Once it finished: its result, the config versions, the rollout rows of the target. */
     outcome: () => rolloutOutcome(db, judge.client, target, workflowId),

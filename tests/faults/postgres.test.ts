@@ -6,7 +6,6 @@
  * - during a rollout's routing-config write: the rollout completes once, with exactly one config version
  *   per stage (Temporal retries the activity; the write is idempotent).
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/db/migrate';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
@@ -110,29 +109,10 @@ describe('PostgreSQL restarted', () => {
         firstBakeSeconds: 1,
         cleanup,
       });
-      const { db, worker, target, workflowId } = rollout;
-      // Hold the stage-1 write in flight: an uncommitted row with the version it will insert makes its
-      // INSERT wait on the primary key until the restart ends both transactions.
-      const blocker = new pg.Client({ connectionString: postgres.url });
-      blocker.on('error', () => undefined);
-      await blocker.connect();
-      await blocker.query('BEGIN');
-      await blocker.query(
-        `INSERT INTO routing_configs (target, segment, version, weights, reason) VALUES ($1, 'default', 2, '{}', 'blocker')`,
-        [target],
-      );
-      await rollout.start();
-      await eventually(
-        async () =>
-          (
-            await db.query(
-              `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO routing_configs%'`,
-            )
-          ).rowCount === 1,
-        { timeoutMs: 60_000, what: 'the stage-1 config write to be in flight' },
-      );
+      const { worker, workflowId } = rollout;
+      const release = await rollout.startWithStageOneWriteHeld();
       await postgres.stop();
-      await blocker.end().catch(() => undefined);
+      await release();
       const notReady = await awaitNotReadyNaming(worker.url, 'postgres');
       await postgres.start();
 

@@ -1,0 +1,312 @@
+/**
+ * `npm run bench -- faults`: how long each process takes to recover from a dependency failing, on the
+ * same scenarios as tests/faults/ (private instances of the dependency, the real processes pointed at
+ * them). Each figure runs from the moment the dependency answers again to the first end-to-end
+ * operation that succeeds after it:
+ * - ingest scenarios: an event sent after the restart (one every 100 ms until one is acknowledged) is
+ *   stored in the aggregates;
+ * - the config write: the rollout's retried write of stage 1 is stored;
+ * - Temporal: a rollout started after the restart has applied its first stage.
+ * `/readyz` answering 200 again is reported alongside. One run per scenario: these are orders of
+ * magnitude (retry backoffs, reconnect timers), not distributions.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { migrate } from '../infra/db/migrate';
+import { createPool } from '../infra/db/pool';
+import { createRolloutsRepo } from '../infra/db/repos/rollouts';
+import { eventually, testEnv, uniqueName } from '../tests/helpers/env';
+import { connectKafka } from '../tests/helpers/kafka';
+import {
+  startPrivateKafka,
+  startPrivatePostgres,
+  startPrivateRedis,
+  startPrivateTemporal,
+} from '../tests/helpers/private-services';
+import { llmRequest } from '../tests/integration/data-plane/fixtures';
+import {
+  awaitAcked,
+  awaitNotReadyNaming,
+  awaitReady,
+  baseEnv,
+  cleanups,
+  createKey,
+  prepareRollout,
+  scratchDir,
+  spawnReady,
+  startIngestLoad,
+  startKafkaMode,
+  storedCount,
+} from '../tests/faults/harness';
+
+type Figures = Record<string, number | string>;
+
+/** The Redis outage, as in tests/faults/redis.test.ts. */
+const REDIS_OUTAGE_MS = 30_000;
+/** Other outages: long enough for every process to notice (its /readyz names the dependency). */
+const SHORT_OUTAGE_MS = 5_000;
+
+/**
+ * From `since`: one event every 100 ms until one is acknowledged, then until it is stored. Returns the
+ * ms from `since` to the first acknowledgement and to the event stored.
+ */
+async function probeIngest(api: string, key: string, databaseUrl: string, since: number) {
+  const target = uniqueName('faults-probe');
+  let n = 0;
+  let ackedAt = 0;
+  while (!ackedAt) {
+    const res = await fetch(`${api}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify([llmRequest(target, n++, Date.now())]),
+      signal: AbortSignal.timeout(30_000),
+    }).catch(() => undefined);
+    await res?.arrayBuffer();
+    if (res?.status === 202) ackedAt = Date.now();
+    else await sleep(100);
+  }
+  await eventually(async () => (await storedCount(databaseUrl, target)) >= 1, {
+    timeoutMs: 180_000,
+    intervalMs: 25,
+    what: 'the probe event to be stored',
+  });
+  return { acked: ackedAt - since, stored: Date.now() - since };
+}
+
+/** Starts polling /readyz of each process at once; each promise resolves to the ms from `since` to 200. */
+const readyAfter = (urls: string[], since: number) =>
+  urls.map((u) => awaitReady(u, 180_000).then((at) => at - since));
+
+async function postgresIngest(): Promise<Figures> {
+  const postgres = await startPrivatePostgres();
+  const scratch = scratchDir('bench-pg');
+  const cleanup = cleanups();
+  try {
+    await migrate(postgres.url);
+    const api = await spawnReady('api/main.ts', {
+      ...baseEnv(scratch.dir),
+      DATABASE_URL: postgres.url,
+      TEMPORAL_ADDRESS: testEnv.TEMPORAL_ADDRESS,
+      INGEST_SHARD_NAME: uniqueName('bench-faults'),
+    });
+    cleanup.add(api.stop);
+    const key = await createKey(postgres.url, ['ingest']);
+    const load = startIngestLoad({ api: api.url, key, total: 3_000, batch: 50, pauseMs: 40 });
+    cleanup.add(() => load.stop());
+    await awaitAcked(load, 600);
+    await postgres.stop();
+    await awaitNotReadyNaming(api.url, 'postgres');
+    await sleep(SHORT_OUTAGE_MS);
+    await postgres.start();
+    const back = Date.now();
+    const [ready] = readyAfter([api.url], back);
+    const probe = await probeIngest(api.url, key, postgres.url, back);
+    return {
+      postgres_ingest_outage_ms: SHORT_OUTAGE_MS,
+      postgres_ingest_back_to_probe_stored_ms: probe.stored,
+      postgres_ingest_back_to_api_ready_ms: await ready!,
+    };
+  } finally {
+    await cleanup.run();
+    await postgres.destroy();
+    scratch.remove();
+  }
+}
+
+async function postgresConfigWrite(): Promise<Figures> {
+  const postgres = await startPrivatePostgres();
+  const scratch = scratchDir('bench-pg-config');
+  const cleanup = cleanups();
+  try {
+    await migrate(postgres.url);
+    const rollout = await prepareRollout({
+      dataDir: scratch.dir,
+      databaseUrl: postgres.url,
+      temporalAddress: testEnv.TEMPORAL_ADDRESS,
+      firstBakeSeconds: 1,
+      cleanup,
+    });
+    // The stage-1 write held in flight, as in tests/faults/postgres.test.ts.
+    const release = await rollout.startWithStageOneWriteHeld();
+    await postgres.stop();
+    await release();
+    await awaitNotReadyNaming(rollout.worker.url, 'postgres');
+    await sleep(SHORT_OUTAGE_MS);
+    await postgres.start();
+    const back = Date.now();
+    const [ready] = readyAfter([rollout.worker.url], back);
+    const rollouts = createRolloutsRepo(rollout.db);
+    await eventually(async () => (await rollouts.get(rollout.workflowId))?.weights?.small === 2000, {
+      timeoutMs: 180_000,
+      intervalMs: 25,
+      what: 'stage 1 to be written',
+    });
+    const written = Date.now() - back;
+    const outcome = await rollout.outcome();
+    return {
+      postgres_config_write_back_to_stage_written_ms: written,
+      postgres_config_write_back_to_worker_ready_ms: await ready!,
+      postgres_config_write_outcome: `${outcome.state}, versions ${outcome.versions.map((v) => v[0]).join('/')}`,
+    };
+  } finally {
+    await cleanup.run();
+    await postgres.destroy();
+    scratch.remove();
+  }
+}
+
+async function redisDown(): Promise<Figures> {
+  const redis = await startPrivateRedis();
+  const scratch = scratchDir('bench-redis');
+  const cleanup = cleanups();
+  const topic = uniqueName('llmopt.bench.faults');
+  const kafka = await connectKafka('llmopt-bench-faults');
+  try {
+    await kafka.admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic, numPartitions: 2 },
+        { topic: `${topic}.dlq`, numPartitions: 1 },
+      ],
+    });
+    const { api, stream, key } = await startKafkaMode({
+      dataDir: scratch.dir,
+      brokers: testEnv.KAFKA_BROKERS!,
+      redisUrl: redis.url,
+      topic,
+      dlq: `${topic}.dlq`,
+    });
+    cleanup.add(api.stop);
+    cleanup.add(stream.stop);
+    await probeIngest(api.url, key, testEnv.DATABASE_URL, Date.now());
+    await redis.kill();
+    await awaitNotReadyNaming(stream.url, 'redis');
+    await sleep(REDIS_OUTAGE_MS);
+    await redis.start();
+    const back = Date.now();
+    const [apiReady, streamReady] = readyAfter([api.url, stream.url], back);
+    const probe = await probeIngest(api.url, key, testEnv.DATABASE_URL, back);
+    return {
+      redis_outage_ms: REDIS_OUTAGE_MS,
+      redis_back_to_probe_stored_ms: probe.stored,
+      redis_back_to_api_ready_ms: await apiReady!,
+      redis_back_to_stream_ready_ms: await streamReady!,
+    };
+  } finally {
+    await cleanup.run();
+    await redis.destroy();
+    await kafka.admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
+    await kafka.disconnect();
+    scratch.remove();
+  }
+}
+
+async function kafkaRestart(): Promise<Figures> {
+  const topic = uniqueName('llmopt.bench.faults');
+  const kafka = await startPrivateKafka([
+    { topic, partitions: 4 },
+    { topic: `${topic}.dlq`, partitions: 1 },
+  ]);
+  const scratch = scratchDir('bench-kafka');
+  const cleanup = cleanups();
+  try {
+    const { api, stream, key } = await startKafkaMode({
+      dataDir: scratch.dir,
+      brokers: kafka.brokers,
+      redisUrl: testEnv.REDIS_URL!,
+      topic,
+      dlq: `${topic}.dlq`,
+    });
+    cleanup.add(api.stop);
+    cleanup.add(stream.stop);
+    const load = startIngestLoad({ api: api.url, key, total: 3_000, batch: 50, pauseMs: 40 });
+    cleanup.add(() => load.stop());
+    await awaitAcked(load, 600);
+    await kafka.stop();
+    await awaitNotReadyNaming(api.url, 'kafka');
+    await sleep(SHORT_OUTAGE_MS);
+    await kafka.start();
+    const back = Date.now();
+    const [apiReady, streamReady] = readyAfter([api.url, stream.url], back);
+    const probe = await probeIngest(api.url, key, testEnv.DATABASE_URL, back);
+    return {
+      kafka_back_to_first_202_ms: probe.acked,
+      kafka_back_to_probe_stored_ms: probe.stored,
+      kafka_back_to_api_ready_ms: await apiReady!,
+      kafka_back_to_stream_ready_ms: await streamReady!,
+    };
+  } finally {
+    await cleanup.run();
+    await kafka.destroy();
+    scratch.remove();
+  }
+}
+
+async function temporalRestart(): Promise<Figures> {
+  const temporal = await startPrivateTemporal();
+  const scratch = scratchDir('bench-temporal');
+  const cleanup = cleanups();
+  const prepare = (firstBakeSeconds: number) =>
+    prepareRollout({
+      dataDir: scratch.dir,
+      databaseUrl: testEnv.DATABASE_URL,
+      temporalAddress: temporal.address,
+      firstBakeSeconds,
+      cleanup,
+    });
+  try {
+    const baking = await prepare(10);
+    await baking.start();
+    const db = createPool(testEnv.DATABASE_URL, 2);
+    cleanup.add(() => db.end());
+    const rollouts = createRolloutsRepo(db);
+    const stage1 = async (id: string) => (await rollouts.get(id))?.weights?.small === 2000;
+    await eventually(() => stage1(baking.workflowId), { timeoutMs: 60_000, what: 'stage 1 to bake' });
+    // A second rollout, seeded now (its worker and judge connected) and started after the restart.
+    const fresh = await prepare(1);
+    await temporal.stop();
+    await awaitNotReadyNaming(baking.worker.url, 'temporal');
+    await temporal.start();
+    const back = Date.now();
+    const [ready] = readyAfter([fresh.worker.url], back);
+    // A start the server took before its answer was lost is started all the same.
+    const started = async () => {
+      try {
+        await fresh.start();
+      } catch (err) {
+        if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
+      }
+      return true;
+    };
+    await eventually(started, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: 'a rollout to start',
+    });
+    await eventually(() => stage1(fresh.workflowId), {
+      timeoutMs: 120_000,
+      intervalMs: 25,
+      what: 'the new rollout to apply stage 1',
+    });
+    const applied = Date.now() - back;
+    const outcome = await baking.outcome();
+    return {
+      temporal_back_to_new_rollout_stage_applied_ms: applied,
+      temporal_back_to_worker_ready_ms: await ready!,
+      temporal_baking_rollout_outcome: `${outcome.state}, versions ${outcome.versions.map((v) => v[0]).join('/')}`,
+    };
+  } finally {
+    await cleanup.run();
+    await temporal.destroy();
+    scratch.remove();
+  }
+}
+
+export async function runFaultsBench(): Promise<Figures> {
+  const figures: Figures = {};
+  // One at a time: the private Kafka and Temporal are heavy on a small machine.
+  for (const scenario of [postgresIngest, postgresConfigWrite, redisDown, kafkaRestart, temporalRestart]) {
+    process.stderr.write(`bench faults: ${scenario.name}\n`);
+    Object.assign(figures, await scenario());
+  }
+  return figures;
+}
