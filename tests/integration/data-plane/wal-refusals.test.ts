@@ -79,32 +79,42 @@ const events = (target: string, from: number, n: number) =>
   Array.from({ length: n }, (_, i) => llmRequest(target, from + i, Date.now() - 30_000 + i));
 
 describe('embedded pipeline when the write-ahead log fails a write', () => {
-  it('counts none of a refused batch until it is retried, and every acknowledged one once', async () => {
-    const target = uniqueName('wal-refused');
-    const name = uniqueName('walr');
-    const dataDir = mkdtempSync(join(tmpdir(), 'llmopt-walr-'));
-    const fs = new FaultyWalFs();
-    let p = await start(name, dataDir, fs);
-    const [a, refused, c] = [events(target, 0, 3), events(target, 3, 4), events(target, 7, 5)];
-    await accept(p, a);
-    fs.writes.push({ code: 'ENOSPC', after: 20 });
-    const err = await accept(p, refused).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({ type: 'unavailable', status: 503, details: { retryAfterSeconds: 1 } });
-    await accept(p, c);
-    await p.drain();
-    expect(await counted(target)).toBe(a.length + c.length);
+  const faults: { name: string; inject(fs: FaultyWalFs): void }[] = [
+    { name: 'a full disk mid-write', inject: (fs) => fs.writes.push({ code: 'ENOSPC', after: 20 }) },
+    { name: 'an I/O error on write', inject: (fs) => fs.writes.push({ code: 'EIO', after: 0 }) },
+    {
+      name: 'a short write, then a full disk',
+      inject: (fs) => fs.writes.push({ short: 7 }, { code: 'ENOSPC', after: 0 }),
+    },
+    { name: 'a failed fdatasync', inject: (fs) => fs.datasyncs.push('EIO') },
+  ];
+  for (const fault of faults)
+    it(`on ${fault.name}, counts none of the refused batch until it is retried, and every acknowledged one once`, async () => {
+      const target = uniqueName('wal-refused');
+      const name = uniqueName('walr');
+      const dataDir = mkdtempSync(join(tmpdir(), 'llmopt-walr-'));
+      const fs = new FaultyWalFs();
+      let p = await start(name, dataDir, fs);
+      const [a, refused, c] = [events(target, 0, 3), events(target, 3, 4), events(target, 7, 5)];
+      await accept(p, a);
+      fault.inject(fs);
+      const err = await accept(p, refused).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ type: 'unavailable', status: 503, details: { retryAfterSeconds: 1 } });
+      await accept(p, c);
+      await p.drain();
+      expect(await counted(target)).toBe(a.length + c.length);
 
-    await accept(p, refused); // the client's retry
-    await p.drain();
-    expect(await counted(target)).toBe(a.length + refused.length + c.length);
+      await accept(p, refused); // the client's retry
+      await p.drain();
+      expect(await counted(target)).toBe(a.length + refused.length + c.length);
 
-    // A restart replays the log from the checkpoint: nothing is counted twice.
-    await stop(p);
-    p = await start(name, dataDir);
-    await p.drain();
-    expect(await counted(target)).toBe(a.length + refused.length + c.length);
-  });
+      // A restart replays the log from the checkpoint: nothing is counted twice.
+      await stop(p);
+      p = await start(name, dataDir);
+      await p.drain();
+      expect(await counted(target)).toBe(a.length + refused.length + c.length);
+    });
 
   it('answers POST /v1/events with 503 and Retry-After, never 202, while the log refuses', async () => {
     const target = uniqueName('wal-http');
