@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   ParentClosePolicy,
   condition,
@@ -254,6 +255,53 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
     }
   }
 
+  /**
+   * An exploration re-spread moves at most the exploration share while the primary arm stays, so it is
+   * written at once as the decision's weights, as the replay applies it. Canarying it would walk the
+   * explored arm through the rollout stages to all of the traffic: a bounded experiment turned into a
+   * switch nobody decided. A config changed since the decision supersedes it.
+   */
+  async function applyExploration(d: Decision): Promise<Decision> {
+    try {
+      await orchestration.applyRoutingConfig.executeWithOptions(
+        { summary: `apply exploration weights to ${d.segment}` },
+        [
+          {
+            rolloutId: cycleId,
+            step: `exploration-${d.id}`,
+            target: d.target,
+            segment: d.segment,
+            expectedVersion: d.from_version!,
+            weights: d.to_weights!,
+            reason: `exploration re-spread (decision ${d.id})`,
+          },
+        ],
+      );
+      // A later change of this segment in the same cycle would start from a stale version.
+      rollingSegments.add(d.segment);
+      return await orchestration.setDecisionStatus.executeWithOptions(
+        { summary: 'mark exploration applied' },
+        [{ decisionId: d.id, status: 'applied' }],
+      );
+    } catch (err) {
+      const cause = err instanceof ActivityFailure ? err.cause : undefined;
+      if (cause instanceof ApplicationFailure && cause.type === 'StaleConfigVersion') {
+        return orchestration.setDecisionStatus.executeWithOptions(
+          { summary: 'mark exploration superseded: the config changed since' },
+          [{ decisionId: d.id, status: 'superseded' }],
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Carries out an approved decision: an exploration is applied, any other change rolled out. */
+  async function carryOut(target: Target, d: Decision): Promise<Decision | undefined> {
+    if (d.kind === 'exploration' && d.to_weights && d.from_version !== null && patched('exploration-applied'))
+      return applyExploration(d);
+    return startRollout(target, d);
+  }
+
   upsertSearchAttributes([
     { key: TargetKey, value: input.target },
     ...(input.segment ? [{ key: SegmentKey, value: input.segment }] : []),
@@ -304,8 +352,8 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
       );
     phase = 'starting_rollouts';
     for (const d of changes.filter((c) => c.status === 'approved')) {
-      const superseded = await startRollout(target, d);
-      if (superseded) decisions[decisions.indexOf(d)] = superseded;
+      const updated = await carryOut(target, d);
+      if (updated) decisions[decisions.indexOf(d)] = updated;
     }
     // Claude drafts new prompt variants in an abandoned child on the integrations queue: off the cycle's
     // path, and (since the gate) only for segments with something to propose.
@@ -351,7 +399,7 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
           answer.approve ? 'decision.approved' : 'decision.rejected',
           `${updated.kind} for ${updated.target}/${updated.segment} ${status}${answer.by ? ` by ${answer.by}` : ''}${answer.reason ? `: ${answer.reason}` : ''}`,
         );
-        if (answer.approve) decisions[idx] = (await startRollout(target, updated)) ?? updated;
+        if (answer.approve) decisions[idx] = (await carryOut(target, updated)) ?? updated;
         setCurrentDetails(details());
       }
       for (const id of awaiting) {

@@ -55,6 +55,45 @@ describe('optimizationCycle', { timeout: 180_000 }, () => {
     expect((await t.repos.events.list({ target, type: 'decision.created', limit: 5 })).length).toBe(1);
   });
 
+  it('applies an exploration re-spread as its weights at once, with no rollout', async () => {
+    const target = await seedTarget(t);
+    t.drafts.set(target, [
+      {
+        ...switchDraft(target, false),
+        strategy: 'model_selection',
+        kind: 'exploration',
+        to_weights: { big: 9000, small: 1000 },
+      },
+    ]);
+    const cycle = await (await startCycle(target)).result();
+
+    expect(cycle.rolloutIds).toEqual([]);
+    const decision = cycle.decisions[0]!;
+    expect(decision.status).toBe('applied');
+    const cfg = (await t.repos.targets.currentConfig(target, 'default'))!;
+    // The explored arm gets the exploration share and no more: the primary arm stays.
+    expect(cfg).toMatchObject({ version: 2, weights: { big: 9000, small: 1000 } });
+    expect(cfg.reason).toContain(decision.id);
+  });
+
+  it('supersedes an exploration whose config changed since the decision', async () => {
+    const target = await seedTarget(t);
+    await t.repos.targets.appendConfig({
+      target,
+      segment: 'default',
+      expectedVersion: 1,
+      weights: { big: 10000 },
+      rolloutId: null,
+      reason: 'a person changed it by hand',
+    });
+    t.drafts.set(target, [
+      { ...switchDraft(target, false), kind: 'exploration', to_weights: { big: 9000, small: 1000 } },
+    ]);
+    const cycle = await (await startCycle(target)).result();
+    expect(cycle.decisions[0]!.status).toBe('superseded');
+    expect((await t.repos.targets.currentConfig(target, 'default'))!.version).toBe(2);
+  });
+
   it('waits for approval of a decision that needs a person, then rolls it out', async () => {
     const target = await seedTarget(t);
     t.drafts.set(target, [switchDraft(target, true)]);
