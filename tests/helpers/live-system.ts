@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TaskQueues } from '../../domain/names';
+import { apiClient } from '../../cli/demo';
 import { createPool, type Db } from '../../infra/db/pool';
 import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
 import { freePort } from '../../infra/net';
@@ -24,7 +25,8 @@ export interface LiveSystem {
   client: Client;
   db: Db;
   taskQueues: TaskQueues;
-  processes: Record<'api' | 'orchestration' | 'analysis', Spawned>;
+  processes: Partial<Record<'api' | 'orchestration' | 'analysis' | 'integrations', Spawned>> &
+    Record<'api' | 'orchestration' | 'analysis', Spawned>;
   /** JSON over HTTP to the API process with the admin key. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON a route answers
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
@@ -35,6 +37,11 @@ export async function startLiveSystem(
   opts: {
     /** Extra environment of the API process (e.g. ingest window width). */
     apiEnv?: Record<string, string>;
+    /**
+     * Also run the integrations worker (webhook deliveries, Slack, GitHub, Jira), allowed to deliver to
+     * loopback receivers of the test.
+     */
+    integrations?: boolean;
   } = {},
 ): Promise<LiveSystem> {
   const suffix = uniqueName('live');
@@ -57,8 +64,11 @@ export async function startLiveSystem(
     TASK_QUEUE_ORCHESTRATION: taskQueues.orchestration,
     TASK_QUEUE_ANALYSIS: taskQueues.analysis,
     TASK_QUEUE_INTEGRATIONS: taskQueues.integrations,
+    // The API checks a subscription's URL too, so both it and the worker let the test's receivers in.
+    ...(opts.integrations ? { WEBHOOK_ALLOWED_DESTINATIONS: '127.0.0.0/8' } : {}),
   };
-  const [apiPort, grpcPort, orchestrationPort, analysisPort] = [
+  const [apiPort, grpcPort, orchestrationPort, analysisPort, integrationsPort] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
@@ -77,15 +87,25 @@ export async function startLiveSystem(
       HEALTH_PORT: String(orchestrationPort),
     }),
     analysis: spawnEntrypoint('workers/analysis.ts', { ...common, HEALTH_PORT: String(analysisPort) }),
+    ...(opts.integrations
+      ? {
+          integrations: spawnEntrypoint('workers/integrations.ts', {
+            ...common,
+            HEALTH_PORT: String(integrationsPort),
+            WEBHOOK_RETRY_INITIAL_MS: '200',
+          }),
+        }
+      : {}),
   };
   const db = createPool(testEnv.DATABASE_URL, 5);
   const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
   const stop = async () => {
-    for (const p of Object.values(processes)) {
+    const all = Object.values(processes).filter((p): p is Spawned => p !== undefined);
+    for (const p of all) {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
     }
-    await Promise.all(Object.values(processes).map((p) => p.exited));
+    await Promise.all(all.map((p) => p.exited));
     await connection.close();
     await db.end();
     rmSync(dataDir, { recursive: true, force: true });
@@ -95,8 +115,9 @@ export async function startLiveSystem(
       ['api', apiPort],
       ['orchestration', orchestrationPort],
       ['analysis', analysisPort],
+      ...(opts.integrations ? [['integrations', integrationsPort] as const] : []),
     ] as const) {
-      const proc = processes[name];
+      const proc = processes[name]!;
       await eventually(
         async () => {
           if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.output().slice(-2000)}`);
@@ -120,24 +141,7 @@ export async function startLiveSystem(
     db,
     taskQueues,
     processes,
-    async call(method, path, body) {
-      const res = await fetch(`${api}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${adminKey}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        // non-JSON bodies stay text
-      }
-      return { status: res.status, body: parsed };
-    },
+    call: apiClient(api, adminKey),
     stop,
   };
 }
