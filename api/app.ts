@@ -27,6 +27,7 @@ import { apiKeysRouter } from './routes/api-keys/api-keys.index';
 import { auditRouter } from './routes/audit/audit.index';
 import { eventsRouter } from './routes/events/events.index';
 import { tracesRouter } from './routes/traces/traces.index';
+import { deadLettersRouter } from './routes/dead-letters/dead-letters.index';
 import { metricsQueryRouter } from './routes/metrics-query/metrics-query.index';
 import { pricesRouter } from './routes/prices/prices.index';
 import { rolloutsRouter } from './routes/rollouts/rollouts.index';
@@ -117,6 +118,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/', auditRouter(deps, security));
   app.route('/', eventsRouter(deps));
   app.route('/', tracesRouter(deps));
+  app.route('/', deadLettersRouter(deps));
   app.route('/', metricsQueryRouter(deps));
   app.route('/', pricesRouter(deps));
   app.route('/', rolloutsRouter(deps));

@@ -56,6 +56,7 @@ async function startApi(ctx: ProcessContext): Promise<Running> {
     logger,
     ...(shared.redis ? { redis: shared.redis } : {}),
     bus: shared.bus,
+    metrics: ctx.metrics,
   });
   checks.push(...ingest.checks);
   // Metrics queries: open windows hot in Redis, stored windows through the three-tier cache.

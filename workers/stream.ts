@@ -30,7 +30,7 @@ await runProcess('stream', async (ctx) => {
   let stream: RunningStream | undefined;
   if (!env.KAFKA_BROKERS) logger.info('KAFKA_BROKERS unset: HTTP ingestion feeds the pipeline directly');
   else {
-    stream = await startKafkaStream({ env, db, logger, ...(redis ? { redis } : {}) });
+    stream = await startKafkaStream({ env, db, logger, metrics: ctx.metrics, ...(redis ? { redis } : {}) });
     const consumer = stream.consumer;
     let crashed: string | undefined;
     consumer.on(consumer.events.CRASH, (e) => {

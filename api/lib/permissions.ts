@@ -29,6 +29,8 @@ export const PERMISSIONS = [
   'webhooks:write',
   'api_keys:manage',
   'audit:read',
+  'dead_letters:read',
+  'dead_letters:replay',
   'system:metrics',
   'system:docs',
 ] as const;
@@ -42,7 +44,12 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   /** Runs the optimizer day to day: changes targets and configs, decides, steers rollouts. */
   operator: PERMISSIONS.filter((p) => p !== 'api_keys:manage'),
   /** Reads everything except the audit log; changes nothing. */
-  analyst: [...READS.filter((p) => p !== 'audit:read'), 'system:metrics', 'system:docs'],
+  analyst: [
+    // Dead letters hold whole payloads (feedback comments, attributes): operators' business.
+    ...READS.filter((p) => p !== 'audit:read' && p !== 'dead_letters:read'),
+    'system:metrics',
+    'system:docs',
+  ],
   /** Applications: send telemetry and read the routing config they serve from. */
   ingest: ['events:ingest', 'config:read', 'system:docs'],
 };
@@ -107,6 +114,8 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('POST', '/v1/events', 'events:ingest'),
   r('POST', '/v1/events/**', 'events:ingest'),
   r('POST', '/v1/traces', 'events:ingest'),
+  r('GET', '/v1/ingest/dead-letters', 'dead_letters:read'),
+  r('POST', '/v1/ingest/dead-letters/{id}/replay', 'dead_letters:replay'),
 
   r('GET', '/v1/prices', 'prices:read'),
   r('GET', '/v1/prices/**', 'prices:read'),

@@ -112,6 +112,7 @@ export async function startTestSystem(
       db,
       logger,
       name: opts.ingest.name,
+      metrics,
       ...(opts.ingest.redis ? { redis: opts.ingest.redis } : {}),
       ...(shared ? { bus: shared.bus } : {}),
     });

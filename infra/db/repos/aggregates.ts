@@ -14,7 +14,7 @@ import {
   type EncodedState,
   type WindowKey,
 } from '../../../domain/windowing/aggregate-state';
-import { isStorableValue, toStorableText } from '../../../domain/events';
+import { isStorableValue, toStorableText } from '../../../domain/storable-text';
 import { withTransaction, type Db } from '../pool';
 
 export interface ShardWindow extends WindowKey {
