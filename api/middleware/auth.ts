@@ -136,7 +136,7 @@ export function createAuthenticator(deps: {
   // Prefixes that match no key, bounded on their own: guessed prefixes never evict verified keys.
   const absentPrefixes = new LRUCache<string, true>({ max, ttl: Math.max(1, env.AUTH_API_KEY_CACHE_MS) });
   // Counts revocations (forget). A lookup that was in flight when one happened may have read the record
-  // before it changed, so its answer is used for that request but not cached.
+  // before it changed: it is read again, and an answer still raced by revocations is never cached.
   let revocations = 0;
   const lastTouched = new LRUCache<string, number>({ max: 10_000 });
   // Verified credentials, so a repeat caller costs one map lookup instead of a digest (API key) or a
@@ -245,11 +245,14 @@ export function createAuthenticator(deps: {
     if (cached) return cached;
     if (absentPrefixes.has(prefix)) return undefined;
     await options.beforeLookup?.();
-    const seen = revocations;
-    const found = await apiKeys.findByPrefix(prefix);
-    if (seen === revocations) {
+    let found: ApiKeyCredential | null = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const seen = revocations;
+      found = await apiKeys.findByPrefix(prefix);
+      if (seen !== revocations) continue;
       if (found) keyCache.set(prefix, found);
       else absentPrefixes.set(prefix, true);
+      break;
     }
     return found ?? undefined;
   }

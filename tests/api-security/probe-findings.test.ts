@@ -182,7 +182,7 @@ function instrumented(repo: ApiKeysRepo) {
 }
 
 describe('API-key cache', () => {
-  it('does not keep a key as valid when it is revoked while its lookup is in flight', async () => {
+  it('does not serve or keep a key as valid when it is revoked while its lookup is in flight', async () => {
     const keys = instrumented(createApiKeysRepo(sys.deps.db));
     const app = createApp({ ...sys.deps, security: { apiKeys: keys.repo } });
     const admin = { auth: sys.adminKey };
@@ -201,7 +201,8 @@ describe('API-key cache', () => {
     await held.reached; // the row was read while the key was still valid
     expect((await call(app, 'DELETE', `/v1/api-keys/${id}`, undefined, {}, admin)).status).toBe(200);
     held.release();
-    await first;
+    // The lookup is read again once the revocation is known, so even the request in flight is refused.
+    expect((await first).status).toBe(401);
     const after = await call(app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
     expect(after.status).toBe(401);
     expect(after.body.detail).toMatch(/revoked/);
