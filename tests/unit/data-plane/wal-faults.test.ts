@@ -166,6 +166,8 @@ interface Step {
   /** The repair after a fault fails once (the tail stays unrepaired until a later append retries it). */
   repairFails: boolean;
   openFails: boolean;
+  /** Close and reopen the log after the step (a restart), with no fault pending. */
+  restart: boolean;
 }
 
 const payload = fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom('a', 'b', 'c', '1', '2') });
@@ -189,13 +191,15 @@ const step: fc.Arbitrary<Step> = fc.record({
   datasync: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, fc.constant<FaultCode>('EIO')),
   repairFails: fc.boolean(),
   openFails: fc.boolean(),
+  restart: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
 });
 
 describe('write-ahead log under random faults (property)', () => {
   it('reopens to exactly the acknowledged records, in order', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 8 }), async (steps) => {
-        const { d, fs, wal } = await withFaults(96);
+        const { d, fs, wal: opened } = await withFaults(96);
+        let wal = opened;
         const acked: { first: number; records: string[] }[] = [];
         for (const s of steps) {
           fs.writes.push(...s.writes);
@@ -219,6 +223,11 @@ describe('write-ahead log under random faults (property)', () => {
                 ),
               });
           });
+          if (s.restart) {
+            fs.clear();
+            await wal.close();
+            wal = await Wal.open(d, { segmentBytes: 96, fs });
+          }
         }
         // Offsets as the log must hold them: each acknowledged record at the offset it was promised.
         const want = acked
