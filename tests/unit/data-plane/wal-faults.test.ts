@@ -4,7 +4,7 @@
  * appends it acknowledged all are, in order, and appends after the repair are read back at the offsets
  * they were given. A crash between write and fdatasync is tests/integration/data-plane/wal-kill.test.ts.
  */
-import { mkdtempSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -244,6 +244,7 @@ describe('write-ahead log under random faults (property)', () => {
         fs.clear();
         await wal.close();
         expect(await reopen(d)).toEqual(want);
+        rmSync(d, { recursive: true });
       }),
       { numRuns: 60 },
     );
