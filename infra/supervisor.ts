@@ -381,6 +381,11 @@ try {
     ...process.env,
     TEMPORAL_ADDRESS: temporalAddress,
     DATABASE_URL: databaseUrl,
+    // On one's own machine a webhook receiver is usually on loopback (npm run demo's is); the guard still
+    // refuses every other private range, and production never takes this default.
+    ...(env.NODE_ENV !== 'production' && !explicitlySet('WEBHOOK_ALLOWED_DESTINATIONS')
+      ? { WEBHOOK_ALLOWED_DESTINATIONS: '127.0.0.1/32' }
+      : {}),
   };
   for (const spec of PROCESSES) spawnChild(spec, childEnv);
   const api = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`;
