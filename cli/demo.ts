@@ -288,7 +288,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
             `POST /v1/optimizations (${target})`,
           );
           const id = started.body.id;
-          say(`${target}: cycle ${id} started — ${started.body.temporal_ui_url ?? ''}`);
+          say(`${target}: cycle ${id} started`);
           const state = await waitFor(
             async () => {
               const r = expect2xx(
@@ -300,6 +300,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
             Math.min(deadline, Date.now() + 60_000),
           );
           if (!state) continue;
+          say(`${target}: cycle ${state.status} — ${state.temporal_ui_url ?? ''}`);
           for (const d of state.decisions)
             say(`${target}: decision ${d.kind} (${d.status}): ${d.explanation}`);
         }
