@@ -302,6 +302,19 @@ export const EnvSchema = z.object({
     .default(24 * 3600),
   /** gRPC port of the API process (0 = any free port). */
   GRPC_PORT: port.default(9090),
+  /**
+   * Streams (watches, ingest streams, health watches) open at once on one gRPC connection; the next is
+   * refused with RESOURCE_EXHAUSTED. HTTP/2 itself allows twice as many calls, so unary calls still fit.
+   */
+  GRPC_MAX_STREAMS_PER_CONNECTION: positiveInt.max(10_000).default(100),
+  /** Streams one identity (API key, token subject) holds open at once in this process. */
+  GRPC_MAX_STREAMS_PER_IDENTITY: positiveInt.max(100_000).default(200),
+  /** Messages one IngestStream call may send; RESOURCE_EXHAUSTED beyond (the client opens a new stream). */
+  GRPC_INGEST_STREAM_MAX_MESSAGES: positiveInt.max(100_000_000).default(100_000),
+  /** Bytes (encoded messages) one IngestStream call may send; RESOURCE_EXHAUSTED beyond. */
+  GRPC_INGEST_STREAM_MAX_BYTES: positiveInt.max(1024 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
+  /** grpc.health.v1 Watch streams (unauthenticated) open at once in this process. */
+  GRPC_HEALTH_MAX_WATCHERS: positiveInt.max(100_000).default(1_000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

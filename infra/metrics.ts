@@ -222,3 +222,34 @@ export function ingestCounters(registry: Registry) {
     deadLettered: (reason: string, n: number) => deadLettered.inc({ reason }, n),
   };
 }
+
+/** Why a gRPC call was refused at its authentication gate (a fixed set, so the label stays bounded). */
+export type GrpcAuthFailure =
+  'missing_credentials' | 'invalid_credentials' | 'permission_denied' | 'rate_limited';
+/** Why the server ended or refused a gRPC stream (a fixed set). */
+export type GrpcStreamEnd =
+  | 'credential_revoked'
+  | 'credential_expired'
+  | 'connection_limit'
+  | 'identity_limit'
+  | 'health_watchers_limit'
+  | 'message_limit'
+  | 'byte_limit';
+
+/** gRPC calls refused at authentication, and streams the server ended (revocation, expiry, limits). */
+export function grpcCounters(registry: Registry) {
+  const [authFailures, streamsEnded] = [
+    [
+      'llmopt_grpc_auth_failures_total',
+      'gRPC calls refused before any work: no or bad credential, missing permission, or too many failures from one address',
+    ],
+    [
+      'llmopt_grpc_streams_ended_total',
+      'gRPC streams the server refused or ended: credential revoked or expired mid-stream, or a stream limit reached',
+    ],
+  ].map(([name, help]) => registeredCounter(registry, name!, help!));
+  return {
+    authFailure: (reason: GrpcAuthFailure) => authFailures!.inc({ reason }),
+    streamEnded: (reason: GrpcStreamEnd) => streamsEnded!.inc({ reason }),
+  };
+}

@@ -20,6 +20,7 @@ import { OptimizationServiceClient } from '../../proto/gen/llmopt/v1/optimizatio
 import { RolloutServiceClient, type Rollout } from '../../proto/gen/llmopt/v1/rollout';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
+import { arms, md, telemetryEvent } from './helpers';
 
 let sys: TestSystem;
 let server: GrpcServer;
@@ -27,12 +28,6 @@ let ingestStop: () => Promise<void>;
 let address: string;
 const creds = grpc.credentials.createInsecure();
 const clients: grpc.Client[] = [];
-
-const md = (key: string | false) => {
-  const m = new grpc.Metadata();
-  if (key) m.set('authorization', `Bearer ${key}`);
-  return m;
-};
 
 /** Promisifies a generated unary method. */
 function unary<Req, Res>(client: grpc.Client, method: string, req: Req, key: string | false): Promise<Res> {
@@ -92,10 +87,6 @@ const client = <T extends grpc.Client>(
   return c;
 };
 
-const arms = [
-  { id: 'big', provider: 'openai', model: 'gpt-4o' },
-  { id: 'small', provider: 'openai', model: 'gpt-4o-mini' },
-];
 async function newTarget() {
   const name = uniqueName('grpc');
   expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
@@ -296,21 +287,7 @@ describe('RolloutService', () => {
 });
 
 describe('IngestService', () => {
-  const event = (target: string) => ({
-    type: 'llm.request',
-    id: randomUUID(),
-    timestamp: new Date().toISOString(),
-    target,
-    segment: 'default',
-    arm: 'big',
-    request_id: randomUUID(),
-    model: 'gpt-4o',
-    provider: 'openai',
-    latency_ms: 420,
-    input_tokens: 100,
-    output_tokens: 50,
-    status: 'ok',
-  });
+  const event = (target: string) => telemetryEvent(target);
 
   it('accepts a unary batch and a client stream of batches, naming rejected events', async () => {
     const target = await newTarget();
