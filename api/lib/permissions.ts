@@ -204,7 +204,8 @@ function compile(rule: RouteRule): Compiled {
     .join('/');
   return {
     rule,
-    regex: new RegExp(`^${source}${family ? '/.+' : ''}$`),
+    // `[^]`, not `.`: a decoded path may hold a newline, and a family covers whatever lies below it.
+    regex: new RegExp(`^${source}${family ? '/[^]+' : ''}$`),
     names,
     rank: (family ? 1000 : 0) + names.length * 10 - base.split('/').length,
   };

@@ -82,6 +82,12 @@ describe('the permission table', () => {
       ).toBe(true);
   });
 
+  it('covers every path below a family, newlines included (never "no entry in the permission table")', () => {
+    const match = createRuleMatcher();
+    expect(match('GET', '/v1/prices/a\nb')?.rule.access).toBe('prices:read');
+    expect(match('GET', '/v1/targets/t/metrics/x\ny')?.rule.access).toBe('metrics:read');
+  });
+
   it('gives admin every permission and keeps api keys admin-only', () => {
     expect(ROLE_PERMISSIONS.admin).toContain('api_keys:manage');
     for (const role of ['operator', 'analyst', 'ingest'] as const)
