@@ -4,11 +4,15 @@
  */
 import { z } from '@hono/zod-openapi';
 import { TelemetryEvent } from '../../../domain/events';
+import { INGEST_REFUSALS } from '../../../infra/ingest/front';
 import { jsonResponse, problemResponse } from '../../lib/schemas';
 
 export const RejectedEventSchema = z.object({
   index: z.number().int(),
   id: z.string().optional(),
+  reason: z
+    .enum(INGEST_REFUSALS)
+    .describe('Why it was refused (the label of llmopt_ingest_events_refused_total)'),
   errors: z.array(z.object({ path: z.string(), message: z.string() })),
 });
 
@@ -28,7 +32,9 @@ export const postEventsDoc = {
   description:
     'Answers 202 once every accepted event is durable. Limits: INGEST_MAX_BATCH_EVENTS events (default 10,000) ' +
     'and API_MAX_BODY_BYTES bytes per request (INGEST_MAX_DECOMPRESSED_BYTES after gzip). Invalid events are ' +
-    'listed by index and field and the rest of the batch is accepted; 422 when none is valid.',
+    'listed by index and field and the rest of the batch is accepted; 422 when none is valid. Every string ' +
+    'field refuses NUL (U+0000) and lone surrogates (PostgreSQL can store neither exactly); any other Unicode ' +
+    'is stored and read back exactly.',
   request: {
     body: {
       content: {
