@@ -1,9 +1,11 @@
 /**
  * llmopt.v1.IngestService. IngestStream authenticates from the call's metadata before it reads a message,
- * then ingests each message as it arrives (the next one is read once the previous one is in the
- * pipeline), so a stream costs the memory of the messages in hand, not of the whole stream. A stream is
+ * then ingests its messages one at a time as they arrive (the stream is paused while one is ingested),
+ * so a stream costs the memory of the messages in hand, not of the whole stream. A stream is
  * bounded in messages and bytes (GRPC_INGEST_STREAM_MAX_MESSAGES / _BYTES): past either it ends with
- * RESOURCE_EXHAUSTED saying how much was accepted, and the client opens a new stream for the rest.
+ * RESOURCE_EXHAUSTED saying how much was accepted (trailer `x-ingested-messages` on any error), and the
+ * client sends the rest on a new stream. grpc-js reads ahead up to 16 messages of a stream (its object
+ * stream's high-water mark), each at most `grpc.max_receive_message_length` (API_MAX_BODY_BYTES).
  */
 import type * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../domain/errors';
@@ -62,13 +64,17 @@ export function ingestService(deps: ApiDeps, guard: Guard): IngestServiceServer 
     let done = false;
     let lease: StreamLease | undefined;
     const out: IngestResponse = { accepted: 0, rejected: 0, errors: [] };
+    // Messages wholly ingested: on an error the trailer says how many, so the client resends the rest.
+    let ingested = 0;
     const finish = (err: unknown) => {
       if (done) return;
       done = true;
       lease?.release();
       call.pause();
-      if (err) callback(toStatus(err, deps));
-      else callback(null, out);
+      if (!err) return callback(null, out);
+      const status = toStatus(err, deps);
+      status.metadata?.set('x-ingested-messages', String(ingested));
+      callback(status);
     };
     call.on('cancelled', () => {
       done = true;
@@ -91,7 +97,7 @@ export function ingestService(deps: ApiDeps, guard: Guard): IngestServiceServer 
           guard.counters.streamEnded(reason);
           return new AppError(
             'rate_limited',
-            `${what}; the first ${messages - 1} messages (${out.accepted} events accepted, ${out.rejected} rejected) were ingested, send the rest on a new stream`,
+            `${what}; the first ${ingested} messages (${out.accepted} events accepted, ${out.rejected} rejected) were ingested, send the rest on a new stream`,
           );
         };
         const handle = async (b: IngestBatchRequest) => {
@@ -112,6 +118,7 @@ export function ingestService(deps: ApiDeps, guard: Guard): IngestServiceServer 
           await held.confirm();
           await ingestInto(out, b, authorized.identity, events);
           events += b.events.length;
+          ingested++;
         };
         // One message in hand at a time: the stream is paused while it is ingested.
         let pending = Promise.resolve();

@@ -123,7 +123,9 @@ async function newConfigVersion(target: string, weights: Record<string, number>)
   expect(put.status).toBe(200);
 }
 
+/** A counter's value for `reason` in the server's /metrics registry (0 before its first count). */
 async function metric(d: ApiDeps, name: string, reason: string): Promise<number> {
+  if (!d.metrics.registry.getSingleMetric(name)) return 0;
   const m = (await d.metrics.registry.getSingleMetricAsString(name))
     .split('\n')
     .find((l) => l.startsWith(`${name}{`) && l.includes(`reason="${reason}"`));
@@ -195,6 +197,7 @@ describe('IngestStream authenticates before it reads', () => {
     expect(tooMany.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(tooMany.details).toContain('GRPC_INGEST_STREAM_MAX_MESSAGES');
     expect(tooMany.details).toContain('3 events accepted');
+    expect(tooMany.metadata.get('x-ingested-messages')).toEqual(['3']);
     expect(await metric(d, 'llmopt_grpc_streams_ended_total', 'message_limit')).toBe(messagesBefore + 1);
 
     // About 80 kB a message: the third passes the 200,000-byte bound.
