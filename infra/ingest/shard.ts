@@ -140,6 +140,11 @@ export class ShardProcessor {
   private unflushed: IngestRecord[] = [];
   /** The state in memory is not the last commit plus `unflushed` (an isolation was cut short). */
   private stale = false;
+  /**
+   * An isolation in progress (it never rejects): processing and flushing wait for it, so a caller that
+   * gave up on a long flush (a breaker's timeout) cannot interleave with it.
+   */
+  private isolation: Promise<void> | undefined;
 
   constructor(
     readonly shard: string,
@@ -223,6 +228,11 @@ export class ShardProcessor {
 
   /** Records must come in offset order; records below nextOffset (already reflected) are skipped. */
   async process(records: readonly IngestRecord[]): Promise<void> {
+    await this.isolation;
+    return this.processNow(records);
+  }
+
+  private async processNow(records: readonly IngestRecord[]): Promise<void> {
     const fresh = records.filter((r) => r.offset >= this.checkpoint.nextOffset);
     if (fresh.length === 0) return;
     const events = fresh.filter((r): r is EventRecord => r.event !== null);
@@ -347,12 +357,22 @@ export class ShardProcessor {
    * PostgreSQL refuses for what an event carries does not hold the shard: see isolate.
    */
   async flush(): Promise<FlushResult> {
+    await this.isolation;
     if (this.stale) await this.redo();
     try {
       return await this.commit();
     } catch (err) {
       if (!isDataError(err)) throw err;
-      return this.isolate();
+      const run = this.isolate();
+      const done = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.isolation = done;
+      void done.then(() => {
+        if (this.isolation === done) this.isolation = undefined;
+      });
+      return run;
     }
   }
 
@@ -363,7 +383,7 @@ export class ShardProcessor {
     await this.rewind();
     this.unflushed = [];
     try {
-      await this.process(records);
+      await this.processNow(records);
     } catch (err) {
       this.unflushed = records;
       throw err;
@@ -393,7 +413,7 @@ export class ShardProcessor {
       while (work.length > 0) {
         const group = work[0]!;
         try {
-          await this.process(group);
+          await this.processNow(group);
           done = await this.commit();
           work.shift();
           continue;
