@@ -1,5 +1,6 @@
 /** What every gRPC service module shares: AppError → status, request parsing, and the wire shapes. */
 import * as grpc from '@grpc/grpc-js';
+import { unavailableDependency } from '../../infra/unavailable';
 import { z, type ZodType } from 'zod';
 import { AppError, type ErrorType } from '../../domain/errors';
 import type { Decision as DomainDecision, RoutingConfig as DomainConfig } from '../../domain/model';
@@ -34,6 +35,17 @@ export function toStatus(err: unknown, deps: Pick<ApiDeps, 'logger'>): Partial<g
       metadata.set('retry-after', String(err.details.retryAfterSeconds));
     const fields = issues.map((i) => `${i.path}: ${i.message}`).join('; ');
     return { code: STATUS[err.type], details: fields ? `${err.message} (${fields})` : err.message, metadata };
+  }
+  // A dependency that does not answer is UNAVAILABLE, retryable, as REST answers 503 naming it.
+  const dependency = unavailableDependency(err);
+  if (dependency) {
+    deps.logger.warn({ err: String(err), dependency }, 'dependency unavailable');
+    metadata.set('retry-after', '2');
+    return {
+      code: grpc.status.UNAVAILABLE,
+      details: `${dependency} is not answering; retry later`,
+      metadata,
+    };
   }
   deps.logger.error({ err }, 'unhandled gRPC error');
   return { code: grpc.status.INTERNAL, details: 'internal error; the call can be retried', metadata };

@@ -4,6 +4,7 @@ import { SegmentName, TargetName } from '../../domain/model';
 import { DEFAULT_SEGMENT } from '../../domain/names';
 import type { ConfigServiceServer } from '../../proto/gen/llmopt/v1/config';
 import type { ApiDeps } from '../lib/types';
+import { configEtag } from '../routes/targets/config-read';
 import { parse, sleep, toConfig } from './common';
 import type { Guard } from './guard';
 
@@ -27,11 +28,13 @@ export function configService(deps: ApiDeps, guard: Guard, pollMs: number): Conf
     watchRoutingConfig: guard.serverStream(async (req, _id, emit, alive) => {
       const target = parse(TargetName, req.target, 'target');
       const segment = parse(SegmentName, req.segment || DEFAULT_SEGMENT, 'segment');
-      let version = 0;
+      // Compared by ETag, not by version: a target deleted and created again starts over at version 1.
+      let etag = '';
       while (alive()) {
         const cfg = await requireConfig(target, segment);
-        if (cfg.version !== version) {
-          version = cfg.version;
+        const current = configEtag(cfg);
+        if (current !== etag) {
+          etag = current;
           await emit(toConfig(cfg));
         }
         await sleep(pollMs);
