@@ -15,7 +15,7 @@ import type { Env } from '../../infra/env';
 import { createSettingsResolver } from '../../infra/integration-settings';
 import type { Logger } from '../../infra/logger';
 import { destinationPolicy } from '../../infra/outbound';
-import { secretBoxFromEnv } from '../../infra/secrets';
+import { SecretDecryptionError, secretBoxFromEnv } from '../../infra/secrets';
 import type { NotificationPlan, NotifyIntegration } from '../../workflows/notify-types';
 import type { createAnthropicActivities, JudgeInput, PromptVariantInput } from './anthropic';
 import { createGithubActivities, wantsGithubIssue } from './github';
@@ -151,10 +151,25 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
     async planNotifications(event: DomainEvent): Promise<NotificationPlan> {
       const deliveries = await webhookActivities.planWebhookDeliveries(event);
       const wanted: NotifyIntegration[] = [];
-      const [slack, github, jira] = await Promise.all([settings.slack(), settings.github(), settings.jira()]);
-      if ((slack?.botToken || slack?.webhookUrl) && SLACK_EVENTS.includes(event.type)) wanted.push('slack');
-      if (github?.token && wantsGithubIssue(event)) wanted.push('github');
-      if (jira && (JIRA_EVENTS as readonly string[]).includes(event.type)) wanted.push('jira');
+      // A stored secret this process cannot open (another SECRETS_KEY) must not stop the webhooks and the
+      // other integrations: the integration stays planned, so its own delivery fails visibly, with the reason.
+      const read = <T>(kind: NotifyIntegration, get: () => Promise<T>) =>
+        get().catch((err: unknown): 'unreadable' => {
+          if (!(err instanceof SecretDecryptionError)) throw err;
+          logger.error({ integration: kind, err: err.message }, 'integration settings cannot be decrypted');
+          return 'unreadable';
+        });
+      const [slack, github, jira] = await Promise.all([
+        read('slack', () => settings.slack()),
+        read('github', () => settings.github()),
+        read('jira', () => settings.jira()),
+      ]);
+      const has = <T>(v: T | 'unreadable', ok: (v: T) => boolean) => v === 'unreadable' || ok(v);
+      if (has(slack, (v) => !!(v?.botToken || v?.webhookUrl)) && SLACK_EVENTS.includes(event.type))
+        wanted.push('slack');
+      if (has(github, (v) => !!v?.token) && wantsGithubIssue(event)) wanted.push('github');
+      if (has(jira, (v) => !!v) && (JIRA_EVENTS as readonly string[]).includes(event.type))
+        wanted.push('jira');
       return { deliveries, integrations: wanted };
     },
   };

@@ -92,6 +92,8 @@ export async function startLiveSystem(
           integrations: spawnEntrypoint('workers/integrations.ts', {
             ...common,
             HEALTH_PORT: String(integrationsPort),
+            // Its judge schedule would lease the shared database's samples from under other test files.
+            JUDGE_SCHEDULE_ENABLED: 'false',
             WEBHOOK_RETRY_INITIAL_MS: '200',
           }),
         }
