@@ -252,8 +252,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
         return await deliverWebhook(input);
       } catch (err) {
         if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
-        const delay: unknown =
-          err instanceof ApplicationFailure ? (err.nextRetryDelay as unknown) : undefined;
+        const delay: unknown = err instanceof ApplicationFailure ? err.nextRetryDelay : undefined;
         return {
           status: 'retry',
           delayMs:

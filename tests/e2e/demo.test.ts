@@ -28,7 +28,7 @@ describe('npm run demo', () => {
         name: uniqueName('demo'),
         timeoutMs: 6 * 60_000,
       });
-    const [savings, regression] = outcome.targets;
+      const [savings, regression] = outcome.targets;
       expect(outcome.promoted, lines.join('\n')).toMatch(new RegExp(`^rollout-${savings}-`));
       expect(outcome.rolledBack, lines.join('\n')).toMatch(new RegExp(`^rollout-${regression}-`));
       expect(outcome.webhooks[outcome.promoted!]).toContain('rollout.promoted');
