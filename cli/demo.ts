@@ -20,7 +20,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { createSimulator, driveSimulator, httpSimulatorIo, type ArmProfile } from './simulate';
+import {
+  createSimulator,
+  driveSimulator,
+  httpSimulatorIo,
+  type ArmProfile,
+  type Simulator,
+} from './simulate';
 
 /** Both arms answer alike; economy costs a fifth. */
 const PREMIUM: ArmProfile = { latencyMs: 900, errorRate: 0.01, quality: 0.86, costUsd: 0.01 };
@@ -47,6 +53,9 @@ const DEMO_POLICY = {
 };
 
 const FINAL = new Set(['promoted', 'rolled_back', 'aborted', 'failed']);
+
+/** How long a target's traffic may fail without one success before the demo gives up. */
+const TRAFFIC_FAILURE_MS = 30_000;
 
 export interface DemoOptions {
   api: string;
@@ -233,15 +242,41 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   const rps = o.rps ?? 100;
   const canaryVersion: (number | null)[] = [null, null];
   const trafficErrors: Error[] = [];
+  /**
+   * An application keeps serving through a failed config read or report, as the SDK does; the demo says
+   * so and gives up only when a target's traffic has failed for TRAFFIC_FAILURE_MS without a success.
+   */
+  const tolerant = (target: string, sim: Simulator): Simulator => {
+    let failingSince: number | null = null;
+    return {
+      ...sim,
+      async runBatch(n: number) {
+        try {
+          const r = await sim.runBatch(n);
+          failingSince = null;
+          return r;
+        } catch (err) {
+          const message = err instanceof Error ? err.message : String(err);
+          if (failingSince === null) say(`${target}: traffic batch failed (${message}); retrying`);
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince > TRAFFIC_FAILURE_MS) throw err;
+          return { version: -1, byArm: {} };
+        }
+      },
+    };
+  };
   const traffic = targets.map((target, i) =>
     driveSimulator(
-      createSimulator({
+      tolerant(
         target,
-        arms: profiles[i]!,
-        users: 20_000,
-        seed: 7 + i,
-        ...httpSimulatorIo({ api: o.api, target, segment: 'default', apiKey: o.apiKey }),
-      }),
+        createSimulator({
+          target,
+          arms: profiles[i]!,
+          users: 20_000,
+          seed: 7 + i,
+          ...httpSimulatorIo({ api: o.api, target, segment: 'default', apiKey: o.apiKey }),
+        }),
+      ),
       {
         rps,
         ticksPerSecond: 4,
