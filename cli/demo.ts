@@ -295,6 +295,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   );
   say(`traffic: ${rps} requests/s to each target, reported to POST /v1/events`);
 
+  /**
+   * A read the loop polls: a failed answer is said and read again on the next round, so one refused or
+   * lost read does not end the demo (the deadline still does).
+   */
+  const poll = async <T>(path: string): Promise<T | null> => {
+    const r = await call<T>('GET', path).catch((err: unknown) => ({
+      status: 0,
+      body: String(err) as unknown as T,
+    }));
+    if (r.status >= 200 && r.status < 300) return r.body;
+    const detail = (r.body as { detail?: string } | null)?.detail ?? String(r.body);
+    say(`GET ${path} answered ${r.status}: ${detail}; reading again`);
+    return null;
+  };
   const rolloutOf: (string | null)[] = [null, null];
   const finalState: (string | null)[] = [null, null];
   const lastSeen: string[] = ['', ''];
@@ -326,11 +340,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
           say(`${target}: cycle ${id} started`);
           const state = await waitFor(
             async () => {
-              const r = expect2xx(
-                await call<OptimizationView>('GET', `/v1/optimizations/${id}`),
-                `GET /v1/optimizations/${id}`,
-              );
-              return r.body.status === 'running' ? null : r.body;
+              const r = await poll<OptimizationView>(`/v1/optimizations/${id}`);
+              return r === null || r.status === 'running' ? null : r;
             },
             Math.min(deadline, Date.now() + 60_000),
           );
@@ -340,28 +351,25 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
             say(`${target}: decision ${d.kind} (${d.status}): ${d.explanation}`);
         }
         if (rolloutOf[i] === null) {
-          const list = expect2xx(
-            await call<{ items: RolloutView[] }>('GET', `/v1/rollouts?target=${encodeURIComponent(target)}`),
-            'GET /v1/rollouts',
+          const list = await poll<{ items: RolloutView[] }>(
+            `/v1/rollouts?target=${encodeURIComponent(target)}`,
           );
-          const switchRollout = list.body.items.find((r) => r.canary_arm === 'economy');
-          if (switchRollout) {
+          const switchRollout = list?.items.find((r) => r.canary_arm === 'economy');
+          const detail = switchRollout ? await poll<RolloutView>(`/v1/rollouts/${switchRollout.id}`) : null;
+          if (switchRollout && detail) {
             rolloutOf[i] = switchRollout.id;
-            const detail = expect2xx(
-              await call<RolloutView>('GET', `/v1/rollouts/${switchRollout.id}`),
-              'GET rollout',
-            );
             // Stage 1 writes the version after the one the rollout started from.
-            canaryVersion[i] = detail.body.from_version + 1;
+            canaryVersion[i] = detail.from_version + 1;
             say(
-              `${target}: rollout ${switchRollout.id} started, economy canaried against premium — ${detail.body.workflow?.temporal_ui_url ?? ''}`,
+              `${target}: rollout ${switchRollout.id} started, economy canaried against premium — ${detail.workflow?.temporal_ui_url ?? ''}`,
             );
           }
         }
         const id = rolloutOf[i];
         if (id !== null && finalState[i] === null) {
-          const r = expect2xx(await call<RolloutView>('GET', `/v1/rollouts/${id}`), `GET /v1/rollouts/${id}`);
-          const { state, current_stage: at, verdicts, stages } = r.body;
+          const r = await poll<RolloutView>(`/v1/rollouts/${id}`);
+          if (r === null) continue;
+          const { state, current_stage: at, verdicts, stages } = r;
           const seen = `${state}/${at}/${verdicts.length}`;
           if (seen !== lastSeen[i]) {
             lastSeen[i] = seen;
