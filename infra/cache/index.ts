@@ -1,13 +1,20 @@
 /**
  * Shared state of a process: the invalidation bus and the Redis connection of the second cache tier,
- * built from the env. With REDIS_URL unset both are in-process (one process only: `npm start` without
- * Redis keeps the single API process correct, and no other process reads the cache).
+ * built from the env. With REDIS_URL unset there is no second tier and invalidations travel through
+ * PostgreSQL LISTEN/NOTIFY: under `npm start` the orchestration worker writes the routing configs the
+ * API serves from memory, so the API must hear of each version within milliseconds, not at a TTL.
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../logger';
-import { createLocalBus, createRedisBus, type InvalidationBus } from './bus';
+import { createPostgresBus, createRedisBus, type InvalidationBus } from './bus';
 
-export { createLocalBus, createRedisBus, type InvalidationBus, type Invalidation } from './bus';
+export {
+  createLocalBus,
+  createPostgresBus,
+  createRedisBus,
+  type InvalidationBus,
+  type Invalidation,
+} from './bus';
 export { createTieredCache, type TieredCache, type TieredCacheOptions } from './tiered-cache';
 export { createAggregatesReader, type AggregatesReader, AGGREGATES_NS } from './aggregates';
 export {
@@ -33,9 +40,13 @@ export function cacheRedis(url: string): Redis {
   return redis;
 }
 
-export function createSharedState(env: { REDIS_URL?: string | undefined }, logger?: Logger): SharedState {
+export function createSharedState(
+  env: { REDIS_URL?: string | undefined; DATABASE_URL: string },
+  logger?: Logger,
+): SharedState {
   if (!env.REDIS_URL) {
-    return { bus: createLocalBus(), ping: async () => undefined, close: async () => undefined };
+    const bus = createPostgresBus({ url: env.DATABASE_URL, ...(logger ? { logger } : {}) });
+    return { bus, ping: async () => undefined, close: () => bus.close() };
   }
   const redis = cacheRedis(env.REDIS_URL);
   const bus = createRedisBus({ url: env.REDIS_URL, ...(logger ? { logger } : {}) });

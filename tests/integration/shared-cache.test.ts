@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import {
   createCachedTargetsRepo,
   createLocalBus,
+  createPostgresBus,
   createRedisBus,
   createSharedState,
   createTieredCache,
@@ -201,5 +202,66 @@ describe('tiered cache', () => {
     const results = await Promise.all(Array.from({ length: 50 }, () => cache.get('k')));
     expect(results.every((r) => r?.v === 1)).toBe(true);
     expect(loads).toBe(1);
+  });
+});
+
+describe('without Redis: invalidations through PostgreSQL LISTEN/NOTIFY', () => {
+  /** A process of `npm start` on its defaults: no Redis, so no second tier; the bus is PostgreSQL. */
+  async function processWithoutRedis() {
+    const shared = createSharedState({ DATABASE_URL: testEnv.DATABASE_URL });
+    states.push(shared);
+    expect(shared.redis).toBeUndefined();
+    await shared.bus.ready();
+    return { shared, ...createCachedTargetsRepo(db, shared) };
+  }
+
+  it('shows a version written by one process to the memory of another within a second', async () => {
+    const worker = await processWithoutRedis();
+    const api = await processWithoutRedis();
+    const target = await newTarget(worker.targets);
+    expect((await api.routingConfigs.get(target, 'default'))?.weights).toEqual({ big: 10_000 });
+    expect(api.routingConfigs.peek(`${target}/default`)?.version).toBe(1);
+    // The worker appends version 2 (a rollout stage); the API held version 1 in its first tier.
+    await worker.targets.appendConfig({
+      target,
+      segment: 'default',
+      expectedVersion: 1,
+      weights: { big: 8_000, small: 2_000 },
+      rolloutId: null,
+      reason: 'canary stage 1',
+    });
+    await eventually(async () => api.routingConfigs.peek(`${target}/default`)?.version !== 1, {
+      timeoutMs: 1_000,
+      intervalMs: 5,
+      what: 'the API process to drop version 1 from memory',
+    });
+    expect((await api.routingConfigs.get(target, 'default'))?.weights).toEqual({ big: 8_000, small: 2_000 });
+  });
+
+  it('drops the whole first tier after its listening connection was cut, and hears again after', async () => {
+    const name = uniqueName('bus');
+    const bus = createPostgresBus({ url: testEnv.DATABASE_URL, applicationName: name, retryMs: 20 });
+    const other = createPostgresBus({ url: testEnv.DATABASE_URL });
+    await Promise.all([bus.ready(), other.ready()]);
+    try {
+      let resyncs = 0;
+      bus.onResync(() => resyncs++);
+      const heard: string[] = [];
+      bus.subscribe('probe', (m) => heard.push(m.key));
+      const admin = await db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t',
+        [name],
+      );
+      expect(admin.rows[0]!.n).toBe(1);
+      await eventually(async () => resyncs === 1, { timeoutMs: 5_000, intervalMs: 10, what: 'a resync' });
+      await other.publish({ ns: 'probe', key: 'after-reconnect' });
+      await eventually(async () => heard.includes('after-reconnect'), {
+        timeoutMs: 1_000,
+        intervalMs: 5,
+        what: 'the message published after the reconnect',
+      });
+    } finally {
+      await Promise.all([bus.close(), other.close()]);
+    }
   });
 });
