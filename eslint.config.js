@@ -75,7 +75,15 @@ export default tseslint.config(
           patterns: [
             { group: ['node:*'], message: 'Workflow code is deterministic: no Node built-ins.' },
             {
-              group: ['**/activities/*/*', '**/infra/**', '**/api/**'],
+              group: [
+                '**/activities/*/*',
+                '**/infra/**',
+                '**/api/**',
+                '**/app/**',
+                '**/pipeline/**',
+                '**/adapters/**',
+                '**/platform/**',
+              ],
               message:
                 'Workflows import activities by type only through their index and never touch infrastructure.',
             },

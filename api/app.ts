@@ -12,7 +12,7 @@ import type { ApiDeps } from './lib/types';
 import { applyCommonHeaders, requestIdOf } from './lib/headers';
 import { requestInstruments } from './lib/request-metrics';
 import { documentIdempotencyKey } from './middleware/idempotency';
-import type { Logger } from '../infra/logger';
+import type { Logger } from '../platform/logger';
 import { analysisRouter } from './routes/analysis/analysis.index';
 import { healthRouter } from './routes/health/health.index';
 import { optimizationsRouter } from './routes/optimizations/optimizations.index';

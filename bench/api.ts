@@ -21,9 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadEnv } from '../infra/env';
-import { createApiKeysRepo } from '../infra/db/repos/api-keys';
-import { freePort } from '../infra/net';
+import { loadEnv } from '../platform/env';
+import { createApiKeysRepo } from '../adapters/db/repos/api-keys';
+import { freePort } from '../platform/net';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');

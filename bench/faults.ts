@@ -11,9 +11,9 @@
  * magnitude (retry backoffs, reconnect timers), not distributions.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { migrate } from '../infra/db/migrate';
-import { createPool } from '../infra/db/pool';
-import { createRolloutsRepo } from '../infra/db/repos/rollouts';
+import { migrate } from '../adapters/db/migrate';
+import { createPool } from '../adapters/db/pool';
+import { createRolloutsRepo } from '../adapters/db/repos/rollouts';
 import { eventually, testEnv, uniqueName } from '../tests/helpers/env';
 import { connectKafka } from '../tests/helpers/kafka';
 import {

@@ -7,14 +7,14 @@
  */
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { parseEnv } from '../infra/env';
-import { freePort } from '../infra/net';
+import { parseEnv } from '../platform/env';
+import { freePort } from '../platform/net';
 import { join } from 'node:path';
 import { buildIfStale } from '../infra/build';
 import { launchEnv, nodeFlags } from '../infra/launch';
-import { PROJECT_ROOT } from '../infra/paths';
-import { workflowBundlePath } from '../infra/temporal';
-import { startEmbeddedPostgres } from '../infra/db/embedded';
+import { PROJECT_ROOT } from '../platform/paths';
+import { workflowBundlePath } from '../platform/temporal';
+import { startEmbeddedPostgres } from '../infra/embedded-postgres';
 import { npmStartProcesses, spawnNpmStart } from '../tests/helpers/npm-start';
 import { spawnNode } from '../tests/helpers/process';
 

@@ -16,7 +16,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { seededRng } from '../domain/stats/distributions';
-import { PROJECT_ROOT } from '../infra/paths';
+import { PROJECT_ROOT } from '../platform/paths';
 
 const MODELS = {
   'mistralai/Mixtral-8x7B-Instruct-v0.1': 'mixtral-8x7b-instruct',

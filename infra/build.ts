@@ -1,13 +1,13 @@
 /**
  * Bundles each process entrypoint into dist/ with esbuild (dependencies stay external), so a process
  * starts from one plain JS file instead of transpiling TypeScript on every start. Skipped when dist/ is
- * newer than every source file. The workflow bundle is built separately (infra/temporal.ts) because
+ * newer than every source file. The workflow bundle is built separately (platform/temporal.ts) because
  * workflow code runs in Temporal's sandbox.
  */
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { PROJECT_ROOT } from './paths';
+import { PROJECT_ROOT } from '../platform/paths';
 
 export const ENTRYPOINTS = [
   'api/main.ts',
@@ -18,7 +18,19 @@ export const ENTRYPOINTS = [
   'infra/supervisor.ts',
 ];
 
-const SOURCE_DIRS = ['api', 'activities', 'workers', 'workflows', 'infra', 'domain', 'proto'];
+const SOURCE_DIRS = [
+  'api',
+  'app',
+  'activities',
+  'workers',
+  'workflows',
+  'pipeline',
+  'adapters',
+  'platform',
+  'infra',
+  'domain',
+  'proto',
+];
 const DIST = join(PROJECT_ROOT, 'dist');
 const STAMP = join(DIST, '.built');
 

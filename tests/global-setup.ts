@@ -5,8 +5,8 @@
  * schema whose migration history no longer matches the code is rebuilt.
  */
 import pg from 'pg';
-import { parseEnv } from '../infra/env';
-import { migrate } from '../infra/db/migrate';
+import { parseEnv } from '../platform/env';
+import { migrate } from '../adapters/db/migrate';
 
 export default async function setup(): Promise<void> {
   const env = parseEnv(process.env);

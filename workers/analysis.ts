@@ -1,10 +1,10 @@
 /** Analysis worker: analyzers, strategies, coordinator and canary judge on task queue `optimizer-analysis`. */
 import { createAnalysisActivities } from '../activities/analysis';
-import { createAggregatesRepo } from '../infra/db/repos/aggregates';
-import { createAnalysisReportsRepo } from '../infra/db/repos/analysis-reports';
-import { createRolloutsRepo } from '../infra/db/repos/rollouts';
-import { createDecisionsRepo } from '../infra/db/repos/decisions';
-import { createTargetsRepo } from '../infra/db/repos/targets';
+import { createAggregatesRepo } from '../pipeline/adapters/store';
+import { createAnalysisReportsRepo } from '../adapters/db/repos/analysis-reports';
+import { createRolloutsRepo } from '../adapters/db/repos/rollouts';
+import { createDecisionsRepo } from '../adapters/db/repos/decisions';
+import { createTargetsRepo } from '../adapters/db/repos/targets';
 import { runWorkerProcess } from './worker-process';
 
 await runWorkerProcess({

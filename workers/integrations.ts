@@ -3,11 +3,11 @@ import { createIntegrationActivities, createNotifyStarter, deliveryPolicy } from
 import { ensureJudgeSchedule } from '../activities/integrations/judge-schedule';
 import { startOutboxSweeper } from '../activities/integrations/outbox-sweeper';
 import { createPublishActivities } from '../activities/integrations/publish';
-import { createDomainEventsRepo } from '../infra/db/repos/domain-events';
-import { createIntegrationsRepo } from '../infra/db/repos/integrations';
-import { createWebhooksRepo } from '../infra/db/repos/webhooks';
-import { secretBoxFromEnv } from '../infra/secrets';
-import { connectClient } from '../infra/temporal';
+import { createDomainEventsRepo } from '../adapters/db/repos/domain-events';
+import { createIntegrationsRepo } from '../adapters/db/repos/integrations';
+import { createWebhooksRepo } from '../adapters/db/repos/webhooks';
+import { secretBoxFromEnv } from '../platform/secrets';
+import { connectClient } from '../platform/temporal';
 import { runWorkerProcess } from './worker-process';
 
 await runWorkerProcess({

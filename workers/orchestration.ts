@@ -2,10 +2,10 @@
 import { createOrchestrationActivities } from '../activities/orchestration';
 import { createNotifyStarter, deliveryPolicy } from '../activities/integrations';
 import { createPublishActivities } from '../activities/integrations/publish';
-import { createDecisionsRepo } from '../infra/db/repos/decisions';
-import { createDomainEventsRepo } from '../infra/db/repos/domain-events';
-import { createRolloutsRepo } from '../infra/db/repos/rollouts';
-import { createCachedTargetsRepo, createSharedState } from '../infra/cache';
+import { createDecisionsRepo } from '../adapters/db/repos/decisions';
+import { createDomainEventsRepo } from '../adapters/db/repos/domain-events';
+import { createRolloutsRepo } from '../adapters/db/repos/rollouts';
+import { createCachedTargetsRepo, createSharedState } from '../adapters/cache';
 import { runWorkerProcess } from './worker-process';
 
 await runWorkerProcess({

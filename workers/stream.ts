@@ -5,12 +5,12 @@
  * embedded pipeline directly and this process only reports health.
  */
 import { Redis } from 'ioredis';
-import { createPool, ping } from '../infra/db/pool';
-import { migrate } from '../infra/db/migrate';
-import { createAggregatesRepo } from '../infra/db/repos/aggregates';
-import { startKafkaStream, type RunningStream } from '../infra/ingest/kafka';
-import { createLock } from '../infra/lock';
-import { runProcess } from '../infra/process';
+import { createPool, ping } from '../adapters/db/pool';
+import { migrate } from '../adapters/db/migrate';
+import { createAggregatesRepo } from '../pipeline/adapters/store';
+import { startKafkaStream, type RunningStream } from '../pipeline/adapters/kafka';
+import { createLock } from '../adapters/lock';
+import { runProcess } from '../platform/process';
 
 const RETENTION_EVERY_MS = 10 * 60_000;
 

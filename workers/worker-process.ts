@@ -4,12 +4,12 @@
  * in-flight activities finish within the grace period and hands workflow tasks back to the server).
  */
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import type { Env } from '../infra/env';
-import { freePort } from '../infra/net';
-import { runProcess, type ProcessContext } from '../infra/process';
-import { connectWorker, installRuntime, workflowBundlePath } from '../infra/temporal';
-import { createPool, ping, type Db } from '../infra/db/pool';
-import { migrate } from '../infra/db/migrate';
+import type { Env } from '../platform/env';
+import { freePort } from '../platform/net';
+import { runProcess, type ProcessContext } from '../platform/process';
+import { connectWorker, installRuntime, workflowBundlePath } from '../platform/temporal';
+import { createPool, ping, type Db } from '../adapters/db/pool';
+import { migrate } from '../adapters/db/migrate';
 
 export interface WorkerSpec {
   name: string;

@@ -6,20 +6,20 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Decision, DecisionDraft, Target } from '../../domain/model';
-import type { TargetsRepo } from '../../infra/db/repos/targets';
-import type { DecisionsRepo } from '../../infra/db/repos/decisions';
-import type { Logger } from '../../infra/logger';
+import type { TargetsRepo } from '../../adapters/db/repos/targets';
+import type { DecisionsRepo } from '../../adapters/db/repos/decisions';
+import type { Logger } from '../../platform/logger';
 import { runIntelligence } from '../../domain/intelligence/cycle';
 import { fnv1a32 } from '../../domain/routing';
-import type { AnalysisReportsRepo } from '../../infra/db/repos/analysis-reports';
-import type { RolloutsRepo } from '../../infra/db/repos/rollouts';
+import type { AnalysisReportsRepo } from '../../adapters/db/repos/analysis-reports';
+import type { RolloutsRepo } from '../../adapters/db/repos/rollouts';
 import { createJudgeActivities, type AggregatesSource } from './judge-stage';
 
 export interface AnalysisDeps {
   targets: TargetsRepo;
   decisions: DecisionsRepo;
   logger: Logger;
-  /** Window aggregates for the canary judge (infra/db/repos/aggregates.ts); without it verdicts stay marginal. */
+  /** Window aggregates for the canary judge (pipeline/adapters/store.ts); without it verdicts stay marginal. */
   aggregates?: AggregatesSource;
   /** Where analysis reports are stored; without it they are only logged. */
   reports?: AnalysisReportsRepo;

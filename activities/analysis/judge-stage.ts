@@ -8,7 +8,7 @@ import { judgeCanary, type JudgeThresholds, type Verdict } from '../../domain/in
 import { checkSlo, type SloCheck } from '../../domain/intelligence/slo';
 import type { Target } from '../../domain/model';
 
-/** The slice of the aggregates repository (infra/db/repos/aggregates.ts) the judge reads. */
+/** The slice of the aggregates repository (pipeline/adapters/store.ts) the judge reads. */
 export interface AggregatesSource {
   query(q: {
     target: string;

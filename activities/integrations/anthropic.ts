@@ -2,7 +2,7 @@
  * Anthropic Claude through the official SDK: an LLM judge that scores sampled requests and emits
  * `eval.result` telemetry, and a writer of prompt variants for the prompt-optimization strategy. Each
  * call goes through the integration's rate limit and breaker; tokens and cost are counted per call. The
- * SDK's requests go through the guarded client of infra/outbound.ts, like every other integration: the
+ * SDK's requests go through the guarded client of platform/outbound.ts, like every other integration: the
  * base URL is configurable, so its address is checked at connect time and redirects are not followed.
  */
 import Anthropic from '@anthropic-ai/sdk';
@@ -12,9 +12,9 @@ import {
   sampledForJudge as sampled,
   type AnthropicSettings,
   type SettingsResolver,
-} from '../../infra/integration-settings';
-import type { Logger } from '../../infra/logger';
-import { DestinationRefused, guardedFetch, type DestinationPolicy } from '../../infra/outbound';
+} from '../../app/integration-settings';
+import type { Logger } from '../../platform/logger';
+import { DestinationRefused, guardedFetch, type DestinationPolicy } from '../../platform/outbound';
 import { IntegrationHttpError, type Isolation } from './isolation';
 import type { IntegrationMetrics } from './metrics';
 

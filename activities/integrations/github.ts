@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { DomainEvent } from '../../domain/domain-events';
-import type { IntegrationsRepo } from '../../infra/db/repos/integrations';
-import type { GithubSettings, SettingsResolver } from '../../infra/integration-settings';
+import type { IntegrationsRepo } from '../../adapters/db/repos/integrations';
+import type { GithubSettings, SettingsResolver } from '../../app/integration-settings';
 import type { Isolation } from './isolation';
 
 /** Whether GitHub hears about the event: rollbacks, and anomalies marked critical. */

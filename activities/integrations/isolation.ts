@@ -13,7 +13,7 @@ import {
   OutboundNetworkError,
   type DestinationPolicy,
   type OutboundRequest,
-} from '../../infra/outbound';
+} from '../../platform/outbound';
 import { retryAfterMs } from './webhooks';
 
 /** An integration answered with a non-2xx status. */

@@ -5,8 +5,8 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { DomainEvent } from '../../domain/domain-events';
-import type { IntegrationsRepo } from '../../infra/db/repos/integrations';
-import type { JiraSettings, SettingsResolver } from '../../infra/integration-settings';
+import type { IntegrationsRepo } from '../../adapters/db/repos/integrations';
+import type { JiraSettings, SettingsResolver } from '../../app/integration-settings';
 import { incidentFingerprint } from './github';
 import type { Isolation } from './isolation';
 

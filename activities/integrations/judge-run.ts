@@ -7,10 +7,10 @@
  *   primary arm of a segment with too few live variants) and stores them for approval.
  */
 import { randomUUID } from 'node:crypto';
-import type { JudgeRepo, JudgeVerdict } from '../../infra/db/repos/judge';
-import type { TargetsRepo } from '../../infra/db/repos/targets';
-import type { SettingsResolver } from '../../infra/integration-settings';
-import type { Logger } from '../../infra/logger';
+import type { JudgeRepo, JudgeVerdict } from '../../adapters/db/repos/judge';
+import type { TargetsRepo } from '../../adapters/db/repos/targets';
+import type { SettingsResolver } from '../../app/integration-settings';
+import type { Logger } from '../../platform/logger';
 import {
   zeroJudgeCounts,
   type JudgeBatchInput,

@@ -10,7 +10,7 @@ import {
   type Client,
   type ScheduleOptions,
 } from '@temporalio/client';
-import type { Env } from '../../infra/env';
+import type { Env } from '../../platform/env';
 import { JUDGE_WORKFLOW_TYPE, judgeScheduleId, type JudgeRunInput } from '../../workflows/notify-types';
 
 export function judgeRunInput(env: Env): JudgeRunInput {

@@ -12,7 +12,7 @@ import {
   type DeliveryPolicy,
   type NotifyInput,
 } from '../../workflows/notify-types';
-export { deliveryPolicy } from '../../infra/integration-settings';
+export { deliveryPolicy } from '../../app/integration-settings';
 
 export interface NotifyStarterDeps {
   taskQueue: string;

@@ -5,8 +5,8 @@
  * sweeper replica, a no-op, so an event is notified once.
  */
 import type { DomainEvent } from '../../domain/domain-events';
-import type { DomainEventsRepo } from '../../infra/db/repos/domain-events';
-import type { Logger } from '../../infra/logger';
+import type { DomainEventsRepo } from '../../adapters/db/repos/domain-events';
+import type { Logger } from '../../platform/logger';
 
 export interface OutboxSweeperDeps {
   events: DomainEventsRepo;

@@ -5,8 +5,8 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { DomainEvent } from '../../domain/domain-events';
-import type { DomainEventsRepo } from '../../infra/db/repos/domain-events';
-import type { Logger } from '../../infra/logger';
+import type { DomainEventsRepo } from '../../adapters/db/repos/domain-events';
+import type { Logger } from '../../platform/logger';
 
 export interface PublishDeps {
   events: DomainEventsRepo;

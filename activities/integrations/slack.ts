@@ -5,8 +5,8 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { DomainEvent, DomainEventType } from '../../domain/domain-events';
-import type { IntegrationsRepo } from '../../infra/db/repos/integrations';
-import type { SettingsResolver } from '../../infra/integration-settings';
+import type { IntegrationsRepo } from '../../adapters/db/repos/integrations';
+import type { SettingsResolver } from '../../app/integration-settings';
 import type { Isolation } from './isolation';
 
 export const SLACK_EVENTS: readonly DomainEventType[] = [

@@ -5,15 +5,15 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { DomainEvent } from '../../domain/domain-events';
-import type { WebhooksRepo } from '../../infra/db/repos/webhooks';
-import type { Logger } from '../../infra/logger';
+import type { WebhooksRepo } from '../../adapters/db/repos/webhooks';
+import type { Logger } from '../../platform/logger';
 import {
   DestinationRefused,
   guardedRequest,
   OutboundNetworkError,
   type DestinationPolicy,
   type OutboundResponse,
-} from '../../infra/outbound';
+} from '../../platform/outbound';
 import type { DeliveryOutcome } from '../../workflows/notify-types';
 import { statusClass, type AttemptOutcome, type IntegrationMetrics } from './metrics';
 import {

@@ -7,16 +7,16 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { AppError } from '../../domain/errors';
 import { TOTAL_BASIS_POINTS, type Decision, type DecisionStatus, type Weights } from '../../domain/model';
-import type { DecisionsRepo } from '../../infra/db/repos/decisions';
+import type { DecisionsRepo } from '../../adapters/db/repos/decisions';
 import {
   stepTag,
   type NewRollout,
   type Rollout,
   type RolloutProgress,
   type RolloutsRepo,
-} from '../../infra/db/repos/rollouts';
-import type { TargetsRepo } from '../../infra/db/repos/targets';
-import type { Logger } from '../../infra/logger';
+} from '../../adapters/db/repos/rollouts';
+import type { TargetsRepo } from '../../adapters/db/repos/targets';
+import type { Logger } from '../../platform/logger';
 import type { RollbackResult } from '../../workflows/messages';
 
 export interface OrchestrationDeps {

@@ -1,10 +1,10 @@
 /** What every gRPC service module shares: AppError → status, request parsing, and the wire shapes. */
 import * as grpc from '@grpc/grpc-js';
-import { unavailableDependency } from '../../infra/unavailable';
+import { unavailableDependency } from '../../platform/unavailable';
 import { z, type ZodType } from 'zod';
 import { AppError, type ErrorType } from '../../domain/errors';
 import type { Decision as DomainDecision, RoutingConfig as DomainConfig } from '../../domain/model';
-import type { Rollout as DomainRollout } from '../../infra/db/repos/rollouts';
+import type { Rollout as DomainRollout } from '../../adapters/db/repos/rollouts';
 import type { Decision, RoutingConfig } from '../../proto/gen/llmopt/v1/common';
 import type { Rollout } from '../../proto/gen/llmopt/v1/rollout';
 import type { ApiDeps } from '../lib/types';

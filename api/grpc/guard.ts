@@ -15,7 +15,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../domain/errors';
-import { grpcCounters, type GrpcAuthFailure, type GrpcStreamEnd } from '../../infra/metrics';
+import { grpcCounters, type GrpcAuthFailure, type GrpcStreamEnd } from '../../platform/metrics';
 import { GRPC_METHOD_RULES, rolesGrant, type Identity } from '../lib/permissions';
 import type { ApiDeps } from '../lib/types';
 import type { PresentedCredential } from '../middleware/auth';

@@ -6,7 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../domain/errors';
-import { runReadiness } from '../../infra/process';
+import { runReadiness } from '../../platform/process';
 import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   type HealthCheckRequest,

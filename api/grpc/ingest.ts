@@ -9,7 +9,7 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../domain/errors';
-import { ingestItems } from '../../infra/ingest/front';
+import { ingestItems } from '../../pipeline/front';
 import {
   IngestServiceService,
   type IngestBatchRequest,

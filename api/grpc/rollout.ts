@@ -2,7 +2,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AppError } from '../../domain/errors';
 import { RolloutState, TargetName } from '../../domain/model';
-import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
+import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
 import type { RolloutServiceServer } from '../../proto/gen/llmopt/v1/rollout';
 import {
   abortRolloutSignal,

@@ -9,8 +9,8 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import type { Env } from '../../infra/env';
-import type { Logger } from '../../infra/logger';
+import type { Env } from '../../platform/env';
+import type { Logger } from '../../platform/logger';
 
 const METRICS_REQUEST = 'llmopt:api-metrics-request';
 const METRICS_ANSWER = 'llmopt:api-metrics-answer';
@@ -80,7 +80,7 @@ export function runApiPrimary(env: Env, logger: Logger): void {
     stopping = true;
     logger.info({ signal, workers: workers.size }, 'API stopping its workers');
     if (workers.size === 0) finish();
-    // Each worker stops gracefully within SHUTDOWN_GRACE_MS (infra/process.ts); past that, and a margin,
+    // Each worker stops gracefully within SHUTDOWN_GRACE_MS (platform/process.ts); past that, and a margin,
     // whatever is left is killed.
     setTimeout(() => {
       logger.error({ left: workers.size }, 'API workers did not stop in time; killing them');

@@ -6,8 +6,8 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ZodError } from 'zod';
 import { AppError, formatPath, type ErrorType, ERROR_TYPES, type FieldIssue } from '../../domain/errors';
-import type { Logger } from '../../infra/logger';
-import { unavailableDependency } from '../../infra/unavailable';
+import type { Logger } from '../../platform/logger';
+import { unavailableDependency } from '../../platform/unavailable';
 
 export interface Problem {
   type: string;

@@ -3,7 +3,7 @@
  * does no label hashing. One set per metrics object, shared by the Hono app and the fast path in front of
  * it (api/server.ts), so both count into the same series.
  */
-import type { Metrics } from '../../infra/metrics';
+import type { Metrics } from '../../platform/metrics';
 
 interface RouteInstruments {
   observe(status: number, ms: number): void;

@@ -3,7 +3,7 @@
  * a rise means a misconfigured secret or someone probing the routes. Each refusal also spends the route
  * family's anonymous rate limit (api/middleware/security.ts).
  */
-import { registeredDeferredCounter, type Metrics } from '../../infra/metrics';
+import { registeredDeferredCounter, type Metrics } from '../../platform/metrics';
 
 export type SignedSource = 'slack' | 'github';
 

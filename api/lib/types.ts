@@ -1,23 +1,23 @@
 import type { Client } from '@temporalio/client';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { TaskQueues } from '../../domain/names';
-import type { Env } from '../../infra/env';
-import type { Logger } from '../../infra/logger';
-import type { Metrics } from '../../infra/metrics';
-import type { ReadinessCheck } from '../../infra/process';
-import type { Db } from '../../infra/db/pool';
-import type { TargetsRepo } from '../../infra/db/repos/targets';
-import type { DecisionsRepo } from '../../infra/db/repos/decisions';
-import type { RoutingConfigCache } from '../../infra/cache/routing-configs';
-import type { AggregatesReader } from '../../infra/cache/aggregates';
-import type { InvalidationBus } from '../../infra/cache/bus';
+import type { Env } from '../../platform/env';
+import type { Logger } from '../../platform/logger';
+import type { Metrics } from '../../platform/metrics';
+import type { ReadinessCheck } from '../../platform/process';
+import type { Db } from '../../adapters/db/pool';
+import type { TargetsRepo } from '../../adapters/db/repos/targets';
+import type { DecisionsRepo } from '../../adapters/db/repos/decisions';
+import type { RoutingConfigCache } from '../../adapters/cache/routing-configs';
+import type { AggregatesReader } from '../../pipeline/adapters/aggregates-cache';
+import type { InvalidationBus } from '../../adapters/cache/bus';
 import type { Redis } from 'ioredis';
 import type { Identity } from './permissions';
 import type { SecurityRepos } from '../middleware/security';
 import type { RateLimitFields } from '../middleware/rate-limit';
-import type { IngestFront } from '../../infra/ingest/front';
-import type { AggregatesRepo } from '../../infra/db/repos/aggregates';
-import type { PricesRepo } from '../../infra/db/repos/prices';
+import type { IngestFront } from '../../pipeline/front';
+import type { AggregatesRepo } from '../../pipeline/adapters/store';
+import type { PricesRepo } from '../../adapters/db/repos/prices';
 
 /** Everything the API needs, passed in so tests build the app over real local services. */
 export interface ApiDeps {
@@ -31,10 +31,10 @@ export interface ApiDeps {
   checks: ReadinessCheck[];
   metricsSources: (() => Promise<string>)[];
   isStopping?: () => boolean;
-  /** Three-tier caches (infra/cache); reads fall back to the repositories when absent. */
+  /** Three-tier caches (adapters/cache); reads fall back to the repositories when absent. */
   caches?: { routingConfigs?: RoutingConfigCache; aggregates?: AggregatesReader };
   /**
-   * The invalidation bus of infra/cache: API-key revocations reach every replica's credential cache and
+   * The invalidation bus of adapters/cache: API-key revocations reach every replica's credential cache and
    * deleted targets/segments every routing-config cache through it. Absent = this process only.
    */
   bus?: InvalidationBus;

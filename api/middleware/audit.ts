@@ -4,8 +4,8 @@
  * change, and is left out. Secret-looking fields of a body are redacted before they are stored.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { AuditLogRepo, AuditOutcome } from '../../infra/db/repos/audit-log';
-import type { Logger } from '../../infra/logger';
+import type { AuditLogRepo, AuditOutcome } from '../../adapters/db/repos/audit-log';
+import type { Logger } from '../../platform/logger';
 import type { MatchedRule } from '../lib/permissions';
 import type { AppBindings } from '../lib/types';
 

@@ -14,9 +14,9 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../../domain/errors';
-import { ConfigError, type Env } from '../../infra/env';
-import { API_KEY_PATTERN, type ApiKeyCredential, type ApiKeysRepo } from '../../infra/db/repos/api-keys';
-import type { Logger } from '../../infra/logger';
+import { ConfigError, type Env } from '../../platform/env';
+import { API_KEY_PATTERN, type ApiKeyCredential, type ApiKeysRepo } from '../../adapters/db/repos/api-keys';
+import type { Logger } from '../../platform/logger';
 import { isRole, type Identity } from '../lib/permissions';
 
 export type JwtAlgorithm = 'HS256' | 'RS256' | 'ES256';

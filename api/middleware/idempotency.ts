@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
-import type { IdempotencyRepo } from '../../infra/db/repos/idempotency';
+import type { IdempotencyRepo } from '../../adapters/db/repos/idempotency';
 import { problem } from '../lib/problem';
 import type { AppBindings } from '../lib/types';
 

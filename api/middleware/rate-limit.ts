@@ -2,13 +2,13 @@
  * Per-identity rate limiting with GCRA (generic cell rate algorithm): one timestamp per key, no window
  * edges, so a caller never gets twice its limit across a boundary as with fixed windows (the limiters
  * of rate-limiter-flexible are fixed windows, hence this small algorithm instead). The algorithm and its
- * Redis script live in infra/cache/gcra.ts (ingest limits use them too): shared by every API replica
+ * Redis script live in adapters/cache/gcra.ts (ingest limits use them too): shared by every API replica
  * through Redis, in-process without Redis or while Redis fails, so a cache outage never turns into 5xx.
  */
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { createMemoryGcra, createRedisGcra, type Gcra, type GcraLimit } from '../../infra/cache/gcra';
-import type { Logger } from '../../infra/logger';
+import { createMemoryGcra, createRedisGcra, type Gcra, type GcraLimit } from '../../adapters/cache/gcra';
+import type { Logger } from '../../platform/logger';
 
 export interface LimitDecision {
   allowed: boolean;

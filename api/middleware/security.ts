@@ -7,9 +7,9 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import { createApiKeysRepo, type ApiKeysRepo } from '../../infra/db/repos/api-keys';
-import { createAuditLogRepo, type AuditLogRepo } from '../../infra/db/repos/audit-log';
-import { createIdempotencyRepo, type IdempotencyRepo } from '../../infra/db/repos/idempotency';
+import { createApiKeysRepo, type ApiKeysRepo } from '../../adapters/db/repos/api-keys';
+import { createAuditLogRepo, type AuditLogRepo } from '../../adapters/db/repos/audit-log';
+import { createIdempotencyRepo, type IdempotencyRepo } from '../../adapters/db/repos/idempotency';
 import { AppError } from '../../domain/errors';
 import { createRuleMatcher, rolesGrant, type Identity, type MatchedRule } from '../lib/permissions';
 import { problem } from '../lib/problem';

@@ -5,7 +5,7 @@
  * without running webpack or writing to its own tree.
  */
 import { buildIfStale, ENTRYPOINTS } from '../build';
-import { workflowBundlePath } from '../temporal';
+import { workflowBundlePath } from '../../platform/temporal';
 
 // Added to the list build.ts bundles, so they are built with exactly the options of every other process.
 ENTRYPOINTS.push('infra/deploy/migrate.ts', 'infra/deploy/healthcheck.ts');

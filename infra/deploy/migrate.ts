@@ -5,9 +5,9 @@
  * first means a new schema is in place, or the rollout stopped, before any new process starts.
  * Exits 0 when the schema is current, 1 when a migration failed, 78 on a bad configuration.
  */
-import { migrate } from '../db/migrate';
-import { loadEnv } from '../env';
-import { createLogger } from '../logger';
+import { migrate } from '../../adapters/db/migrate';
+import { loadEnv } from '../../platform/env';
+import { createLogger } from '../../platform/logger';
 
 const env = loadEnv();
 const logger = createLogger('migrate', env.LOG_LEVEL);

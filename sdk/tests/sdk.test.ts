@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignArm as serverAssignArm } from '../../domain/routing';
-import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
+import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
 import { eventually, uniqueName } from '../../tests/helpers/env';
 import { startTestSystem, type TestSystem } from '../../tests/helpers/system';
 import { createOptimizer, type OptimizerError } from '../src/index';

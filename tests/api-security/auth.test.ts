@@ -10,8 +10,8 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
-import { API_KEY_PATTERN } from '../../infra/db/repos/api-keys';
-import { REDACT_PATHS } from '../../infra/logger';
+import { API_KEY_PATTERN } from '../../adapters/db/repos/api-keys';
+import { REDACT_PATHS } from '../../platform/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 

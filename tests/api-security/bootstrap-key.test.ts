@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBootstrapAdminKey } from '../../infra/db/repos/api-keys';
+import { ensureBootstrapAdminKey } from '../../adapters/db/repos/api-keys';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 
 let sys: TestSystem;

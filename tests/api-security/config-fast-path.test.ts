@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/lib/types';
 import { listenApi } from '../../api/server';
-import { createCachedTargetsRepo, createSharedState, type SharedState } from '../../infra/cache';
-import { createMetrics } from '../../infra/metrics';
+import { createCachedTargetsRepo, createSharedState, type SharedState } from '../../adapters/cache';
+import { createMetrics } from '../../platform/metrics';
 import { testEnv, uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 

@@ -18,9 +18,9 @@ import {
   createSharedState,
   type RoutingConfigCache,
   type SharedState,
-} from '../../infra/cache';
-import { createRedisGcra, type Gcra } from '../../infra/cache/gcra';
-import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
+} from '../../adapters/cache';
+import { createRedisGcra, type Gcra } from '../../adapters/cache/gcra';
+import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 

@@ -12,8 +12,8 @@ import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import { listenApi } from '../../api/server';
-import { API_KEY_PATTERN } from '../../infra/db/repos/api-keys';
-import { startIngestFront } from '../../infra/ingest';
+import { API_KEY_PATTERN } from '../../adapters/db/repos/api-keys';
+import { startIngestFront } from '../../pipeline';
 import { testEnv } from '../helpers/env';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 

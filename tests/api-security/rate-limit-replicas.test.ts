@@ -6,8 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool } from '../../infra/db/pool';
-import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
+import { createPool } from '../../adapters/db/pool';
+import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

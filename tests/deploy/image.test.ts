@@ -17,8 +17,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../infra/net';
-import { PROJECT_ROOT } from '../../infra/paths';
+import { freePort } from '../../platform/net';
+import { PROJECT_ROOT } from '../../platform/paths';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import {
   buildContextFiles,

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../infra/paths';
+import { PROJECT_ROOT } from '../../platform/paths';
 
 export const DEPLOY_DIR = join(PROJECT_ROOT, 'infra', 'deploy');
 

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJudgeRepo } from '../../infra/db/repos/judge';
+import { createJudgeRepo } from '../../adapters/db/repos/judge';
 import { uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORKFLOW_TYPES } from '../../domain/names';
-import { createDecisionsRepo } from '../../infra/db/repos/decisions';
+import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
 import type { RolloutInput } from '../../workflows/messages';
 import { eventually, uniqueName } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';

@@ -7,7 +7,7 @@
  *   per stage (Temporal retries the activity; the write is idempotent).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../infra/db/migrate';
+import { migrate } from '../../adapters/db/migrate';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-services';
 import {

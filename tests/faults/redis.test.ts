@@ -7,8 +7,8 @@
  * so events sent again after the outage must still be recognised.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Db } from '../../infra/db/pool';
-import { createTargetsRepo } from '../../infra/db/repos/targets';
+import { createPool, type Db } from '../../adapters/db/pool';
+import { createTargetsRepo } from '../../adapters/db/repos/targets';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { connectKafka, type KafkaClients } from '../helpers/kafka';
 import { startPrivateRedis, type PrivateService } from '../helpers/private-services';

@@ -5,9 +5,9 @@
  * orchestration worker process reconnects on its own (never restarted).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Db } from '../../infra/db/pool';
-import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
-import { unavailableDependency } from '../../infra/unavailable';
+import { createPool, type Db } from '../../adapters/db/pool';
+import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
+import { unavailableDependency } from '../../platform/unavailable';
 import { eventually, testEnv } from '../helpers/env';
 import { startPrivateTemporal, type PrivateService } from '../helpers/private-services';
 import {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { parseEnv } from '../../infra/env';
+import { parseEnv } from '../../platform/env';
 
 /** The test run's configuration (set by infra/test.sh from the running services). */
 export const testEnv = parseEnv({ ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' });

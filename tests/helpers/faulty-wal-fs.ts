@@ -5,7 +5,7 @@
  * fault applies to the next call of its kind (`null` lets that call through); with none queued a call
  * goes straight to node:fs.
  */
-import { nodeWalFs, type WalFile, type WalFs } from '../../infra/ingest/wal';
+import { nodeWalFs, type WalFile, type WalFs } from '../../pipeline/adapters/wal';
 
 export type FaultCode = 'ENOSPC' | 'EIO' | 'EMFILE';
 

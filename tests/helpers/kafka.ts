@@ -1,6 +1,6 @@
 /** A connected admin and producer on the test Kafka, for tests that create topics and send to them. */
 import type { Admin, Producer } from 'kafkajs';
-import { createKafka } from '../../infra/ingest/kafka';
+import { createKafka } from '../../pipeline/adapters/kafka';
 import { testEnv } from './env';
 
 export interface KafkaClients {

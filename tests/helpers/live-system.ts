@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { TaskQueues } from '../../domain/names';
 import { apiClient } from '../../cli/demo';
-import { createPool, type Db } from '../../infra/db/pool';
-import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
-import { freePort } from '../../infra/net';
+import { createPool, type Db } from '../../adapters/db/pool';
+import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
+import { freePort } from '../../platform/net';
 import { eventually, testEnv, uniqueName } from './env';
 import { spawnEntrypoint, type Spawned } from './process';
 

@@ -6,7 +6,7 @@
 import { chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../../infra/net';
+import { freePort } from '../../platform/net';
 import { ROOT, spawnNode, type Spawned } from './process';
 
 export interface NpmStart {

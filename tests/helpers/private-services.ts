@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Socket } from 'node:net';
-import { freePort } from '../../infra/net';
+import { freePort } from '../../platform/net';
 import { eventually } from './env';
 import { ROOT } from './process';
 
@@ -311,7 +311,7 @@ export async function startPrivateKafka(
     ready: () => portOpen(port),
   });
   await service.start();
-  const { createKafka } = await import('../../infra/ingest/kafka');
+  const { createKafka } = await import('../../pipeline/adapters/kafka');
   const admin = createKafka(`127.0.0.1:${port}`, 'llmopt-private-kafka').admin();
   await eventually(() => admin.connect().then(() => true), { timeoutMs: 60_000, what: 'the Kafka admin' });
   await admin.createTopics({

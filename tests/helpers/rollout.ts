@@ -17,8 +17,8 @@ import {
 import type { TaskQueues } from '../../domain/names';
 import type { DecideInput } from '../../activities/analysis';
 import type { CheckSlosInput, JudgeStageInput } from '../../activities/analysis/judge-stage';
-import type { createDecisionsRepo } from '../../infra/db/repos/decisions';
-import type { createTargetsRepo } from '../../infra/db/repos/targets';
+import type { createDecisionsRepo } from '../../adapters/db/repos/decisions';
+import type { createTargetsRepo } from '../../adapters/db/repos/targets';
 import type { RolloutInput } from '../../workflows/messages';
 import { uniqueName } from './env';
 

@@ -10,26 +10,22 @@ import type { ApiDeps } from '../../api/lib/types';
 import { createAnalysisActivities } from '../../activities/analysis';
 import { createOrchestrationActivities } from '../../activities/orchestration';
 import { createPublishActivities } from '../../activities/integrations/publish';
-import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
-import { createAggregatesRepo } from '../../infra/db/repos/aggregates';
-import { createAnalysisReportsRepo } from '../../infra/db/repos/analysis-reports';
-import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
+import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
+import { createAggregatesRepo } from '../../pipeline/adapters/store';
+import { createAnalysisReportsRepo } from '../../adapters/db/repos/analysis-reports';
+import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
 import type { TaskQueues } from '../../domain/names';
-import { createPool, ping } from '../../infra/db/pool';
-import { createDecisionsRepo } from '../../infra/db/repos/decisions';
-import { createTargetsRepo } from '../../infra/db/repos/targets';
-import {
-  createAggregatesReader,
-  createCachedTargetsRepo,
-  createSharedState,
-  type SharedState,
-} from '../../infra/cache';
-import { createLogger } from '../../infra/logger';
-import { createApiKeysRepo } from '../../infra/db/repos/api-keys';
+import { createPool, ping } from '../../adapters/db/pool';
+import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
+import { createTargetsRepo } from '../../adapters/db/repos/targets';
+import { createCachedTargetsRepo, createSharedState, type SharedState } from '../../adapters/cache';
+import { createAggregatesReader } from '../../pipeline/adapters/aggregates-cache';
+import { createLogger } from '../../platform/logger';
+import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
 import type { Role } from '../../api/lib/permissions';
-import { createMetrics } from '../../infra/metrics';
-import { installRuntime, workflowBundlePath } from '../../infra/temporal';
-import { startEmbeddedIngest, type EmbeddedIngest } from '../../infra/ingest';
+import { createMetrics } from '../../platform/metrics';
+import { installRuntime, workflowBundlePath } from '../../platform/temporal';
+import { startEmbeddedIngest, type EmbeddedIngest } from '../../pipeline';
 import type { Redis } from 'ioredis';
 import { testEnv, uniqueName } from './env';
 

@@ -1,5 +1,5 @@
 /**
- * The embedded PostgreSQL of `npm start` (infra/db/embedded.ts), a private instance on a free port: a
+ * The embedded PostgreSQL of `npm start` (infra/embedded-postgres.ts), a private instance on a free port: a
  * pool of 10 under concurrent transactions and two-query reads gets every row right every time (the
  * single-session PGlite it replaces lost prepared statements and returned empty results under exactly
  * this load), it is PostgreSQL 15 on loopback only, and it starts again over what a crash leaves behind.
@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../infra/db/embedded';
-import { createPool, withTransaction, type Db } from '../../infra/db/pool';
-import { freePort } from '../../infra/net';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../infra/embedded-postgres';
+import { createPool, withTransaction, type Db } from '../../adapters/db/pool';
+import { freePort } from '../../platform/net';
 
 const ROUNDS = 100;
 const TRANSACTIONS = 6;

@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { AppError } from '../../domain/errors';
-import { createPool, withTransaction, type Db } from '../../infra/db/pool';
-import { assertFence, createLocalLock, createRedisLock, type DistributedLock } from '../../infra/lock';
+import { createPool, withTransaction, type Db } from '../../adapters/db/pool';
+import { assertFence, createLocalLock, createRedisLock, type DistributedLock } from '../../adapters/lock';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 let db: Db;

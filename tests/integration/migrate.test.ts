@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, MIGRATIONS_DIR, schemaIsCurrent } from '../../infra/db/migrate';
+import { migrate, MIGRATIONS_DIR, schemaIsCurrent } from '../../adapters/db/migrate';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 const dbName = uniqueName('migrate').replace(/-/g, '_');

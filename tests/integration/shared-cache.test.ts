@@ -12,8 +12,8 @@ import {
   createSharedState,
   createTieredCache,
   type SharedState,
-} from '../../infra/cache';
-import { createPool, type Db } from '../../infra/db/pool';
+} from '../../adapters/cache';
+import { createPool, type Db } from '../../adapters/db/pool';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { testArm } from '../helpers/rollout';
 

@@ -10,9 +10,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAnthropicActivities } from '../../activities/integrations/anthropic';
 import { createIsolation } from '../../activities/integrations/isolation';
-import type { AnthropicSettings } from '../../infra/integration-settings';
-import { createLogger } from '../../infra/logger';
-import { destinationPolicy } from '../../infra/outbound';
+import type { AnthropicSettings } from '../../app/integration-settings';
+import { createLogger } from '../../platform/logger';
+import { destinationPolicy } from '../../platform/outbound';
 
 interface Local {
   url: string;

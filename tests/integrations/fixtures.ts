@@ -20,10 +20,10 @@ import {
 import { createPublishActivities } from '../../activities/integrations/publish';
 import type { DomainEvent, DomainEventType } from '../../domain/domain-events';
 import type { EvalResultEvent } from '../../domain/events';
-import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
-import { parseEnv, type Env } from '../../infra/env';
-import { createLogger } from '../../infra/logger';
-import { workflowBundlePath } from '../../infra/temporal';
+import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
+import { parseEnv, type Env } from '../../platform/env';
+import { createLogger } from '../../platform/logger';
+import { workflowBundlePath } from '../../platform/temporal';
 import type { DeliveryPolicy } from '../../workflows/notify-types';
 import { testEnv, uniqueName, holdTestLock } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';

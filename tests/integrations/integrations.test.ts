@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIntegrationActivities } from '../../activities/integrations';
 import type { JudgeResult, PromptVariantResult } from '../../activities/integrations/anthropic';
 import type { EvalResultEvent } from '../../domain/events';
-import { createLogger } from '../../infra/logger';
+import { createLogger } from '../../platform/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 let s: IntegrationSystem;

@@ -15,7 +15,7 @@ import {
   destinationPolicy,
   DestinationRefused,
   guardedRequest,
-} from '../../infra/outbound';
+} from '../../platform/outbound';
 
 const strict = destinationPolicy({ WEBHOOK_ALLOW_PRIVATE_DESTINATIONS: false });
 

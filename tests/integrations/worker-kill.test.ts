@@ -8,10 +8,10 @@ import { domainEvent, integrationEnv, startServer, type LocalServer } from './fi
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createNotifyStarter, deliveryPolicy } from '../../activities/integrations';
 import { createPublishActivities } from '../../activities/integrations/publish';
-import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
-import { createWebhooksRepo } from '../../infra/db/repos/webhooks';
-import { secretBoxFromEnv } from '../../infra/secrets';
-import { createLogger } from '../../infra/logger';
+import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
+import { createWebhooksRepo } from '../../adapters/db/repos/webhooks';
+import { secretBoxFromEnv } from '../../platform/secrets';
+import { createLogger } from '../../platform/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint, type Spawned } from '../helpers/process';
 import { startTestSystem, type TestSystem } from '../helpers/system';

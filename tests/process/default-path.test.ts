@@ -17,9 +17,9 @@ import { createSimulator, driveSimulator, httpSimulatorIo, type ArmProfile } fro
 import type { RoutingConfig } from '../../domain/model';
 import { TASK_QUEUES, WORKFLOW_TYPES } from '../../domain/names';
 import { buildIfStale } from '../../infra/build';
-import { createPool, type Db } from '../../infra/db/pool';
-import { createDecisionsRepo } from '../../infra/db/repos/decisions';
-import { createTargetsRepo } from '../../infra/db/repos/targets';
+import { createPool, type Db } from '../../adapters/db/pool';
+import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
+import { createTargetsRepo } from '../../adapters/db/repos/targets';
 import type { RolloutInput, RolloutResult } from '../../workflows/messages';
 import { scenarioPolicy } from '../helpers/canary-scenario';
 import { eventually, uniqueName } from '../helpers/env';

@@ -6,8 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { parseEnv } from '../../infra/env';
-import { connectClient } from '../../infra/temporal';
+import { parseEnv } from '../../platform/env';
+import { connectClient } from '../../platform/temporal';
 import { ROOT } from '../helpers/process';
 
 const [workflowId, fileName] = process.argv.slice(2);

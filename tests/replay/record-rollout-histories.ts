@@ -15,13 +15,13 @@ import { createAnalysisActivities } from '../../activities/analysis';
 import { createPublishActivities } from '../../activities/integrations/publish';
 import { createOrchestrationActivities } from '../../activities/orchestration';
 import { WORKFLOW_TYPES, type TaskQueues } from '../../domain/names';
-import { createPool } from '../../infra/db/pool';
-import { createDecisionsRepo } from '../../infra/db/repos/decisions';
-import { createDomainEventsRepo } from '../../infra/db/repos/domain-events';
-import { createRolloutsRepo } from '../../infra/db/repos/rollouts';
-import { createTargetsRepo } from '../../infra/db/repos/targets';
-import { createLogger } from '../../infra/logger';
-import { installRuntime, workflowBundlePath } from '../../infra/temporal';
+import { createPool } from '../../adapters/db/pool';
+import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
+import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
+import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
+import { createTargetsRepo } from '../../adapters/db/repos/targets';
+import { createLogger } from '../../platform/logger';
+import { installRuntime, workflowBundlePath } from '../../platform/temporal';
 import {
   approveStageUpdate,
   decideApprovalUpdate,

@@ -1,7 +1,7 @@
 /** The latest analysis report of a target (or of one cycle): insights, recommendations and alerts. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../../../domain/errors';
-import { createAnalysisReportsRepo } from '../../../infra/db/repos/analysis-reports';
+import { createAnalysisReportsRepo } from '../../../adapters/db/repos/analysis-reports';
 import { createRouter } from '../../lib/router';
 import { jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
 import type { ApiDeps } from '../../lib/types';

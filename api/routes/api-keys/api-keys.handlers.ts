@@ -1,6 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { notFound } from '../../../domain/errors';
-import type { ApiKeyRecord } from '../../../infra/db/repos/api-keys';
+import type { ApiKeyRecord } from '../../../adapters/db/repos/api-keys';
 import type { Security } from '../../middleware/security';
 import { isRole } from '../../lib/permissions';
 import { decodeCursor, encodeCursor } from '../../lib/pagination';

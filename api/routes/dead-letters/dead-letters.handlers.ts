@@ -1,7 +1,7 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, conflict, notFound } from '../../../domain/errors';
-import { createAggregatesRepo, type StoredDeadLetter } from '../../../infra/db/repos/aggregates';
-import { ingestItems } from '../../../infra/ingest/front';
+import { createAggregatesRepo, type StoredDeadLetter } from '../../../pipeline/adapters/store';
+import { ingestItems } from '../../../pipeline/front';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { ingestSource, requireFront } from '../events/events.handlers';

@@ -4,7 +4,7 @@
  * ingest front door.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { DEAD_LETTER_REASONS } from '../../../infra/db/repos/aggregates';
+import { DEAD_LETTER_REASONS } from '../../../pipeline/adapters/store';
 import { jsonResponse, pageOf, problemResponse } from '../../lib/schemas';
 
 export const DeadLetterSchema = z

@@ -2,7 +2,7 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { conflict } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
-import { createRolloutsRepo } from '../../../infra/db/repos/rollouts';
+import { createRolloutsRepo } from '../../../adapters/db/repos/rollouts';
 import { decideApprovalUpdate } from '../../../workflows/messages';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Scalar } from '@scalar/hono-api-reference';
 import type { Context } from 'hono';
-import { PROJECT_ROOT } from '../../../infra/paths';
+import { PROJECT_ROOT } from '../../../platform/paths';
 import { createRouter } from '../../lib/router';
 import type { AppBindings } from '../../lib/types';
 

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { AppError } from '../../../domain/errors';
-import { decodeBody, ingestBody, type RejectedEvent } from '../../../infra/ingest/front';
+import { decodeBody, ingestBody, type RejectedEvent } from '../../../pipeline/front';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 
 /** The caller's identity (API key, token subject or address) is the rate-limit source. */

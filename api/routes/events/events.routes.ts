@@ -4,7 +4,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { TelemetryEvent } from '../../../domain/events';
-import { INGEST_REFUSALS } from '../../../infra/ingest/front';
+import { INGEST_REFUSALS } from '../../../pipeline/front';
 import { jsonResponse, problemResponse } from '../../lib/schemas';
 
 export const RejectedEventSchema = z.object({

@@ -1,12 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError } from '../../../domain/errors';
-import { createIntegrationsRepo } from '../../../infra/db/repos/integrations';
-import { createSettingsResolver } from '../../../infra/integration-settings';
+import { createIntegrationsRepo } from '../../../adapters/db/repos/integrations';
+import { createSettingsResolver } from '../../../app/integration-settings';
 import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { githubWebhook } from './github.routes';
-import { secretBoxFromEnv } from '../../../infra/secrets';
+import { secretBoxFromEnv } from '../../../platform/secrets';
 
 export function verifyGithubSignature(secret: string, header: string | undefined, body: string): boolean {
   if (!header?.startsWith('sha256=')) return false;

@@ -1,6 +1,6 @@
 /** Liveness, readiness (503 with the failing dependency) and Prometheus metrics of the API process. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { collectMetrics, runReadiness } from '../../../infra/process';
+import { collectMetrics, runReadiness } from '../../../platform/process';
 import { createRouter } from '../../lib/router';
 import { jsonResponse } from '../../lib/schemas';
 import type { ApiDeps } from '../../lib/types';

@@ -1,19 +1,19 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, notFound } from '../../../domain/errors';
-import { createIntegrationsRepo, publicView } from '../../../infra/db/repos/integrations';
-import { createJudgeRepo } from '../../../infra/db/repos/judge';
-import { withTransaction } from '../../../infra/db/pool';
+import { createIntegrationsRepo, publicView } from '../../../adapters/db/repos/integrations';
+import { createJudgeRepo } from '../../../adapters/db/repos/judge';
+import { withTransaction } from '../../../adapters/db/pool';
 import {
   IntegrationSchemas,
   judgeSampleRate,
   sampledForJudge,
   secretsMovedBy,
-} from '../../../infra/integration-settings';
-import { checkDestination, destinationPolicy, DestinationRefused } from '../../../infra/outbound';
+} from '../../../app/integration-settings';
+import { checkDestination, destinationPolicy, DestinationRefused } from '../../../platform/outbound';
 import { zodIssues } from '../../lib/problem';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './integrations.routes';
-import { secretBoxFromEnv } from '../../../infra/secrets';
+import { secretBoxFromEnv } from '../../../platform/secrets';
 
 /** Settings and secrets that are URLs we will call: checked against the destination rules. */
 const URL_FIELDS = [

@@ -1,6 +1,6 @@
 /** Contracts of integration settings: Slack, GitHub, Jira and Anthropic. Secrets are write-only. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { INTEGRATION_KINDS } from '../../../infra/db/repos/integrations';
+import { INTEGRATION_KINDS } from '../../../adapters/db/repos/integrations';
 import { crudResponses, jsonBody, jsonResponse, problemResponse } from '../../lib/schemas';
 
 const KindParam = z.object({

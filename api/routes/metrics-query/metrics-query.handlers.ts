@@ -2,8 +2,8 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { variance } from '../../../domain/aggregate';
 import { AppError } from '../../../domain/errors';
 import { percentilesOf } from '../../../domain/sketch';
-import { emptyState, mergeInto, type AggregateState } from '../../../domain/windowing/aggregate-state';
-import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
+import { emptyState, mergeInto, type AggregateState } from '../../../pipeline/core/windowing/aggregate-state';
+import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { MAX_RANGE_DAYS, MAX_RANGE_MS, type getMetrics } from './metrics-query.routes';
 

@@ -1,6 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { notFound } from '../../../domain/errors';
-import { createPricesRepo } from '../../../infra/db/repos/prices';
+import { createPricesRepo } from '../../../adapters/db/repos/prices';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { listPrices, priceHistory, setPrice } from './prices.routes';
 

@@ -1,6 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { conflict, notFound } from '../../../domain/errors';
-import { createJudgeRepo } from '../../../infra/db/repos/judge';
+import { createJudgeRepo } from '../../../adapters/db/repos/judge';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type {
   approvePromptProposal,

@@ -1,7 +1,7 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { AppError, conflict, notFound } from '../../../domain/errors';
-import { createRolloutsRepo, type Rollout } from '../../../infra/db/repos/rollouts';
+import { createRolloutsRepo, type Rollout } from '../../../adapters/db/repos/rollouts';
 import {
   abortRolloutSignal,
   approveStageUpdate,

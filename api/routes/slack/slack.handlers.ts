@@ -3,8 +3,8 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AppError } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
-import { createIntegrationsRepo } from '../../../infra/db/repos/integrations';
-import { createSettingsResolver, SLACK_ROLES, type SlackSettings } from '../../../infra/integration-settings';
+import { createIntegrationsRepo } from '../../../adapters/db/repos/integrations';
+import { createSettingsResolver, SLACK_ROLES, type SlackSettings } from '../../../app/integration-settings';
 import {
   abortRolloutSignal,
   pauseRolloutSignal,
@@ -14,7 +14,7 @@ import {
 import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { slackCommand } from './slack.routes';
-import { secretBoxFromEnv } from '../../../infra/secrets';
+import { secretBoxFromEnv } from '../../../platform/secrets';
 
 type SlackRole = (typeof SLACK_ROLES)[number];
 

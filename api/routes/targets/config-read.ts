@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { registeredDeferredCounter } from '../../../infra/metrics';
+import { registeredDeferredCounter } from '../../../platform/metrics';
 import type { Context } from 'hono';
 import { type RoutingConfig } from '../../../domain/model';
 import { commonHeaderList, requestIdOf } from '../../lib/headers';
@@ -28,7 +28,7 @@ import type { RequestInstruments } from '../../lib/request-metrics';
 import { TargetParam } from '../../lib/schemas';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { rateLimitHeaders } from '../../middleware/rate-limit';
-import { routingConfigKey } from '../../../infra/cache/routing-configs';
+import { routingConfigKey } from '../../../adapters/cache/routing-configs';
 import type { Security } from '../../middleware/security';
 import { ConfigQuery, getConfig } from './targets.routes';
 

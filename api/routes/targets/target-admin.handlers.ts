@@ -2,7 +2,7 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, conflict, notFound } from '../../../domain/errors';
 import { Arm as ArmSchema, TOTAL_BASIS_POINTS, type Target, type Weights } from '../../../domain/model';
 import { DEFAULT_SEGMENT } from '../../../domain/names';
-import { createTargetCatalogRepo } from '../../../infra/db/repos/target-catalog';
+import { createTargetCatalogRepo } from '../../../adapters/db/repos/target-catalog';
 import { decodeCursor, encodeCursor } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './target-admin.routes';

@@ -1,7 +1,12 @@
 import type { Context } from 'hono';
 import { AppError } from '../../../domain/errors';
-import { decodeBody, ingestItems } from '../../../infra/ingest/front';
-import { decodeOtlpJson, decodeOtlpProtobuf, encodeOtlpResponse, mapSpans } from '../../../infra/ingest/otlp';
+import { decodeBody, ingestItems } from '../../../pipeline/front';
+import {
+  decodeOtlpJson,
+  decodeOtlpProtobuf,
+  encodeOtlpResponse,
+  mapSpans,
+} from '../../../pipeline/decoders/otlp';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { ingestSource, requireFront } from '../events/events.handlers';
 

@@ -1,8 +1,8 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, conflict, notFound } from '../../../domain/errors';
-import { createWebhooksRepo } from '../../../infra/db/repos/webhooks';
-import { deliveryPolicy } from '../../../infra/integration-settings';
-import { checkDestination, destinationPolicy, DestinationRefused } from '../../../infra/outbound';
+import { createWebhooksRepo } from '../../../adapters/db/repos/webhooks';
+import { deliveryPolicy } from '../../../app/integration-settings';
+import { checkDestination, destinationPolicy, DestinationRefused } from '../../../platform/outbound';
 import {
   NOTIFY_WORKFLOW_TYPES,
   redeliverWorkflowId,
@@ -11,7 +11,7 @@ import {
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './webhooks.routes';
-import { secretBoxFromEnv } from '../../../infra/secrets';
+import { secretBoxFromEnv } from '../../../platform/secrets';
 
 export function webhookHandlers(deps: ApiDeps) {
   const repo = createWebhooksRepo(deps.db, secretBoxFromEnv(deps.env));

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAggregatesRepo, type DeadLetter } from '../../../infra/db/repos/aggregates';
+import { createAggregatesRepo, type DeadLetter } from '../../../pipeline/adapters/store';
 import { eventually, uniqueName } from '../../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../../helpers/system';
 import { llmRequest } from './fixtures';

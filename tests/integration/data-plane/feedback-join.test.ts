@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UNASSIGNED_ARM } from '../../../domain/events';
-import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
+import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import { type testEnv, uniqueName } from '../../helpers/env';
 import { llmRequest, userFeedback } from './fixtures';
 import { usePipelines } from './pipelines';
-import { createRedisJoinIndex } from '../../../infra/ingest/join-index';
+import { createRedisJoinIndex } from '../../../pipeline/adapters/join-index';
 
 const { shared, start: startPipeline, stop, send } = usePipelines();
 const start = (name: string, dataDir: string, withRedis: boolean, env: Partial<typeof testEnv> = {}) =>

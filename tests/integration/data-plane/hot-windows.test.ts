@@ -9,17 +9,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryEvent } from '../../../domain/events';
 import { PriceBook } from '../../../domain/pricing';
 import { newSketch, percentilesOf } from '../../../domain/sketch';
-import { alignDown } from '../../../domain/windowing/engine';
+import { alignDown } from '../../../pipeline/core/windowing/engine';
 import {
   createAggregatesPublisher,
   createAggregatesReader,
   type AggregatesReader,
-} from '../../../infra/cache/aggregates';
-import { createRedisBus, type InvalidationBus } from '../../../infra/cache/bus';
-import { createPool, type Db } from '../../../infra/db/pool';
-import { createAggregatesRepo, type AggregatesRepo } from '../../../infra/db/repos/aggregates';
-import { createRedisDedup } from '../../../infra/ingest/dedup';
-import { ShardProcessor, type ShardConfig } from '../../../infra/ingest/shard';
+} from '../../../pipeline/adapters/aggregates-cache';
+import { createRedisBus, type InvalidationBus } from '../../../adapters/cache/bus';
+import { createPool, type Db } from '../../../adapters/db/pool';
+import { createAggregatesRepo, type AggregatesRepo } from '../../../pipeline/adapters/store';
+import { createRedisDedup } from '../../../pipeline/core/dedup';
+import { ShardProcessor, type ShardConfig } from '../../../pipeline/core/shard';
 import { eventually, testEnv, uniqueName } from '../../helpers/env';
 import { llmRequest } from './fixtures';
 

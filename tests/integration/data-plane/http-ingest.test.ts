@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
+import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import { uniqueName } from '../../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../../helpers/system';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
+import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import { testEnv, uniqueName } from '../../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../../helpers/system';
 import { healthBatch as batch } from './fixtures';

@@ -9,10 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { Admin, Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Db } from '../../../infra/db/pool';
-import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
-import { createLogger } from '../../../infra/logger';
-import { createKafka, KafkaSink, startKafkaStream, type RunningStream } from '../../../infra/ingest/kafka';
+import { createPool, type Db } from '../../../adapters/db/pool';
+import { createAggregatesRepo } from '../../../pipeline/adapters/store';
+import { createLogger } from '../../../platform/logger';
+import {
+  createKafka,
+  KafkaSink,
+  startKafkaStream,
+  type RunningStream,
+} from '../../../pipeline/adapters/kafka';
 import { eventually, testEnv, uniqueName } from '../../helpers/env';
 import { connectKafka, type KafkaClients } from '../../helpers/kafka';
 

@@ -1,11 +1,11 @@
 /**
  * A connected, idle Kafka producer over the real broker leaves no timer spinning: kafkajs 2.2.4 checked
- * its pending requests every millisecond forever (infra/ingest/kafkajs-idle-timer.ts), and requests
+ * its pending requests every millisecond forever (pipeline/adapters/kafkajs-idle-timer.ts), and requests
  * still flow with the fix in place.
  */
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kafkajsIdleTimerFixed } from '../../../infra/ingest/kafkajs-idle-timer';
+import { kafkajsIdleTimerFixed } from '../../../pipeline/adapters/kafkajs-idle-timer';
 import { uniqueName } from '../../helpers/env';
 import { connectKafka, type KafkaClients } from '../../helpers/kafka';
 
@@ -26,7 +26,7 @@ afterAll(async () => {
 describe('kafkajs request queue', () => {
   it('is fixed for the installed kafkajs', () => {
     // An upgrade of kafkajs turns this red: check whether the release fixed tulios/kafkajs#1556, then
-    // retire infra/ingest/kafkajs-idle-timer.ts or move its version.
+    // retire pipeline/adapters/kafkajs-idle-timer.ts or move its version.
     expect(kafkajsIdleTimerFixed()).toBe(true);
   });
 

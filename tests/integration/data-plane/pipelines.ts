@@ -5,9 +5,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import type { TelemetryEvent } from '../../../domain/events';
-import { createPool, type Db } from '../../../infra/db/pool';
-import { startEmbeddedIngest, type EmbeddedIngest } from '../../../infra/ingest';
-import { createLogger } from '../../../infra/logger';
+import { createPool, type Db } from '../../../adapters/db/pool';
+import { startEmbeddedIngest, type EmbeddedIngest } from '../../../pipeline';
+import { createLogger } from '../../../platform/logger';
 import { testEnv } from '../../helpers/env';
 
 export interface PipelineOptions {

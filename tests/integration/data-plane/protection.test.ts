@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCommitBreaker } from '../../../infra/ingest/common';
+import { createCommitBreaker } from '../../../pipeline/common';
 import { uniqueName } from '../../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../../helpers/system';
 import { healthBatch as batch } from './fixtures';

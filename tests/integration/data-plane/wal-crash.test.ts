@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, type Db } from '../../../infra/db/pool';
-import { createAggregatesRepo } from '../../../infra/db/repos/aggregates';
-import { createApiKeysRepo } from '../../../infra/db/repos/api-keys';
-import { freePort } from '../../../infra/net';
+import { createPool, type Db } from '../../../adapters/db/pool';
+import { createAggregatesRepo } from '../../../pipeline/adapters/store';
+import { createApiKeysRepo } from '../../../adapters/db/repos/api-keys';
+import { freePort } from '../../../platform/net';
 import { eventually, testEnv, uniqueName } from '../../helpers/env';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));

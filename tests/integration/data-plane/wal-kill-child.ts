@@ -4,7 +4,7 @@
  * SIGKILL it there: `after-write` once its bytes are written and before its fdatasync, `torn` after
  * only part of them.
  */
-import { Wal } from '../../../infra/ingest/wal';
+import { Wal } from '../../../pipeline/adapters/wal';
 import { FaultyWalFs } from '../../helpers/faulty-wal-fs';
 
 const [dir, mode, count] = process.argv.slice(2);

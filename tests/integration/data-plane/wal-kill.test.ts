@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { Wal } from '../../../infra/ingest/wal';
+import { Wal } from '../../../pipeline/adapters/wal';
 import { eventually } from '../../helpers/env';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));

@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Arm, Decision, TargetPolicy, type ServingChange } from '../../../domain/model';
-import { createPool, type Db } from '../../../infra/db/pool';
-import { createDecisionsRepo } from '../../../infra/db/repos/decisions';
-import { createRolloutsRepo } from '../../../infra/db/repos/rollouts';
-import { createTargetsRepo } from '../../../infra/db/repos/targets';
-import { createLogger } from '../../../infra/logger';
+import { createPool, type Db } from '../../../adapters/db/pool';
+import { createDecisionsRepo } from '../../../adapters/db/repos/decisions';
+import { createRolloutsRepo } from '../../../adapters/db/repos/rollouts';
+import { createTargetsRepo } from '../../../adapters/db/repos/targets';
+import { createLogger } from '../../../platform/logger';
 import { createOrchestrationActivities } from '../../../activities/orchestration';
 import { testEnv, uniqueName } from '../../helpers/env';
 

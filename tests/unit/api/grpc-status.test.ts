@@ -2,7 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { toStatus } from '../../../api/grpc/common';
-import { createLogger } from '../../../infra/logger';
+import { createLogger } from '../../../platform/logger';
 
 const deps = { logger: createLogger('test', 'silent') };
 

@@ -1,5 +1,5 @@
 /**
- * The request metrics kept outside prom-client's per-call path (infra/metrics.ts) read exactly as
+ * The request metrics kept outside prom-client's per-call path (platform/metrics.ts) read exactly as
  * prom-client's own would: the bound histogram's exposition is byte-identical to a prom-client Histogram
  * fed the same observations, sums the same across cluster workers, and resets in place; the deferred
  * counter's bulk hand-over equals counting one by one.
@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { BoundHistogram, deferredCounter } from '../../../infra/metrics';
+import { BoundHistogram, deferredCounter } from '../../../platform/metrics';
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const ROUTES = [

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkEvent, fastLlmRequest, TelemetryEvent } from '../../../domain/events';
-import { validateBatch } from '../../../infra/ingest/front';
+import { validateBatch } from '../../../pipeline/front';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
 const good = {

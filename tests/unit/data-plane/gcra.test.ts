@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMemoryGcra, gcraStep } from '../../../infra/cache/gcra';
+import { createMemoryGcra, gcraStep } from '../../../adapters/cache/gcra';
 
 describe('GCRA as a token bucket', () => {
   it('allows and refuses exactly as a token bucket, with the exact wait', async () => {

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { KeyPartitioner, murmur2 } from '../../../infra/ingest/kafka';
+import { KeyPartitioner, murmur2 } from '../../../pipeline/adapters/kafka';
 
 const metadata = (n: number): PartitionMetadata[] =>
   Array.from({ length: n }, (_, partitionId) => ({

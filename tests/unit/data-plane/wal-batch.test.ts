@@ -7,9 +7,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { splitBatch, validateBatch, type BatchFormat } from '../../../infra/ingest/front';
-import { decodeWalRecord, encodeRawBatch } from '../../../infra/ingest/pipeline';
-import { Wal } from '../../../infra/ingest/wal';
+import { splitBatch, validateBatch, type BatchFormat } from '../../../pipeline/front';
+import { decodeWalRecord, encodeRawBatch } from '../../../pipeline/embedded';
+import { Wal } from '../../../pipeline/adapters/wal';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
 const LIMITS = { maxBatchEvents: 100, maxDecompressedBytes: 1e6, maxFutureSkewMs: 300_000 };

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Wal, WalUnavailableError, type WalBatch } from '../../../infra/ingest/wal';
+import { Wal, WalUnavailableError, type WalBatch } from '../../../pipeline/adapters/wal';
 import { FaultyWalFs, type FaultCode, type WriteFault } from '../../helpers/faulty-wal-fs';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'llmopt-walf-'));

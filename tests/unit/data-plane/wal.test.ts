@@ -6,7 +6,7 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Wal } from '../../../infra/ingest/wal';
+import { Wal } from '../../../pipeline/adapters/wal';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'llmopt-wal-'));
 const read = async (wal: Wal, from = 0) => {

@@ -12,9 +12,9 @@ import {
   encodeState,
   mergeInto,
   type AggregateState,
-} from '../../../domain/windowing/aggregate-state';
-import { assignWindows, WindowEngine } from '../../../domain/windowing/engine';
-import { PartitionWatermarks } from '../../../domain/windowing/watermarks';
+} from '../../../pipeline/core/windowing/aggregate-state';
+import { assignWindows, WindowEngine } from '../../../pipeline/core/windowing/engine';
+import { PartitionWatermarks } from '../../../pipeline/core/windowing/watermarks';
 import { decodeSketch, encodeSketch, newSketch } from '../../../domain/sketch';
 
 const T0 = Date.parse('2026-11-27T12:00:00Z');

@@ -1,0 +1,256 @@
+/**
+ * The ingest front door shared by POST /v1/events and POST /v1/traces: body decoding (gzip, JSON array
+ * or NDJSON) within limits, per-event validation naming index and field, in-batch duplicate ids, a
+ * token bucket per source, and the hand-off to the sink (durable before it resolves).
+ */
+import { gunzipSync, inflateSync } from 'node:zlib';
+import { checkEvent, EVENT_REFUSALS, type TelemetryEvent } from '../domain/events';
+import { AppError, type FieldIssue } from '../domain/errors';
+import type { AcceptedEvent, IngestSink, RawBatch } from './embedded';
+
+export interface IngestLimits {
+  maxBatchEvents: number;
+  maxDecompressedBytes: number;
+  maxFutureSkewMs: number;
+}
+
+/**
+ * Why events were refused at the front door, the label set of llmopt_ingest_events_refused_total: the
+ * event's own faults (checkEvent), then whole-batch refusals counted per event they turned away.
+ */
+export const INGEST_REFUSALS = [
+  'invalid_json',
+  ...EVENT_REFUSALS,
+  'duplicate_in_batch',
+  'rate_limited',
+  'batch_too_large',
+  'backpressure',
+] as const;
+export type IngestRefusal = (typeof INGEST_REFUSALS)[number];
+
+/** Counts what the front door turned away (platform/metrics.ts ingestCounters). */
+export interface IngestObserver {
+  refused(reason: IngestRefusal, events: number): void;
+}
+
+export interface RejectedEvent {
+  index: number;
+  id?: string;
+  reason: IngestRefusal;
+  errors: FieldIssue[];
+}
+
+export interface BatchOutcome {
+  accepted: AcceptedEvent[];
+  /** Index in the batch of each accepted event. */
+  indexes: number[];
+  rejected: RejectedEvent[];
+}
+
+/** How a request body lists its events: a JSON array (or {"events": [...]}), or NDJSON. */
+export type BatchFormat = 'json' | 'ndjson';
+
+/** Decompresses per Content-Encoding, refusing to inflate past the limit (a gzip bomb gets 413). */
+export function decodeBody(body: Buffer, contentEncoding: string | undefined, maxBytes: number): Buffer {
+  const enc = (contentEncoding ?? 'identity').trim().toLowerCase();
+  if (enc === 'identity' || enc === '') return body;
+  if (enc !== 'gzip' && enc !== 'deflate') {
+    throw new AppError(
+      'unsupported_media_type',
+      `Content-Encoding "${enc}" is not supported; send gzip, deflate or identity`,
+    );
+  }
+  try {
+    return enc === 'gzip'
+      ? gunzipSync(body, { maxOutputLength: maxBytes })
+      : inflateSync(body, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if (err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new AppError('payload_too_large', `decompressed body exceeds ${maxBytes} bytes`);
+    }
+    throw new AppError('bad_request', `body is not valid ${enc} data`, {
+      issues: [{ path: '(body)', message: `invalid ${enc} stream` }],
+    });
+  }
+}
+
+/** A JSON array (or {"events": [...]}) or NDJSON, by Content-Type; each element is validated later. */
+export function splitBatch(
+  text: string,
+  contentType: string | undefined,
+): { items: unknown[]; lineErrors: Map<number, string>; format: BatchFormat } {
+  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  const lineErrors = new Map<number, string>();
+  if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl') {
+    const items: unknown[] = [];
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        items.push(JSON.parse(line));
+      } catch (err) {
+        lineErrors.set(items.length, `line is not valid JSON: ${(err as Error).message}`);
+        items.push(undefined);
+      }
+    }
+    return { items, lineErrors, format: 'ndjson' };
+  }
+  if (type !== 'application/json') {
+    throw new AppError(
+      'unsupported_media_type',
+      `Content-Type "${type}" is not accepted; send application/json (an array) or application/x-ndjson`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new AppError('bad_request', `request body is not valid JSON: ${(err as Error).message}`, {
+      issues: [{ path: '(body)', message: 'malformed JSON' }],
+    });
+  }
+  if (Array.isArray(parsed)) return { items: parsed, lineErrors, format: 'json' };
+  if (
+    typeof parsed === 'object' &&
+    parsed !== null &&
+    Array.isArray((parsed as { events?: unknown }).events)
+  ) {
+    return { items: (parsed as { events: unknown[] }).events, lineErrors, format: 'json' };
+  }
+  throw new AppError('validation', 'expected a JSON array of events (or {"events": [...]})', {
+    issues: [{ path: '(root)', message: 'expected an array of events' }],
+  });
+}
+
+/** Validates each element; valid events are accepted even when others in the batch are not. */
+export function validateBatch(
+  items: readonly unknown[],
+  now: number,
+  limits: IngestLimits,
+  lineErrors = new Map<number, string>(),
+): BatchOutcome {
+  if (items.length > limits.maxBatchEvents) {
+    throw new AppError(
+      'payload_too_large',
+      `batch has ${items.length} events; at most ${limits.maxBatchEvents} per request`,
+    );
+  }
+  const accepted: AcceptedEvent[] = [];
+  const indexes: number[] = [];
+  const rejected: RejectedEvent[] = [];
+  const firstIndex = new Map<string, number>();
+  for (let i = 0; i < items.length; i++) {
+    const lineError = lineErrors.get(i);
+    if (lineError !== undefined) {
+      rejected.push({ index: i, reason: 'invalid_json', errors: [{ path: `[${i}]`, message: lineError }] });
+      continue;
+    }
+    const raw = items[i];
+    const rawId = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined;
+    const id = typeof rawId === 'string' ? rawId : undefined;
+    const r = checkEvent(raw, now, limits.maxFutureSkewMs);
+    if (!r.ok) {
+      rejected.push({
+        index: i,
+        ...(id !== undefined ? { id } : {}),
+        reason: r.reason,
+        errors: r.issues.map((x) => ({
+          path: x.path === '(root)' ? `[${i}]` : `[${i}].${x.path}`,
+          message: x.message,
+        })),
+      });
+      continue;
+    }
+    const prior = firstIndex.get(r.event.id);
+    if (prior !== undefined) {
+      rejected.push({
+        index: i,
+        id: r.event.id,
+        reason: 'duplicate_in_batch',
+        errors: [{ path: `[${i}].id`, message: `duplicate of the event at index ${prior}` }],
+      });
+      continue;
+    }
+    firstIndex.set(r.event.id, i);
+    accepted.push({ event: r.event, ts: r.ts });
+    indexes.push(i);
+  }
+  return { accepted, indexes, rejected };
+}
+
+export type TakeResult = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+/** Per-source token bucket, shared through Redis or per process (createSourceLimiter, common.ts). */
+export interface SourceLimiter {
+  take(source: string, n: number): TakeResult | Promise<TakeResult>;
+}
+
+export interface IngestFront {
+  sink: IngestSink;
+  limits: IngestLimits;
+  buckets?: SourceLimiter;
+  observer?: IngestObserver;
+}
+
+/**
+ * Rate-limits, validates and hands the valid events to the sink; throws AppError for whole-batch faults.
+ * With the decoded body the items were split from, the sink may store that once (see RawBatch).
+ */
+export async function ingestItems(
+  front: IngestFront,
+  source: string,
+  items: readonly unknown[],
+  lineErrors?: Map<number, string>,
+  body?: { bytes: Buffer; format: BatchFormat },
+): Promise<{ accepted: number; rejected: RejectedEvent[] }> {
+  const refuse = (reason: IngestRefusal, err: AppError) => {
+    front.observer?.refused(reason, items.length);
+    return err;
+  };
+  if (items.length > front.limits.maxBatchEvents) {
+    throw refuse(
+      'batch_too_large',
+      new AppError(
+        'payload_too_large',
+        `batch has ${items.length} events; at most ${front.limits.maxBatchEvents} per request`,
+      ),
+    );
+  }
+  const limited = await front.buckets?.take(source, items.length);
+  if (limited && !limited.ok) {
+    throw refuse(
+      'rate_limited',
+      new AppError('rate_limited', `ingest rate limit for ${source} exceeded`, {
+        retryAfterSeconds: limited.retryAfterSeconds,
+      }),
+    );
+  }
+  const outcome = validateBatch(items, Date.now(), front.limits, lineErrors);
+  for (const r of outcome.rejected) front.observer?.refused(r.reason, 1);
+  if (outcome.accepted.length > 0) {
+    const raw: RawBatch | undefined = body && { ...body, indexes: outcome.indexes };
+    try {
+      await front.sink.accept(outcome.accepted, raw);
+    } catch (err) {
+      if (err instanceof AppError)
+        front.observer?.refused(
+          err.type === 'payload_too_large' ? 'batch_too_large' : 'backpressure',
+          outcome.accepted.length,
+        );
+      throw err;
+    }
+  }
+  return { accepted: outcome.accepted.length, rejected: outcome.rejected };
+}
+
+/** POST /v1/events after decompression: split by Content-Type, then ingestItems with the body. */
+export function ingestBody(
+  front: IngestFront,
+  source: string,
+  body: Buffer,
+  contentType: string | undefined,
+): Promise<{ accepted: number; rejected: RejectedEvent[] }> {
+  const { items, lineErrors, format } = splitBatch(body.toString('utf8'), contentType);
+  return ingestItems(front, source, items, lineErrors, { bytes: body, format });
+}
+
+export type { TelemetryEvent };
