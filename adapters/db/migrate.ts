@@ -13,7 +13,7 @@ import pg from 'pg';
 import { PROJECT_ROOT } from '../../platform/paths';
 import type { Logger } from '../../platform/logger';
 
-export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'infra', 'db', 'migrations');
+export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'adapters', 'db', 'migrations');
 const MIGRATIONS_TABLE = 'pgmigrations';
 const UNDEFINED_TABLE = '42P01';
 

@@ -37,9 +37,21 @@ afterAll(async () => {
 describe('migrate', () => {
   it('applies every migration to a fresh database, then finds the schema current without applying', async () => {
     const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql'));
+    expect(files.length, `no migrations in ${MIGRATIONS_DIR}`).toBeGreaterThan(10);
     expect(await schemaIsCurrent(freshUrl)).toBe(false);
     expect(await migrate(freshUrl)).toHaveLength(files.length);
     expect(await schemaIsCurrent(freshUrl)).toBe(true);
+    // The schema is there: the tables every process reads at start.
+    const check = new pg.Client({ connectionString: freshUrl });
+    await check.connect();
+    try {
+      const { rows } = await check.query<{ t: string | null }>(
+        `SELECT to_regclass(t) AS t FROM unnest(ARRAY['api_keys', 'targets', 'routing_configs', 'rollouts']) t`,
+      );
+      expect(rows.map((r) => r.t)).toEqual(['api_keys', 'targets', 'routing_configs', 'rollouts']);
+    } finally {
+      await check.end();
+    }
     expect(await migrate(freshUrl)).toEqual([]);
   });
 
