@@ -1,45 +1,38 @@
-/** llmopt.v1.RolloutService: list, read, steer and watch canary rollouts. */
-import { WorkflowNotFoundError } from '@temporalio/client';
+/** llmopt.v1.RolloutService over app/rollouts.ts: list, read, steer, revert and watch canary rollouts. */
 import { AppError } from '../../domain/errors';
 import { RolloutState, TargetName } from '../../domain/model';
-import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
+import { createRolloutsService, type Caller } from '../../app/rollouts';
 import type { RolloutServiceServer } from '../../proto/gen/llmopt/v1/rollout';
-import {
-  abortRolloutSignal,
-  approveStageUpdate,
-  pauseRolloutSignal,
-  resumeRolloutSignal,
-} from '../../workflows/messages';
+import type { Identity } from '../lib/permissions';
 import type { ApiDeps } from '../lib/types';
 import { parse, RolloutId, sleep, toRollout } from './common';
 import type { Guard } from './guard';
 
 const FINISHED_ROLLOUT = new Set(['promoted', 'rolled_back', 'aborted', 'failed']);
 
+/**
+ * A rollout that cannot take the action is in the wrong state, not a duplicate: FAILED_PRECONDITION, the
+ * status gRPC defines for it (REST answers the same conflict with 409).
+ */
+async function stateful<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof AppError && err.type === 'conflict')
+      throw new AppError('precondition_failed', err.message, err.details);
+    throw err;
+  }
+}
+
 export function rolloutService(deps: ApiDeps, guard: Guard, pollMs: number): RolloutServiceServer {
-  const rollouts = createRolloutsRepo(deps.db);
-  const requireRollout = async (id: string) => {
-    const r = await rollouts.get(parse(RolloutId, id, 'id'));
-    if (!r) throw new AppError('not_found', `rollout "${id}" not found`);
-    return r;
-  };
-  const signal = async (
-    id: string,
-    send: (h: ReturnType<typeof deps.temporal.workflow.getHandle>) => Promise<unknown>,
-  ) => {
-    const r = await requireRollout(id);
-    if (FINISHED_ROLLOUT.has(r.state))
-      throw new AppError('precondition_failed', `rollout "${id}" already finished (${r.state})`);
-    try {
-      await send(deps.temporal.workflow.getHandle(r.id));
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError)
-        throw new AppError('precondition_failed', `rollout "${id}" is not running`);
-      if (err instanceof Error && /rejected|not await|no stage/i.test(err.message))
-        throw new AppError('precondition_failed', err.message);
-      throw err;
-    }
-    return toRollout(await requireRollout(id));
+  const rollouts = createRolloutsService(deps);
+  const caller = ({ id, actor }: Identity): Caller => ({ id, actor });
+  const idOf = (req: { id: string }) => parse(RolloutId, req.id, 'id');
+  const reasonOf = (req: { reason: string }) => (req.reason ? { reason: req.reason } : {});
+  /** Runs the action, then answers with the rollout as stored now. */
+  const act = async (id: string, action: Promise<unknown>) => {
+    await stateful(action);
+    return toRollout(await rollouts.get(id));
   };
 
   return {
@@ -53,35 +46,26 @@ export function rolloutService(deps: ApiDeps, guard: Guard, pollMs: number): Rol
       });
       return { items: items.map(toRollout) };
     }),
-    get: guard.unary(async (req) => toRollout(await requireRollout(req.id))),
-    pause: guard.unary((req, who) =>
-      signal(req.id, (h) =>
-        h.signal(pauseRolloutSignal, { by: who.actor, ...(req.reason ? { reason: req.reason } : {}) }),
-      ),
-    ),
-    resume: guard.unary((req, who) =>
-      signal(req.id, (h) =>
-        h.signal(resumeRolloutSignal, { by: who.actor, ...(req.reason ? { reason: req.reason } : {}) }),
-      ),
-    ),
-    abort: guard.unary((req, who) =>
-      signal(req.id, (h) =>
-        h.signal(abortRolloutSignal, { by: who.actor, ...(req.reason ? { reason: req.reason } : {}) }),
-      ),
-    ),
+    get: guard.unary(async (req) => toRollout(await rollouts.get(idOf(req)))),
+    pause: guard.unary((req, who) => act(req.id, rollouts.pause(caller(who), idOf(req), reasonOf(req)))),
+    resume: guard.unary((req, who) => act(req.id, rollouts.resume(caller(who), idOf(req), reasonOf(req)))),
+    abort: guard.unary((req, who) => act(req.id, rollouts.abort(caller(who), idOf(req), reasonOf(req)))),
     approve: guard.unary((req, who) =>
-      signal(req.id, (h) =>
-        h.executeUpdate(approveStageUpdate, {
-          args: [
-            { by: who.actor, ...(req.stage !== undefined && req.stage >= 0 ? { stage: req.stage } : {}) },
-          ],
-        }),
+      act(
+        req.id,
+        // -1 (or no stage) approves the stage that awaits, whichever it is.
+        rollouts.approve(
+          caller(who),
+          idOf(req),
+          req.stage !== undefined && req.stage >= 0 ? { stage: req.stage } : {},
+        ),
       ),
     ),
+    revert: guard.unary((req, who) => act(req.id, rollouts.revert(caller(who), idOf(req), reasonOf(req)))),
     watch: guard.serverStream(async (req, _id, emit, alive) => {
       let last = '';
       while (alive()) {
-        const r = await requireRollout(req.id);
+        const r = await rollouts.get(idOf(req));
         const stamp = `${r.updated_at}/${r.state}/${r.current_stage}`;
         if (stamp !== last) {
           last = stamp;

@@ -143,6 +143,7 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('POST', '/v1/rollouts/{id}/resume', 'rollouts:manage', true),
   r('POST', '/v1/rollouts/{id}/abort', 'rollouts:manage', true),
   r('POST', '/v1/rollouts/{id}/approve', 'rollouts:manage', true),
+  r('POST', '/v1/rollouts/{id}/revert', 'rollouts:manage', true),
 
   r('GET', '/v1/schedules', 'schedules:read'),
   r('GET', '/v1/schedules/**', 'schedules:read'),
@@ -264,6 +265,7 @@ export const GRPC_METHOD_RULES: Record<string, Permission> = {
   '/llmopt.v1.RolloutService/Resume': 'rollouts:manage',
   '/llmopt.v1.RolloutService/Abort': 'rollouts:manage',
   '/llmopt.v1.RolloutService/Approve': 'rollouts:manage',
+  '/llmopt.v1.RolloutService/Revert': 'rollouts:manage',
   '/llmopt.v1.ConfigService/GetRoutingConfig': 'config:read',
   '/llmopt.v1.ConfigService/WatchRoutingConfig': 'config:read',
 };

@@ -321,7 +321,7 @@ describe('signed inbound routes', () => {
     }
     // A mapped user still gets through to the rollout lookup.
     const mapped = await slack(sys.app, 'status rollout-none-d1', 'U0OPERATOR');
-    expect(((await mapped.json()) as { text: string }).text).toMatch(/No running rollout/);
+    expect(((await mapped.json()) as { text: string }).text).toMatch(/rollout "rollout-none-d1" not found/);
   });
 
   it('keeps a flood of unsigned Slack requests from spending the allowance of GitHub deliveries, and counts them', async () => {

@@ -103,7 +103,7 @@ describe('rollouts API', () => {
     const resume = await call(sys.app, 'POST', `/v1/rollouts/${id}/resume`, {});
     expect(resume.status).toBe(409);
     expect(resume.body.detail).toContain('not paused');
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/pause`, { by: 'ops' })).status).toBe(202);
+    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/pause`, { reason: 'look' })).status).toBe(202);
     await eventually(
       async () => (await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body.workflow.paused === true,
     );
@@ -120,9 +120,13 @@ describe('rollouts API', () => {
     expect(second.status).toBe(409);
     expect(second.body.running_id).toBe(id);
 
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/approve`, { stage: 1, by: 'ops' })).body).toEqual(
-      { id, stage: 1, approved: true },
-    );
+    // Stages are 0-based indexes, as in `stages` and `current_stage`; the approver is the caller.
+    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/approve`, { stage: 0 })).body).toEqual({
+      id,
+      stage: 0,
+      approved: true,
+      approved_by: expect.stringMatching(/^test admin /),
+    });
     await eventually(
       async () => (await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body.weights?.small === 500,
       { what: 'stage 1 weights' },
@@ -131,9 +135,7 @@ describe('rollouts API', () => {
     expect(again.status).toBe(409);
     expect(again.body.detail).toContain('nothing awaits approval');
 
-    expect(
-      (await call(sys.app, 'POST', `/v1/rollouts/${id}/abort`, { by: 'ops', reason: 'test' })).status,
-    ).toBe(202);
+    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/abort`, { reason: 'test' })).status).toBe(202);
     const aborted = await eventually(
       async () => {
         const r = await call(sys.app, 'GET', `/v1/rollouts/${id}`);
@@ -141,7 +143,7 @@ describe('rollouts API', () => {
       },
       { what: 'the abort to complete', timeoutMs: 40_000 },
     );
-    expect(aborted.body.reason).toBe('aborted by ops: test');
+    expect(aborted.body.reason).toMatch(/^aborted by test admin .*: test$/);
     const cfg = await call(sys.app, 'GET', `/v1/targets/${target}/config`);
     expect(cfg.body).toMatchObject({ version: 3, weights: { big: 10000 } });
     const late = await call(sys.app, 'POST', `/v1/rollouts/${id}/abort`, {});

@@ -22,6 +22,8 @@ import { createIntegrationActivities } from '../../activities/integrations';
 import type { JudgeResult, PromptVariantResult } from '../../activities/integrations/anthropic';
 import type { EvalResultEvent } from '../../domain/events';
 import { createLogger } from '../../platform/logger';
+import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
+import { seedTarget } from '../helpers/rollout';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 
 let s: IntegrationSystem;
@@ -204,8 +206,20 @@ describe('Slack slash commands', () => {
   }
 
   it('pauses and aborts a rollout for an operator, reports status to a viewer, and refuses a viewer pause', async () => {
-    const target = uniqueName('cmd');
+    const target = await seedTarget(s.sys.deps.repos, { prefix: 'cmd' });
     const rolloutId = `rollout-${target}-d1`;
+    // Slack steers rollouts through the same service as the API, which knows a rollout by its row.
+    await createRolloutsRepo(s.sys.deps.db).create({
+      id: rolloutId,
+      decision_id: 'd1',
+      target,
+      segment: 'default',
+      strategy: 'test',
+      canary_arm: 'small',
+      baseline_arm: 'big',
+      stages: [{ canary_bps: 500, bake_seconds: 60, requires_approval: false }],
+      from_version: 1,
+    });
     const handle = await s.sys.client.workflow.start('rolloutStandIn', {
       taskQueue: queue,
       workflowId: rolloutId,
@@ -232,7 +246,7 @@ describe('Slack slash commands', () => {
     await signed(`abort ${rolloutId} bad canary`, 'U0OPERATOR');
     expect(await handle.result()).toEqual({ state: 'aborted', by: 'slack:U0OPERATOR' });
     const gone = await signed(`pause ${rolloutId}`, 'U0OPERATOR');
-    expect(((await gone.json()) as { text: string }).text).toMatch(/No running rollout/);
+    expect(((await gone.json()) as { text: string }).text).toMatch(/nothing to pause/);
   });
 
   it('answers 401 for a stale or wrong signature', async () => {

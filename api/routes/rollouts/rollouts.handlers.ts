@@ -1,15 +1,7 @@
+/** REST over app/rollouts.ts: the wire shapes and the caller's identity; the service decides. */
 import type { RouteHandler } from '@hono/zod-openapi';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { AppError, conflict, notFound } from '../../../domain/errors';
-import { createRolloutsRepo, type Rollout } from '../../../adapters/db/repos/rollouts';
-import {
-  abortRolloutSignal,
-  approveStageUpdate,
-  pauseRolloutSignal,
-  resumeRolloutSignal,
-  rolloutStatusQuery,
-  type RolloutStatus,
-} from '../../../workflows/messages';
+import type { Context } from 'hono';
+import { createRolloutsService, type Caller } from '../../../app/rollouts';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { temporalUiUrl } from '../optimizations/optimizations.handlers';
@@ -20,6 +12,7 @@ import type {
   listRollouts,
   pauseRollout,
   resumeRollout,
+  revertRollout,
 } from './rollouts.routes';
 
 interface Cursor {
@@ -32,35 +25,14 @@ const isCursor = (v: unknown): v is Cursor =>
   typeof (v as Cursor).createdAt === 'string' &&
   typeof (v as Cursor).id === 'string';
 
-/** How long a status query may wait for the rollout's worker before the API answers from the row. */
-const QUERY_TIMEOUT_MS = 3_000;
+/** The authenticated identity of the request (the security middleware refused anyone else). */
+const callerOf = (c: Context<AppBindings>): Caller => {
+  const { id, actor } = c.get('identity');
+  return { id, actor };
+};
 
 export function rolloutHandlers(deps: ApiDeps) {
-  const rollouts = createRolloutsRepo(deps.db);
-
-  async function require(id: string): Promise<Rollout> {
-    const r = await rollouts.get(id);
-    if (!r) throw notFound(`rollout "${id}"`);
-    return r;
-  }
-
-  /** The live status of a running rollout, or null once its run is closed. */
-  async function live(id: string): Promise<{ status: string; live: RolloutStatus | null }> {
-    const handle = deps.temporal.workflow.getHandle(id);
-    try {
-      const d = await handle.describe();
-      if (d.status.name !== 'RUNNING') return { status: d.status.name.toLowerCase(), live: null };
-      // A query needs a worker; without one it would wait for the RPC deadline. Answer from the row instead.
-      const answer = await Promise.race([
-        handle.query(rolloutStatusQuery).catch(() => null),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), QUERY_TIMEOUT_MS).unref()),
-      ]);
-      return { status: 'running', live: answer };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return { status: 'unknown', live: null };
-      throw err;
-    }
-  }
+  const rollouts = createRolloutsService(deps);
 
   const list: RouteHandler<typeof listRollouts, AppBindings> = async (c) => {
     const { target, state, limit, cursor } = c.req.valid('query');
@@ -79,18 +51,15 @@ export function rolloutHandlers(deps: ApiDeps) {
 
   const get: RouteHandler<typeof getRollout, AppBindings> = async (c) => {
     const { id } = c.req.valid('param');
-    const row = await require(id);
-    const { status, live: s } = await live(id);
+    const { rollout, workflow: w } = await rollouts.describe(id);
     return c.json(
       {
-        ...row,
-        // While the run is live its query is fresher than the row (written after each step).
-        ...(s ? { state: s.state, current_stage: s.stage, weights: s.weights, verdicts: s.verdicts } : {}),
+        ...rollout,
         workflow: {
-          status,
-          paused: s?.paused ?? null,
-          awaiting_approval_stage: s?.awaitingApproval ?? null,
-          rollback_id: s?.rollbackId ?? null,
+          status: w.status,
+          paused: w.paused,
+          awaiting_approval_stage: w.awaitingApprovalStage,
+          rollback_id: w.rollbackId,
           temporal_ui_url: temporalUiUrl(deps, id),
         },
       },
@@ -98,86 +67,31 @@ export function rolloutHandlers(deps: ApiDeps) {
     );
   };
 
-  /**
-   * Refuses a message the rollout cannot act on with 409 and the reason, before anything is sent. A
-   * running rollout whose worker does not answer the status query yields null: signals are durable and
-   * reach it when a worker is back, so pause, resume and abort are still accepted then.
-   */
-  async function running(id: string, action: string): Promise<RolloutStatus | null> {
-    const row = await require(id);
-    const { status, live: s } = await live(id);
-    if (status !== 'running')
-      throw conflict(`rollout ${id} is ${row.state}; there is nothing to ${action}`, { state: row.state });
-    return s;
-  }
+  const pause: RouteHandler<typeof pauseRollout, AppBindings> = async (c) =>
+    c.json(await rollouts.pause(callerOf(c), c.req.valid('param').id, c.req.valid('json')), 202);
 
-  const pause: RouteHandler<typeof pauseRollout, AppBindings> = async (c) => {
-    const { id } = c.req.valid('param');
-    const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
-    const s = await running(id, 'pause');
-    if (s?.paused) throw conflict(`rollout ${id} is already paused`, { state: s.state });
-    await deps.temporal.workflow.getHandle(id).signal(pauseRolloutSignal, body);
-    return c.json(
-      {
-        id,
-        action: 'pause',
-        state: s?.state ?? 'progressing',
-        detail: 'pause requested: progression holds at the next step',
-      },
-      202,
-    );
-  };
+  const resume: RouteHandler<typeof resumeRollout, AppBindings> = async (c) =>
+    c.json(await rollouts.resume(callerOf(c), c.req.valid('param').id, c.req.valid('json')), 202);
 
-  const resume: RouteHandler<typeof resumeRollout, AppBindings> = async (c) => {
-    const { id } = c.req.valid('param');
-    const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
-    const s = await running(id, 'resume');
-    if (s && !s.paused) throw conflict(`rollout ${id} is not paused (it is ${s.state})`, { state: s.state });
-    await deps.temporal.workflow.getHandle(id).signal(resumeRolloutSignal, body);
-    return c.json({ id, action: 'resume', state: s?.state ?? 'paused', detail: 'resume requested' }, 202);
-  };
-
-  const abort: RouteHandler<typeof abortRollout, AppBindings> = async (c) => {
-    const { id } = c.req.valid('param');
-    const body = (await c.req.json().catch(() => ({}))) as { by?: string; reason?: string };
-    const s = await running(id, 'abort');
-    await deps.temporal.workflow.getHandle(id).signal(abortRolloutSignal, body);
-    return c.json(
-      {
-        id,
-        action: 'abort',
-        state: s?.state ?? 'progressing',
-        detail: 'abort requested: the rollout rolls back to the version it started from',
-      },
-      202,
-    );
-  };
+  const abort: RouteHandler<typeof abortRollout, AppBindings> = async (c) =>
+    c.json(await rollouts.abort(callerOf(c), c.req.valid('param').id, c.req.valid('json')), 202);
 
   const approve: RouteHandler<typeof approveRollout, AppBindings> = async (c) => {
-    const { id } = c.req.valid('param');
-    const body = (await c.req.json().catch(() => ({}))) as { stage?: number; by?: string };
-    if (!(await running(id, 'approve'))) {
-      throw new AppError(
-        'unavailable',
-        `rollout ${id} is running but no orchestration worker answers; retry`,
-        {
-          retryAfterSeconds: 5,
-        },
-      );
-    }
-    try {
-      const r = await deps.temporal.workflow.getHandle(id).executeUpdate(approveStageUpdate, {
-        args: [{ ...(body.stage ? { stage: body.stage - 1 } : {}), ...(body.by ? { by: body.by } : {}) }],
-      });
-      return c.json({ id, stage: r.stage + 1, approved: true as const }, 200);
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError)
-        throw conflict(err.cause?.message ?? 'the rollout refused the approval');
-      if (err instanceof WorkflowNotFoundError)
-        throw new AppError('conflict', `rollout ${id} finished meanwhile`);
-      throw err;
-    }
+    const r = await rollouts.approve(callerOf(c), c.req.valid('param').id, c.req.valid('json'));
+    return c.json({ id: r.id, stage: r.stage, approved: true as const, approved_by: r.approvedBy }, 200);
   };
 
-  return { list, get, pause, resume, abort, approve };
+  const revert: RouteHandler<typeof revertRollout, AppBindings> = async (c) => {
+    const r = await rollouts.revert(callerOf(c), c.req.valid('param').id, c.req.valid('json'));
+    const body = {
+      id: r.id,
+      state: r.state,
+      rollback_id: r.rollbackId,
+      restored_version: r.restoredVersion,
+      new_version: r.newVersion,
+    };
+    return r.state === 'rolled_back' ? c.json(body, 200) : c.json(body, 202);
+  };
+
+  return { list, get, pause, resume, abort, approve, revert };
 }

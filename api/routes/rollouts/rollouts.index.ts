@@ -11,5 +11,6 @@ export function rolloutsRouter(deps: ApiDeps) {
     .openapi(routes.pauseRollout, h.pause)
     .openapi(routes.resumeRollout, h.resume)
     .openapi(routes.abortRollout, h.abort)
-    .openapi(routes.approveRollout, h.approve);
+    .openapi(routes.approveRollout, h.approve)
+    .openapi(routes.revertRollout, h.revert);
 }

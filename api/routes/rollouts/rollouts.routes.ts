@@ -46,15 +46,21 @@ export const RolloutId = z.object({
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
 
+// The actor of every action is the authenticated caller: a body cannot name someone else.
 const ActionBody = z
-  .object({ by: z.string().max(200).optional(), reason: z.string().max(2000).optional() })
+  .object({ reason: z.string().max(2000).optional() })
   .strict()
   .openapi('RolloutAction');
 
 const ApproveBody = z
   .object({
-    stage: z.number().int().min(1).max(20).optional().describe('1-based stage to approve'),
-    by: z.string().max(200).optional(),
+    stage: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .optional()
+      .describe('0-based index (in `stages`) of the stage being approved; absent for the one that awaits'),
   })
   .strict()
   .openapi('RolloutApproval');
@@ -62,6 +68,16 @@ const ApproveBody = z
 const Accepted = z
   .object({ id: z.string(), action: z.string(), state: z.string(), detail: z.string() })
   .openapi('RolloutActionAccepted');
+
+const Reverted = z
+  .object({
+    id: z.string(),
+    state: z.enum(['rolled_back', 'rolling_back']),
+    rollback_id: z.string().describe('The `rollback` workflow run restoring the config'),
+    restored_version: z.number().int().describe('The config version restored (the rollout started from it)'),
+    new_version: z.number().int().nullable().describe('The version the restore wrote; null while it runs'),
+  })
+  .openapi('RolloutReverted');
 
 export const listRollouts = createRoute({
   method: 'get',
@@ -117,11 +133,34 @@ export const approveRollout = createRoute({
   request: { params: RolloutId, body: { ...jsonBody(ApproveBody).body, required: false } },
   responses: {
     200: jsonResponse(
-      z.object({ id: z.string(), stage: z.number().int(), approved: z.literal(true) }),
+      z.object({
+        id: z.string(),
+        stage: z.number().int().describe('0-based index of the stage approved'),
+        approved: z.literal(true),
+        approved_by: z.string().describe('The authenticated caller, recorded as the approver'),
+      }),
       'The stage was approved',
     ),
     ...rolloutResponses.notFound,
     409: problemResponse('No stage awaits approval'),
+    422: problemResponse('Invalid body'),
+  },
+});
+
+export const revertRollout = createRoute({
+  method: 'post',
+  path: '/v1/rollouts/{id}/revert',
+  tags: ['rollouts'],
+  summary: 'Revert a promoted rollout: restore the config version it started from, as a new version',
+  description:
+    'Starts the `rollback` workflow. Refused with 409 unless the rollout is promoted and the routing config ' +
+    'is still the version it promoted (a later change is never overwritten).',
+  request: { params: RolloutId, body: { ...jsonBody(ActionBody).body, required: false } },
+  responses: {
+    200: jsonResponse(Reverted, 'The config the rollout started from is serving again'),
+    202: jsonResponse(Reverted, 'The rollback runs; follow it by its id'),
+    ...rolloutResponses.notFound,
+    409: problemResponse('The rollout is not promoted, or the config changed since'),
     422: problemResponse('Invalid body'),
   },
 });

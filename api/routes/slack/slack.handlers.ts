@@ -1,16 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RouteHandler } from '@hono/zod-openapi';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { AppError } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
 import { createIntegrationsRepo } from '../../../adapters/db/repos/integrations';
 import { createSettingsResolver, SLACK_ROLES, type SlackSettings } from '../../../app/integration-settings';
-import {
-  abortRolloutSignal,
-  pauseRolloutSignal,
-  rolloutStatusQuery,
-  type RolloutStatus,
-} from '../../../workflows/messages';
+import { createRolloutsService, type RolloutView } from '../../../app/rollouts';
 import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { slackCommand } from './slack.routes';
@@ -62,12 +56,13 @@ function rolloutId(args: string[]): { id: string; rest: string[] } | undefined {
   return { id: workflowIds.rollout(first, second), rest };
 }
 
-function statusReply(s: RolloutStatus): Reply {
-  const stage = s.stages[s.stage];
+function statusReply({ rollout: r, workflow: w }: RolloutView): Reply {
+  const stage = r.stages[r.current_stage];
   const lines = [
-    `*${s.rolloutId}*: ${s.state}${s.paused ? ' (paused)' : ''}`,
-    `stage ${s.stage + 1}/${s.stages.length}${stage ? ` at ${stage.canary_bps} bps` : ''}, config v${s.configVersion ?? '?'}`,
-    ...(s.reason ? [`reason: ${s.reason}`] : []),
+    `*${r.id}*: ${r.state}${w.paused ? ' (paused)' : ''}`,
+    // Stage indexes are 0-based, as in the API, so the number read here is the one to approve.
+    `stage ${r.current_stage} (of 0-${r.stages.length - 1})${stage ? ` at ${stage.canary_bps} bps` : ''}, config v${r.to_version ?? r.from_version}`,
+    ...(r.reason ? [`reason: ${r.reason}`] : []),
   ];
   return {
     response_type: 'ephemeral',
@@ -82,6 +77,7 @@ export function slackHandlers(deps: ApiDeps) {
     createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env)),
   );
   const refused = signatureFailures(deps.metrics, 'slack');
+  const rollouts = createRolloutsService(deps);
 
   const command: RouteHandler<typeof slackCommand, AppBindings> = async (c) => {
     const raw = await c.req.text();
@@ -120,19 +116,21 @@ export function slackHandlers(deps: ApiDeps) {
     const target = rolloutId(args);
     if (!target) return c.json(ephemeral(USAGE), 200);
 
-    const handle = deps.temporal.workflow.getHandle(target.id);
     try {
-      if (verb === 'status') return c.json(statusReply(await handle.query(rolloutStatusQuery)), 200);
-      const request = { by: `slack:${user}`, reason: target.rest.join(' ') || `${verb} from Slack` };
-      await handle.signal(verb === 'pause' ? pauseRolloutSignal : abortRolloutSignal, request);
+      if (verb === 'status') return c.json(statusReply(await rollouts.describe(target.id)), 200);
+      // The Slack user whose signed request this is acts, as an API caller does.
+      const caller = { id: `slack:${user}`, actor: `slack:${user}` };
+      const request = { reason: target.rest.join(' ') || `${verb} from Slack` };
+      await (verb === 'pause' ? rollouts.pause : rollouts.abort)(caller, target.id, request);
       log.info({ rollout: target.id }, `rollout ${verb} requested from Slack`);
       return c.json(
         { response_type: 'in_channel' as const, text: `<@${user}> requested *${verb}* of \`${target.id}\`.` },
         200,
       );
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError)
-        return c.json(ephemeral(`No running rollout \`${target.id}\`.`), 200);
+      // Slack shows the reply to the person who typed the command: a refusal is said there, not as an HTTP error.
+      if (err instanceof AppError && (err.type === 'not_found' || err.type === 'conflict'))
+        return c.json(ephemeral(`\`${target.id}\`: ${err.message}.`), 200);
       throw err;
     }
   };

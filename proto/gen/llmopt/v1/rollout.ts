@@ -772,6 +772,19 @@ export const RolloutServiceService = {
     responseSerialize: (value: Rollout): Buffer => Buffer.from(Rollout.encode(value).finish()),
     responseDeserialize: (value: Buffer): Rollout => Rollout.decode(value),
   },
+  /**
+   * Restore the config a promoted rollout started from (workflow rollback); FAILED_PRECONDITION unless
+   * the rollout is promoted and the config is still the version it promoted.
+   */
+  revert: {
+    path: "/llmopt.v1.RolloutService/Revert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RolloutActionRequest): Buffer => Buffer.from(RolloutActionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RolloutActionRequest => RolloutActionRequest.decode(value),
+    responseSerialize: (value: Rollout): Buffer => Buffer.from(Rollout.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Rollout => Rollout.decode(value),
+  },
   /** The rollout now and after every change, until it finishes. */
   watch: {
     path: "/llmopt.v1.RolloutService/Watch" as const,
@@ -791,6 +804,11 @@ export interface RolloutServiceServer extends UntypedServiceImplementation {
   resume: handleUnaryCall<RolloutActionRequest, Rollout>;
   abort: handleUnaryCall<RolloutActionRequest, Rollout>;
   approve: handleUnaryCall<ApproveRolloutRequest, Rollout>;
+  /**
+   * Restore the config a promoted rollout started from (workflow rollback); FAILED_PRECONDITION unless
+   * the rollout is promoted and the config is still the version it promoted.
+   */
+  revert: handleUnaryCall<RolloutActionRequest, Rollout>;
   /** The rollout now and after every change, until it finishes. */
   watch: handleServerStreamingCall<RolloutRequest, Rollout>;
 }
@@ -879,6 +897,25 @@ export interface RolloutServiceClient extends Client {
   ): ClientUnaryCall;
   approve(
     request: ApproveRolloutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  /**
+   * Restore the config a promoted rollout started from (workflow rollback); FAILED_PRECONDITION unless
+   * the rollout is promoted and the config is still the version it promoted.
+   */
+  revert(
+    request: RolloutActionRequest,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  revert(
+    request: RolloutActionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  revert(
+    request: RolloutActionRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Rollout) => void,
