@@ -1,6 +1,8 @@
 /**
- * createApp(deps): the REST API as a Hono app over injected dependencies. Every route is declared with
- * @hono/zod-openapi, so /openapi.json is the contract and validation answers problem+json.
+ * createApp(deps): the REST API as a Hono app over the process's container (app/compose.ts). Every route
+ * is declared with @hono/zod-openapi, so /openapi.json is the contract and validation answers
+ * problem+json. The app it returns carries what the servers in front of it share with it: the security
+ * services (the gRPC server, the config read's fast path) and the request instruments.
  */
 import { bodyLimit } from 'hono/body-limit';
 import { timeout } from 'hono/timeout';
@@ -10,7 +12,7 @@ import { errorHandler, problem } from './lib/problem';
 import { createRouter } from './lib/router';
 import type { ApiDeps } from './lib/types';
 import { applyCommonHeaders, requestIdOf } from './lib/headers';
-import { requestInstruments } from './lib/request-metrics';
+import { requestInstruments, type RequestInstruments } from './lib/request-metrics';
 import { documentIdempotencyKey } from './middleware/idempotency';
 import type { Logger } from '../platform/logger';
 import { analysisRouter } from './routes/analysis/analysis.index';
@@ -21,7 +23,7 @@ import { webhooksRouter } from './routes/webhooks/webhooks.index';
 import { integrationsRouter } from './routes/integrations/integrations.index';
 import { slackRouter } from './routes/slack/slack.index';
 import { githubRouter } from './routes/github/github.index';
-import { installSecurity } from './middleware/security';
+import { installSecurity, type Security } from './middleware/security';
 import { storableBody, storableUrl } from './middleware/storable-text';
 import { apiKeysRouter } from './routes/api-keys/api-keys.index';
 import { auditRouter } from './routes/audit/audit.index';
@@ -64,6 +66,13 @@ function lazyChild(logger: Logger, bindings: Record<string, unknown>): Logger {
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(child) : v;
     },
   });
+}
+
+/** What createApp built, beside the routes: api/server.ts and api/grpc/server.ts serve with these. */
+export interface AppServices {
+  readonly deps: ApiDeps;
+  readonly security: Security;
+  readonly instruments: RequestInstruments;
 }
 
 export function createApp(deps: ApiDeps) {
@@ -152,7 +161,8 @@ export function createApp(deps: ApiDeps) {
 
   app.notFound((c) => problem(c, 'not_found', `no route for ${c.req.method} ${c.req.path}`));
   app.onError(errorHandler(deps.logger));
-  return app;
+  const services: AppServices = { deps, security, instruments };
+  return Object.assign(app, services);
 }
 
 export type App = ReturnType<typeof createApp>;

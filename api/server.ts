@@ -8,16 +8,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
 import { createConfigReadFastPath } from './routes/targets/config-read';
-import { requestInstruments } from './lib/request-metrics';
-import type { ApiDeps } from './lib/types';
 import type { App } from './app';
-import { securityOf } from './middleware/security';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** An http.Server (not yet listening) for `app`, built by createApp over `deps`. */
-export function createApiServer(app: App, deps: ApiDeps, hostname?: string): Server {
-  const fast = createConfigReadFastPath(deps, securityOf(app), requestInstruments(deps.metrics));
+/** An http.Server (not yet listening) for `app`, with the fast path over the services createApp built. */
+export function createApiServer(app: App, hostname?: string): Server {
+  const { deps } = app;
+  const fast = createConfigReadFastPath(deps, app.security, app.instruments);
   let warned = false;
   const inFront =
     (hono: Listener): Listener =>
@@ -48,8 +46,8 @@ export function createApiServer(app: App, deps: ApiDeps, hostname?: string): Ser
 }
 
 /** createApiServer, listening on `port` and `host` (port 0: any free port). */
-export function listenApi(app: App, deps: ApiDeps, port: number, host: string): Promise<Server> {
-  const server = createApiServer(app, deps, host);
+export function listenApi(app: App, port: number, host: string): Promise<Server> {
+  const server = createApiServer(app, host);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Env } from '../platform/env';
 import type { IntegrationKind, IntegrationRecord, IntegrationsRepo } from '../adapters/db/repos/integrations';
-import type { DeliveryPolicy } from '../workflows/notify-types';
+import type { DeliveryPolicy } from '../domain/delivery';
 
 const httpUrl = z
   .string()

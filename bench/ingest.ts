@@ -13,18 +13,14 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { Redis } from 'ioredis';
 import { createApp } from '../api/app';
-import { TASK_QUEUES } from '../domain/names';
+import { compose } from '../app/compose';
 import { TelemetryEvent } from '../domain/events';
 import { createPool } from '../adapters/db/pool';
-import { migrate } from '../adapters/db/migrate';
 import { createApiKeysRepo } from '../adapters/db/repos/api-keys';
-import { createDecisionsRepo } from '../adapters/db/repos/decisions';
-import { createTargetsRepo } from '../adapters/db/repos/targets';
 import { loadEnv } from '../platform/env';
 import { startEmbeddedIngest } from '../pipeline';
 import { createKafka, KafkaSink, startKafkaStream } from '../pipeline/adapters/kafka';
 import { createLogger } from '../platform/logger';
-import { connectClient } from '../platform/temporal';
 import { createMetrics } from '../platform/metrics';
 import { createAggregatesRepo } from '../pipeline/adapters/store';
 import { makeEvents, runClients, runClientsInWorker, type ClientPlan } from './ingest-client';
@@ -71,24 +67,17 @@ async function httpBench(): Promise<Figures> {
     INGEST_RATE_LIMIT_BURST: 100_000_000,
   };
   const logger = createLogger('bench', 'silent');
-  await migrate(env.DATABASE_URL);
-  const db = createPool(env.DATABASE_URL, 10);
-  const ingest = await startEmbeddedIngest({ env, db, logger, name: `bench-${Date.now()}` });
-  const metrics = createMetrics('bench');
-  const temporal = await connectClient(env.TEMPORAL_ADDRESS, env.TEMPORAL_NAMESPACE);
-  const app = createApp({
-    env,
+  // The API's composition (app/compose.ts); routers are built over a real client, never starting a workflow.
+  const c = await compose(env, {
     logger,
-    metrics,
-    db,
-    // Routers are built over a real client; the bench never starts a workflow.
-    temporal,
-    taskQueues: TASK_QUEUES,
-    repos: { targets: createTargetsRepo(db), decisions: createDecisionsRepo(db) },
-    checks: [],
-    metricsSources: [],
-    ingest: ingest.front,
+    metrics: createMetrics('bench'),
+    migrate: true,
+    poolMax: 10,
+    temporal: true,
   });
+  const { db } = c;
+  const ingest = await startEmbeddedIngest({ env, db, logger, name: `bench-${Date.now()}` });
+  const app = createApp({ ...c, checks: [], metricsSources: [], ingest: ingest.front });
   const key = (await createApiKeysRepo(db).create({ name: 'bench', roles: ['ingest'], createdBy: 'bench' }))
     .key;
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
@@ -124,8 +113,7 @@ async function httpBench(): Promise<Figures> {
   const count = stored.reduce((s, w) => s + w.count, 0);
   await new Promise<void>((r) => server.close(() => r()));
   await ingest.stop();
-  await temporal.connection.close();
-  await db.end();
+  await c.close();
   return {
     ...ceiling,
     http_batch_events: BATCH,

@@ -4,10 +4,7 @@
  * loses nothing and counts nothing twice after restart. Without KAFKA_BROKERS the API feeds the
  * embedded pipeline directly and this process only reports health.
  */
-import { Redis } from 'ioredis';
-import { createPool, ping } from '../adapters/db/pool';
-import { migrate } from '../adapters/db/migrate';
-import { createAggregatesRepo } from '../pipeline/adapters/store';
+import { compose } from '../app/compose';
 import { startKafkaStream, type RunningStream } from '../pipeline/adapters/kafka';
 import { createLock } from '../adapters/lock';
 import { runProcess } from '../platform/process';
@@ -16,21 +13,25 @@ const RETENTION_EVERY_MS = 10 * 60_000;
 
 await runProcess('stream', async (ctx) => {
   const { env, logger } = ctx;
-  const db = createPool(env.DATABASE_URL, env.DATABASE_POOL_MAX);
-  await migrate(env.DATABASE_URL, logger);
-  ctx.addCheck({ name: 'postgres', check: () => ping(db) });
-  let redis: Redis | undefined;
-  if (env.REDIS_URL) {
-    const client = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3, commandTimeout: 5_000 });
-    client.on('error', () => undefined);
-    redis = client;
-    ctx.addCheck({ name: 'redis', check: async () => void (await client.ping()) });
-  } else logger.warn('REDIS_URL unset: dedup is in-process and forgets ids on restart');
+  const c = await compose(env, { logger, metrics: ctx.metrics, migrate: true });
+  for (const check of c.checks) ctx.addCheck(check);
+  // The lock shares retention rounds between stream processes; dedup ids in Redis survive a restart.
+  const locks = c.redisFor('locks');
+  const redisCheck = c.redisCheck();
+  if (redisCheck) ctx.addCheck(redisCheck);
+  else logger.warn('REDIS_URL unset: dedup is in-process and forgets ids on restart');
 
   let stream: RunningStream | undefined;
   if (!env.KAFKA_BROKERS) logger.info('KAFKA_BROKERS unset: HTTP ingestion feeds the pipeline directly');
   else {
-    stream = await startKafkaStream({ env, db, logger, metrics: ctx.metrics, ...(redis ? { redis } : {}) });
+    const redis = c.redisFor('ingest');
+    stream = await startKafkaStream({
+      env,
+      db: c.db,
+      logger,
+      metrics: ctx.metrics,
+      ...(redis ? { redis } : {}),
+    });
     const consumer = stream.consumer;
     let crashed: string | undefined;
     consumer.on(consumer.events.CRASH, (e) => {
@@ -51,8 +52,8 @@ await runProcess('stream', async (ctx) => {
 
   // Retention: the DELETE is idempotent, so two at once do no harm, but N processes sweeping one table
   // at once only contend; the lock lets one do each round and the others skip it.
-  const aggregates = createAggregatesRepo(db);
-  const lock = createLock(redis, logger);
+  const { aggregates } = c.repos;
+  const lock = createLock(locks, logger);
   const retention = setInterval(() => {
     const cutoff = new Date(Date.now() - env.AGGREGATES_RETENTION_DAYS * 86_400_000);
     lock
@@ -71,8 +72,7 @@ await runProcess('stream', async (ctx) => {
     async stop() {
       clearInterval(retention);
       await stream?.stop();
-      redis?.disconnect();
-      await db.end();
+      await c.close();
     },
   };
 });

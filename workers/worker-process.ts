@@ -6,10 +6,9 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Env } from '../platform/env';
 import { freePort } from '../platform/net';
-import { runProcess, type ProcessContext } from '../platform/process';
+import { runProcess } from '../platform/process';
 import { connectWorker, installRuntime, workflowBundlePath } from '../platform/temporal';
-import { createPool, ping, type Db } from '../adapters/db/pool';
-import { migrate } from '../adapters/db/migrate';
+import { compose, type ComposeOptions, type Container } from '../app/compose';
 
 export interface WorkerSpec {
   name: string;
@@ -18,10 +17,11 @@ export interface WorkerSpec {
   workflows: boolean;
   /** The workflows entry file under workflows/ to bundle; index.ts (every workflow) when absent. */
   workflowsEntry?: string;
-  activities?: (deps: { db: Db; ctx: ProcessContext }) => Promise<object> | object;
-  needsDatabase: boolean;
+  /** What the process composes beyond the pool and the repositories (app/compose.ts). */
+  compose?: Pick<ComposeOptions, 'temporal' | 'cache'>;
+  activities?: (c: Container) => Promise<object> | object;
   /** Background work of the process started once the worker polls (e.g. sweepers); stopped first on shutdown. */
-  background?: (deps: { db: Db; ctx: ProcessContext }) => Promise<{ stop(): Promise<void> }>;
+  background?: (c: Container) => Promise<{ stop(): Promise<void> }>;
 }
 
 export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
@@ -37,19 +37,17 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
     }
     installRuntime(logger, metricsAddress);
 
-    let db: Db | undefined;
     // The schema check and the Temporal connection are independent round trips: made at once.
     const connecting = connectWorker(env.TEMPORAL_ADDRESS);
     connecting.catch(() => undefined); // a failure surfaces where it is awaited below, not as unhandled
-    if (spec.needsDatabase) {
-      db = createPool(env.DATABASE_URL, env.DATABASE_POOL_MAX);
-      await migrate(env.DATABASE_URL, logger).catch(async (err: unknown) => {
-        await connecting.then((c) => c.close()).catch(() => undefined);
+    const c = await compose(env, { ...spec.compose, logger, metrics: ctx.metrics, migrate: true }).catch(
+      async (err: unknown) => {
+        await connecting.then((conn) => conn.close()).catch(() => undefined);
         throw err;
-      });
-      const pool = db;
-      ctx.addCheck({ name: 'postgres', check: () => ping(pool) });
-    }
+      },
+    );
+    // The worker's own connection below is the Temporal check that matters; a client's would repeat it.
+    for (const check of c.checks) if (check.name !== 'temporal') ctx.addCheck(check);
 
     const connection: NativeConnection = await connecting;
     ctx.addCheck({
@@ -66,7 +64,7 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
       ...(spec.workflows
         ? { workflowBundle: { codePath: await workflowBundlePath(logger, spec.workflowsEntry) } }
         : {}),
-      ...(spec.activities ? { activities: await spec.activities({ db: db!, ctx }) } : {}),
+      ...(spec.activities ? { activities: await spec.activities(c) } : {}),
       maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       shutdownGraceTime: Math.max(1000, env.SHUTDOWN_GRACE_MS - 2000),
@@ -80,7 +78,7 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
     const run = worker.run();
     run.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
     logger.info({ taskQueue: spec.taskQueue(env) }, 'polling task queue');
-    const background = await spec.background?.({ db: db!, ctx });
+    const background = await spec.background?.(c);
 
     return {
       async stop() {
@@ -88,7 +86,7 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await run.catch(() => undefined);
         await connection.close();
-        await db?.end();
+        await c.close();
       },
     };
   });

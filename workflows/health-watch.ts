@@ -3,16 +3,13 @@ import {
   ChildWorkflowFailure,
   continueAsNew,
   patched,
-  proxyActivities,
   setCurrentDetails,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { AnalysisActivities } from '../activities/analysis';
-import type { PublishActivities } from '../activities/orchestration';
-import type { HealthWatchInput, HealthWatchResult } from './messages';
+import { judgeActivities, orchestrationActivities } from './activities';
+import type { HealthWatchInput, HealthWatchResult } from './contracts';
 import { executeRollback } from './rollback';
-import { WRITE_RETRY } from './retry-policies';
 
 /** Checks per run before continuing as new, so a week-long watch keeps a short history. */
 const CHECKS_PER_RUN = 100;
@@ -31,21 +28,8 @@ const DEFAULT_DEGRADED_CHECKS_TO_ROLLBACK = 2;
  * `until`. Continues as new every 100 checks, carrying the strikes.
  */
 export async function healthWatch(input: HealthWatchInput): Promise<HealthWatchResult> {
-  const { judgeStage, checkSlos } = proxyActivities<AnalysisActivities>({
-    taskQueue: input.taskQueues.analysis,
-    startToCloseTimeout: '2 minutes',
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 10,
-    },
-  });
-  const { publishDomainEvent } = proxyActivities<PublishActivities>({
-    taskQueue: input.taskQueues.orchestration,
-    startToCloseTimeout: '20 seconds',
-    retry: WRITE_RETRY,
-  });
+  const { judgeStage, checkSlos } = judgeActivities(input.taskQueues);
+  const { publishDomainEvent } = orchestrationActivities(input.taskQueues);
   const until = Date.parse(input.until);
   let checks = input.checks;
   // Runs recorded before SLOs were checked rolled back on the first failed verdict.

@@ -8,12 +8,10 @@ import {
   ApplicationFailure,
   log,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   sleep,
 } from '@temporalio/workflow';
-import type { IntegrationActivities } from '../activities/integrations';
+import { judgeBatchActivities, notifyActivities, proposalActivities, webhookAttempts } from './activities';
 import {
   JUDGE_COUNTERS,
   zeroJudgeCounts,
@@ -28,58 +26,13 @@ import {
   type NotifyIntegration,
   type NotifyResult,
   type RedeliverInput,
-} from './notify-types';
-
-const PERMANENT = ['DeliveryRejected', 'InvalidInput', 'InvalidConfig'];
+} from './contracts';
+import { PERMANENT_INTEGRATION_FAILURES as PERMANENT } from './retry-policies';
 
 function failureMessage(err: unknown): { type: string | undefined; message: string } {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) return { type: cause.type ?? undefined, message: cause.message };
   return { type: undefined, message: cause instanceof Error ? cause.message : String(cause) };
-}
-
-function activities(policy: DeliveryPolicy) {
-  const bookkeeping = proxyActivities<IntegrationActivities>({
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-  });
-  const integration = proxyActivities<IntegrationActivities>({
-    startToCloseTimeout: '2 minutes',
-    retry: {
-      maximumAttempts: policy.integrationMaxAttempts,
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '5 minutes',
-      nonRetryableErrorTypes: PERMANENT,
-    },
-  });
-  // Planning is a couple of short queries: as a local activity it runs inside the workflow task, saving
-  // a task round trip on the path from a rollback to its webhook.
-  const planning = proxyLocalActivities<IntegrationActivities>({
-    startToCloseTimeout: '30 seconds',
-    retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
-  });
-  // One try, no retry of its own: a retryable failure comes back as a value with its delay.
-  const firstTry = proxyLocalActivities<IntegrationActivities>({
-    startToCloseTimeout: policy.attemptTimeoutMs + 5_000,
-    retry: { maximumAttempts: 1 },
-  });
-  return { bookkeeping, integration, planning, firstTry };
-}
-
-/** The webhook activity for the attempts left after `used` tries. */
-function remainingAttempts(policy: DeliveryPolicy, used: number) {
-  return proxyActivities<IntegrationActivities>({
-    startToCloseTimeout: policy.attemptTimeoutMs + 15_000,
-    heartbeatTimeout: policy.heartbeatTimeoutMs,
-    retry: {
-      maximumAttempts: Math.max(1, policy.maxAttempts - used),
-      initialInterval: policy.initialIntervalMs,
-      backoffCoefficient: 2,
-      maximumInterval: policy.maxIntervalMs,
-      nonRetryableErrorTypes: PERMANENT,
-    },
-  });
 }
 
 /**
@@ -89,7 +42,7 @@ function remainingAttempts(policy: DeliveryPolicy, used: number) {
  * the remaining attempts run as a regular activity (heartbeated, retried by Temporal).
  */
 async function deliver(deliveryId: string, policy: DeliveryPolicy): Promise<DeliveryOutcome> {
-  const { bookkeeping, firstTry } = activities(policy);
+  const { bookkeeping, firstTry } = notifyActivities(policy);
   try {
     let attemptOffset = 0;
     if (policy.maxAttempts > 1 && patched('local-first-delivery-attempt')) {
@@ -107,7 +60,7 @@ async function deliver(deliveryId: string, policy: DeliveryPolicy): Promise<Deli
       await sleep(retryIn);
       attemptOffset = 1;
     }
-    const r = await remainingAttempts(policy, attemptOffset).deliverWebhook.executeWithOptions(
+    const r = await webhookAttempts(policy, attemptOffset).deliverWebhook.executeWithOptions(
       { summary: `deliver ${deliveryId}` },
       [{ deliveryId, ...(attemptOffset ? { attemptOffset } : {}) }],
     );
@@ -122,7 +75,7 @@ async function deliver(deliveryId: string, policy: DeliveryPolicy): Promise<Deli
 }
 
 async function notifyIntegration(kind: NotifyIntegration, input: NotifyInput): Promise<IntegrationOutcome> {
-  const { integration } = activities(input.policy);
+  const { integration } = notifyActivities(input.policy);
   const run = {
     slack: integration.notifySlack,
     github: integration.syncGithubIssue,
@@ -144,7 +97,7 @@ async function notifyIntegration(kind: NotifyIntegration, input: NotifyInput): P
  * for a destination's sake: the result lists each outcome. Workflow id `notify-<event id>`.
  */
 export async function notifyEvent(input: NotifyInput): Promise<NotifyResult> {
-  const { planning } = activities(input.policy);
+  const { planning } = notifyActivities(input.policy);
   setCurrentDetails(`**${input.event.type}** for **${input.event.target}**: ${input.event.summary}`);
   const plan = await planning.planNotifications(input.event);
   const [deliveries, integrations] = await Promise.all([
@@ -172,16 +125,7 @@ export async function redeliverWebhook(input: RedeliverInput): Promise<DeliveryO
  * is retried 3 times; its samples' lease makes a later run take them again if all attempts fail.
  */
 export async function judgeSampledRequests(input: JudgeRunInput): Promise<JudgeRunResult> {
-  const { judgePendingSamples } = proxyActivities<IntegrationActivities>({
-    // Inside the lease, so no other run takes a batch this one is still scoring.
-    startToCloseTimeout: Math.max(1_000, Math.floor(input.leaseMs * 0.8)),
-    retry: {
-      maximumAttempts: 3,
-      initialInterval: '5 seconds',
-      backoffCoefficient: 2,
-      nonRetryableErrorTypes: PERMANENT,
-    },
-  });
+  const { judgePendingSamples } = judgeBatchActivities(input.leaseMs);
   const total: JudgeRunResult = { status: 'judged', batches: 0, ...zeroJudgeCounts() };
   for (let i = 0; i < input.maxBatches; i++) {
     const r = await judgePendingSamples.executeWithOptions({ summary: `judge batch ${i + 1}` }, [
@@ -207,10 +151,7 @@ export async function judgeSampledRequests(input: JudgeRunInput): Promise<JudgeR
  * its latency or failure never reaches the cycle; two attempts of at most two minutes each.
  */
 export async function draftPromptVariants(input: ProposalRequest): Promise<ProposalOutcome[]> {
-  const { proposePromptVariantsForCycle } = proxyActivities<IntegrationActivities>({
-    startToCloseTimeout: '2 minutes',
-    retry: { maximumAttempts: 2, initialInterval: '10 seconds', nonRetryableErrorTypes: PERMANENT },
-  });
+  const { proposePromptVariantsForCycle } = proposalActivities();
   const outcomes = await proposePromptVariantsForCycle.executeWithOptions(
     { summary: `draft prompt variants for ${input.target}` },
     [input],

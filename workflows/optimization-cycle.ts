@@ -3,9 +3,7 @@ import {
   ApplicationFailure,
   ParentClosePolicy,
   condition,
-  defineQuery,
   patched,
-  proxyActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -13,8 +11,6 @@ import {
   setCurrentDetails,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { AnalysisActivities } from '../activities/analysis';
-import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
 import {
   DEFAULT_APPROVAL_TIMEOUT_SECONDS,
   rolloutStages,
@@ -25,19 +21,24 @@ import {
 } from '../domain/model';
 import { describeServingChange } from '../domain/intelligence/serving-rollout';
 import { workflowIds } from '../domain/names';
+import { experimentWinners, segmentsToPropose } from '../domain/intelligence/prompt-proposal-gate';
+import { cycleAnalysisActivities, orchestrationActivities } from './activities';
 import { canaryRollout } from './canary-rollout';
-import { decideApprovalUpdate, type ApprovalDecisionRequest } from './messages';
-import { TargetKey, SegmentKey, StrategyKey, DecisionIdKey } from './search-attributes';
-import type { CycleInput, CycleResult, CycleStatus, CyclePhase } from './types';
 import {
   PROMPT_PROPOSAL_WORKFLOW_TYPE,
+  cycleStatusQuery,
+  decideApprovalUpdate,
   promptProposalWorkflowId,
+  type ApprovalDecisionRequest,
+  type CycleInput,
+  type CyclePhase,
+  type CycleResult,
   type ProposalRequest,
-} from './notify-types';
-import { WRITE_RETRY } from './retry-policies';
-import { experimentWinners, segmentsToPropose } from '../domain/intelligence/prompt-proposal-gate';
+} from './contracts';
+import { TargetKey, SegmentKey, StrategyKey, DecisionIdKey } from './search-attributes';
 
-export const cycleStatusQuery = defineQuery<CycleStatus>('cycleStatus');
+/** Callers that query a cycle import the query from here or from ./contracts. */
+export { cycleStatusQuery };
 
 /** The approval window of runs recorded before it came from the target's policy (inside a one-hour run timeout). */
 const LEGACY_APPROVAL_WINDOW_SECONDS = 50 * 60;
@@ -110,100 +111,227 @@ async function startPromptProposal(
  * status and events on the orchestration queue. Fails with `TargetNotFound` when the target does not exist.
  */
 export async function optimizationCycle(input: CycleInput): Promise<CycleResult> {
-  const { loadTarget, decideCycle, recordDecisions } = proxyActivities<AnalysisActivities>({
-    taskQueue: input.taskQueues.analysis,
-    startToCloseTimeout: '30 seconds',
-    retry: {
-      initialInterval: '200 milliseconds',
-      backoffCoefficient: 2,
-      maximumInterval: '10 seconds',
-      maximumAttempts: 8,
-    },
-  });
+  const cycle = new OptimizationCycle(input);
+  cycle.setupHandlers();
+  return cycle.run();
+}
 
-  const orchestration = proxyActivities<OrchestrationActivities & PublishActivities>({
-    taskQueue: input.taskQueues.orchestration,
-    startToCloseTimeout: '20 seconds',
-    retry: WRITE_RETRY,
-  });
+/**
+ * The state of one cycle and its steps. The approval handler only queues the answer; the main path
+ * carries answers out one by one, so each write happens at a point of the history replay reaches again.
+ */
+class OptimizationCycle {
+  private readonly input: CycleInput;
+  private readonly cycleId = workflowInfo().workflowId;
+  private readonly analysis: ReturnType<typeof cycleAnalysisActivities>;
+  private readonly orchestration: ReturnType<typeof orchestrationActivities>;
 
-  let phase: CyclePhase = 'loading';
-  let decisionIds: string[] = [];
+  private phase: CyclePhase = 'loading';
+  private decisions: Decision[] = [];
   /** Decisions waiting for a person, and the answers that arrived for them. */
-  const awaiting = new Set<string>();
-  const answers: ApprovalDecisionRequest[] = [];
-  const rolloutIds: string[] = [];
-  setHandler(cycleStatusQuery, () => ({
-    target: input.target,
-    phase,
-    decisionIds,
-    awaitingApproval: [...awaiting],
-    rolloutIds,
-  }));
-  setHandler(
-    decideApprovalUpdate,
-    (req: ApprovalDecisionRequest) => {
-      awaiting.delete(req.decisionId);
-      answers.push(req);
-      return {
-        decisionId: req.decisionId,
-        status: req.approve ? ('approved' as const) : ('rejected' as const),
-      };
-    },
-    {
-      validator: (req: ApprovalDecisionRequest) => {
-        if (!awaiting.has(req.decisionId)) {
-          throw new Error(
-            `decision ${req.decisionId} does not await approval in cycle ${workflowInfo().workflowId}`,
-          );
-        }
-      },
-    },
-  );
+  private readonly awaiting = new Set<string>();
+  private readonly answers: ApprovalDecisionRequest[] = [];
+  private readonly rolloutIds: string[] = [];
+  /** Segments in which this cycle started a rollout: a second change there would only conflict. */
+  private readonly rollingSegments = new Set<string>();
 
-  const cycleId = workflowInfo().workflowId;
-  const publishDecision = (
-    d: Decision,
-    type: 'decision.created' | 'decision.approved' | 'decision.rejected',
-    summary: string,
-  ) =>
-    orchestration.publishDomainEvent.executeWithOptions({ summary: `publish ${type}` }, [
+  constructor(input: CycleInput) {
+    this.input = input;
+    this.analysis = cycleAnalysisActivities(input.taskQueues);
+    this.orchestration = orchestrationActivities(input.taskQueues);
+  }
+
+  setupHandlers(): void {
+    setHandler(cycleStatusQuery, () => ({
+      target: this.input.target,
+      phase: this.phase,
+      decisionIds: this.decisions.map((d) => d.id),
+      awaitingApproval: [...this.awaiting],
+      rolloutIds: this.rolloutIds,
+    }));
+    setHandler(
+      decideApprovalUpdate,
+      (req: ApprovalDecisionRequest) => {
+        this.awaiting.delete(req.decisionId);
+        this.answers.push(req);
+        return {
+          decisionId: req.decisionId,
+          status: req.approve ? ('approved' as const) : ('rejected' as const),
+        };
+      },
       {
-        id: `${cycleId}:${d.id}:${type}`,
-        type,
-        version: 1,
-        occurred_at: new Date().toISOString(),
-        target: d.target,
-        segment: d.segment,
-        summary,
-        data: {
-          decision_id: d.id,
-          cycle_id: cycleId,
-          kind: d.kind,
-          strategy: d.strategy,
-          canary_arm: d.canary_arm,
-          baseline_arm: d.baseline_arm,
+        validator: (req: ApprovalDecisionRequest) => {
+          if (!this.awaiting.has(req.decisionId)) {
+            throw new Error(`decision ${req.decisionId} does not await approval in cycle ${this.cycleId}`);
+          }
         },
       },
-    ]);
+    );
+  }
 
-  /** Segments in which this cycle started a rollout: a second change there would only conflict. */
-  const rollingSegments = new Set<string>();
+  async run(): Promise<CycleResult> {
+    const { input } = this;
+    upsertSearchAttributes([
+      { key: TargetKey, value: input.target },
+      ...(input.segment ? [{ key: SegmentKey, value: input.segment }] : []),
+    ]);
+    setCurrentDetails(`Loading target **${input.target}**`);
+    try {
+      const { target, segments } = await this.load();
+      await this.decide(segments);
+      const changes = this.decisions.filter((d) => d.kind !== 'no_action');
+      for (const d of changes)
+        await this.publishDecision(
+          d,
+          'decision.created',
+          `${d.kind} proposed for ${d.target}/${d.segment}: ${d.explanation}`,
+        );
+      this.phase = 'starting_rollouts';
+      for (const d of changes.filter((c) => c.status === 'approved')) {
+        const updated = await this.carryOut(target, d);
+        if (updated) this.decisions[this.decisions.indexOf(d)] = updated;
+      }
+      await this.proposePrompts(target, segments);
+      for (const d of changes.filter((c) => c.status === 'awaiting_approval')) this.awaiting.add(d.id);
+      if (this.awaiting.size > 0) await this.awaitApprovals(target);
+      this.phase = 'done';
+      setCurrentDetails(this.details());
+      return { target: input.target, decisions: this.decisions, rolloutIds: this.rolloutIds };
+    } catch (err) {
+      this.phase = 'failed';
+      throw err;
+    }
+  }
+
+  /** Loads the target; `InvalidInput` when the input names a segment it does not have. */
+  private async load(): Promise<{ target: Target; segments: string[] }> {
+    const { input } = this;
+    const target = await this.analysis.loadTarget.executeWithOptions(
+      { summary: `load target ${input.target}` },
+      [input.target],
+    );
+    const segments = input.segment ? [input.segment] : target.segments;
+    for (const s of segments) {
+      if (!target.segments.includes(s)) {
+        throw ApplicationFailure.nonRetryable(
+          `target "${input.target}" has no segment "${s}"`,
+          'InvalidInput',
+        );
+      }
+    }
+    return { target, segments };
+  }
+
+  /** Analyzes the segments and records what the analysis decided. */
+  private async decide(segments: string[]): Promise<void> {
+    const { input } = this;
+    this.phase = 'analyzing';
+    setCurrentDetails(`Analyzing ${segments.length} segment(s) of **${input.target}**`);
+    const drafts = await this.analysis.decideCycle.executeWithOptions(
+      { summary: `analyze and decide ${input.target} (${segments.join(', ')})` },
+      [{ target: input.target, segments, cycleId: this.cycleId }],
+    );
+
+    this.phase = 'recording';
+    const strategies = [...new Set(drafts.map((d) => d.strategy))].sort();
+    upsertSearchAttributes([{ key: StrategyKey, value: strategies.join(',') || 'none' }]);
+    this.decisions = await this.analysis.recordDecisions.executeWithOptions(
+      { summary: `record ${drafts.length} decision(s) for ${input.target}` },
+      [{ cycleId: this.cycleId, drafts }],
+    );
+    setCurrentDetails(this.details());
+  }
+
+  /**
+   * Claude drafts new prompt variants in an abandoned child on the integrations queue: off the cycle's
+   * path, and (since the gate) only for segments with something to propose.
+   */
+  private async proposePrompts(target: Target, segments: string[]): Promise<void> {
+    const { input, decisions } = this;
+    if (!patched('prompt-variant-proposal') || input.draftPromptVariants === false) return;
+    if (!patched('prompt-proposal-gate')) return startPromptProposal(input, segments, decisions);
+    const wanted = segmentsToPropose(target, segments, decisions);
+    if (wanted.length > 0)
+      await startPromptProposal(
+        input,
+        wanted,
+        decisions,
+        target.policy.prompt_proposals?.min_live_variants ?? 0,
+      );
+  }
+
+  /**
+   * Carries out each answer as it arrives until every awaited decision is answered or the window ends;
+   * the unanswered ones then expire.
+   */
+  private async awaitApprovals(target: Target): Promise<void> {
+    const { input, awaiting, answers } = this;
+    this.phase = 'awaiting_approval';
+    upsertSearchAttributes([{ key: DecisionIdKey, value: [...awaiting].join(',') }]);
+    setCurrentDetails(`${this.details()}\n\nAwaiting approval: ${[...awaiting].join(', ')}`);
+    // Runs recorded before the window came from the policy waited 50 min and marked the rest superseded.
+    const fromPolicy = patched('approval-window-from-policy');
+    const deadline = fromPolicy
+      ? approvalDeadline(input, target)
+      : Date.now() + (input.approvalWindowSeconds ?? LEGACY_APPROVAL_WINDOW_SECONDS) * 1000;
+    while (awaiting.size > 0 || answers.length > 0) {
+      if (
+        answers.length === 0 &&
+        !(await condition(() => answers.length > 0, Math.max(1, deadline - Date.now())))
+      )
+        break;
+      await this.carryOutAnswer(target, answers.shift()!);
+      setCurrentDetails(this.details());
+    }
+    for (const id of awaiting) {
+      const idx = this.decisions.findIndex((d) => d.id === id);
+      this.decisions[idx] = await this.orchestration.setDecisionStatus.executeWithOptions(
+        { summary: `mark unanswered decision ${fromPolicy ? 'expired' : 'superseded'}` },
+        [{ decisionId: id, status: fromPolicy ? 'expired' : 'superseded' }],
+      );
+    }
+    awaiting.clear();
+  }
+
+  /** Records a person's answer, announces it, and carries out an approved decision. */
+  private async carryOutAnswer(target: Target, answer: ApprovalDecisionRequest): Promise<void> {
+    const idx = this.decisions.findIndex((d) => d.id === answer.decisionId);
+    const status = answer.approve ? 'approved' : 'rejected';
+    const by = answer.by ? ` by ${answer.by}` : '';
+    const updated = await this.orchestration.setDecisionStatus.executeWithOptions(
+      { summary: `mark decision ${status}${by}` },
+      [{ decisionId: answer.decisionId, status }],
+    );
+    this.decisions[idx] = updated;
+    await this.publishDecision(
+      updated,
+      answer.approve ? 'decision.approved' : 'decision.rejected',
+      `${updated.kind} for ${updated.target}/${updated.segment} ${status}${by}${answer.reason ? `: ${answer.reason}` : ''}`,
+    );
+    if (answer.approve) this.decisions[idx] = (await this.carryOut(target, updated)) ?? updated;
+  }
+
+  /** Carries out an approved decision: an exploration is applied, any other change rolled out. */
+  private carryOut(target: Target, d: Decision): Promise<Decision | undefined> {
+    if (d.kind === 'exploration' && d.to_weights && d.from_version !== null && patched('exploration-applied'))
+      return this.applyExploration(d);
+    return this.startRollout(target, d);
+  }
 
   /**
    * Starts the rollout of an approved decision: a weight canary, or (a rate_limit or batching decision)
    * a before/after canary of the serving change. Returns the decision when it was marked `superseded`
    * instead, because this cycle already rolls out another change in its segment.
    */
-  async function startRollout(target: Target, d: Decision): Promise<Decision | undefined> {
+  private async startRollout(target: Target, d: Decision): Promise<Decision | undefined> {
     if (!d.canary_arm || !d.baseline_arm || d.from_version === null) return;
     let serving: ServingChange | undefined;
     if (!d.from_weights) {
       // Runs recorded before serving changes were rolled out left them `approved`.
       if (!d.serving_change || !patched('serving-rollout')) return;
       serving = d.serving_change;
-      if (rollingSegments.has(d.segment)) {
-        return orchestration.setDecisionStatus.executeWithOptions(
+      if (this.rollingSegments.has(d.segment)) {
+        return this.orchestration.setDecisionStatus.executeWithOptions(
           { summary: `mark decision superseded: a rollout in ${d.segment} already started` },
           [{ decisionId: d.id, status: 'superseded' }],
         );
@@ -211,11 +339,11 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
     }
     const workflowId = workflowIds.rollout(d.target, d.id);
     const policy = target.policy.rollout;
-    rollingSegments.add(d.segment);
+    this.rollingSegments.add(d.segment);
     try {
       await startChild(canaryRollout, {
         workflowId,
-        taskQueue: input.taskQueues.orchestration,
+        taskQueue: this.input.taskQueues.orchestration,
         args: [
           {
             decisionId: d.id,
@@ -230,7 +358,7 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
             stages: serving ? servingRolloutStages(policy) : rolloutStages(policy),
             maxBakeExtensions: policy.max_bake_extensions,
             minSamplesPerArm: policy.min_samples_per_arm,
-            taskQueues: input.taskQueues,
+            taskQueues: this.input.taskQueues,
             // Watch a promoted change for a day, judged once per bake time.
             healthWatch: { intervalSeconds: policy.bake_seconds, durationSeconds: 24 * 3600 },
           },
@@ -247,11 +375,11 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
           ? `Set ${describeServingChange(serving)} on ${d.target}/${d.segment} (${d.kind}, ${d.strategy})`
           : `Canary **${d.canary_arm}** against **${d.baseline_arm}** on ${d.target}/${d.segment} (${d.kind}, ${d.strategy})`,
       });
-      rolloutIds.push(workflowId);
+      this.rolloutIds.push(workflowId);
     } catch (err) {
       // A rollout for this decision already exists (a cycle retried by hand): it is the one that counts.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      rolloutIds.push(workflowId);
+      this.rolloutIds.push(workflowId);
     }
   }
 
@@ -261,13 +389,14 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
    * explored arm through the rollout stages to all of the traffic: a bounded experiment turned into a
    * switch nobody decided. A config changed since the decision supersedes it.
    */
-  async function applyExploration(d: Decision): Promise<Decision> {
+  private async applyExploration(d: Decision): Promise<Decision> {
+    const { orchestration } = this;
     try {
       await orchestration.applyRoutingConfig.executeWithOptions(
         { summary: `apply exploration weights to ${d.segment}` },
         [
           {
-            rolloutId: cycleId,
+            rolloutId: this.cycleId,
             step: `exploration-${d.id}`,
             target: d.target,
             segment: d.segment,
@@ -278,7 +407,7 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
         ],
       );
       // A later change of this segment in the same cycle would start from a stale version.
-      rollingSegments.add(d.segment);
+      this.rollingSegments.add(d.segment);
       return await orchestration.setDecisionStatus.executeWithOptions(
         { summary: 'mark exploration applied' },
         [{ decisionId: d.id, status: 'applied' }],
@@ -295,127 +424,38 @@ export async function optimizationCycle(input: CycleInput): Promise<CycleResult>
     }
   }
 
-  /** Carries out an approved decision: an exploration is applied, any other change rolled out. */
-  async function carryOut(target: Target, d: Decision): Promise<Decision | undefined> {
-    if (d.kind === 'exploration' && d.to_weights && d.from_version !== null && patched('exploration-applied'))
-      return applyExploration(d);
-    return startRollout(target, d);
+  /** The decisions in the run's details: segment, kind, strategy, status and why. */
+  private details(): string {
+    return (
+      this.decisions
+        .map((d) => `- **${d.segment}**: ${d.kind} (${d.strategy}) — ${d.status} — ${d.explanation}`)
+        .join('\n') || 'No decisions'
+    );
   }
 
-  upsertSearchAttributes([
-    { key: TargetKey, value: input.target },
-    ...(input.segment ? [{ key: SegmentKey, value: input.segment }] : []),
-  ]);
-  setCurrentDetails(`Loading target **${input.target}**`);
-
-  try {
-    const target = await loadTarget.executeWithOptions({ summary: `load target ${input.target}` }, [
-      input.target,
+  private publishDecision(
+    d: Decision,
+    type: 'decision.created' | 'decision.approved' | 'decision.rejected',
+    summary: string,
+  ) {
+    return this.orchestration.publishDomainEvent.executeWithOptions({ summary: `publish ${type}` }, [
+      {
+        id: `${this.cycleId}:${d.id}:${type}`,
+        type,
+        version: 1,
+        occurred_at: new Date().toISOString(),
+        target: d.target,
+        segment: d.segment,
+        summary,
+        data: {
+          decision_id: d.id,
+          cycle_id: this.cycleId,
+          kind: d.kind,
+          strategy: d.strategy,
+          canary_arm: d.canary_arm,
+          baseline_arm: d.baseline_arm,
+        },
+      },
     ]);
-    const segments = input.segment ? [input.segment] : target.segments;
-    for (const s of segments) {
-      if (!target.segments.includes(s)) {
-        throw ApplicationFailure.nonRetryable(
-          `target "${input.target}" has no segment "${s}"`,
-          'InvalidInput',
-        );
-      }
-    }
-
-    phase = 'analyzing';
-    setCurrentDetails(`Analyzing ${segments.length} segment(s) of **${input.target}**`);
-    const drafts = await decideCycle.executeWithOptions(
-      { summary: `analyze and decide ${input.target} (${segments.join(', ')})` },
-      [{ target: input.target, segments, cycleId: workflowInfo().workflowId }],
-    );
-
-    phase = 'recording';
-    const strategies = [...new Set(drafts.map((d) => d.strategy))].sort();
-    upsertSearchAttributes([{ key: StrategyKey, value: strategies.join(',') || 'none' }]);
-    const decisions = await recordDecisions.executeWithOptions(
-      { summary: `record ${drafts.length} decision(s) for ${input.target}` },
-      [{ cycleId: workflowInfo().workflowId, drafts }],
-    );
-    decisionIds = decisions.map((d) => d.id);
-    const details = () =>
-      decisions
-        .map((d) => `- **${d.segment}**: ${d.kind} (${d.strategy}) — ${d.status} — ${d.explanation}`)
-        .join('\n') || 'No decisions';
-    setCurrentDetails(details());
-
-    const changes = decisions.filter((d) => d.kind !== 'no_action');
-    for (const d of changes)
-      await publishDecision(
-        d,
-        'decision.created',
-        `${d.kind} proposed for ${d.target}/${d.segment}: ${d.explanation}`,
-      );
-    phase = 'starting_rollouts';
-    for (const d of changes.filter((c) => c.status === 'approved')) {
-      const updated = await carryOut(target, d);
-      if (updated) decisions[decisions.indexOf(d)] = updated;
-    }
-    // Claude drafts new prompt variants in an abandoned child on the integrations queue: off the cycle's
-    // path, and (since the gate) only for segments with something to propose.
-    if (patched('prompt-variant-proposal') && input.draftPromptVariants !== false) {
-      if (patched('prompt-proposal-gate')) {
-        const wanted = segmentsToPropose(target, segments, decisions);
-        if (wanted.length > 0)
-          await startPromptProposal(
-            input,
-            wanted,
-            decisions,
-            target.policy.prompt_proposals?.min_live_variants ?? 0,
-          );
-      } else await startPromptProposal(input, segments, decisions);
-    }
-
-    for (const d of changes.filter((c) => c.status === 'awaiting_approval')) awaiting.add(d.id);
-    if (awaiting.size > 0) {
-      phase = 'awaiting_approval';
-      upsertSearchAttributes([{ key: DecisionIdKey, value: [...awaiting].join(',') }]);
-      setCurrentDetails(`${details()}\n\nAwaiting approval: ${[...awaiting].join(', ')}`);
-      // Runs recorded before the window came from the policy waited 50 min and marked the rest superseded.
-      const fromPolicy = patched('approval-window-from-policy');
-      const deadline = fromPolicy
-        ? approvalDeadline(input, target)
-        : Date.now() + (input.approvalWindowSeconds ?? LEGACY_APPROVAL_WINDOW_SECONDS) * 1000;
-      while (awaiting.size > 0 || answers.length > 0) {
-        if (
-          answers.length === 0 &&
-          !(await condition(() => answers.length > 0, Math.max(1, deadline - Date.now())))
-        )
-          break;
-        const answer = answers.shift()!;
-        const idx = decisions.findIndex((d) => d.id === answer.decisionId);
-        const status = answer.approve ? 'approved' : 'rejected';
-        const updated = await orchestration.setDecisionStatus.executeWithOptions(
-          { summary: `mark decision ${status}${answer.by ? ` by ${answer.by}` : ''}` },
-          [{ decisionId: answer.decisionId, status }],
-        );
-        decisions[idx] = updated;
-        await publishDecision(
-          updated,
-          answer.approve ? 'decision.approved' : 'decision.rejected',
-          `${updated.kind} for ${updated.target}/${updated.segment} ${status}${answer.by ? ` by ${answer.by}` : ''}${answer.reason ? `: ${answer.reason}` : ''}`,
-        );
-        if (answer.approve) decisions[idx] = (await carryOut(target, updated)) ?? updated;
-        setCurrentDetails(details());
-      }
-      for (const id of awaiting) {
-        const idx = decisions.findIndex((d) => d.id === id);
-        decisions[idx] = await orchestration.setDecisionStatus.executeWithOptions(
-          { summary: `mark unanswered decision ${fromPolicy ? 'expired' : 'superseded'}` },
-          [{ decisionId: id, status: fromPolicy ? 'expired' : 'superseded' }],
-        );
-      }
-      awaiting.clear();
-    }
-    phase = 'done';
-    setCurrentDetails(details());
-    return { target: input.target, decisions, rolloutIds };
-  } catch (err) {
-    phase = 'failed';
-    throw err;
   }
 }

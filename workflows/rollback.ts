@@ -1,16 +1,14 @@
 import {
   ParentClosePolicy,
   executeChild,
-  proxyActivities,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { OrchestrationActivities, PublishActivities } from '../activities/orchestration';
-import type { RollbackInput, RollbackResult } from './messages';
+import { orchestrationActivities } from './activities';
+import type { RollbackInput, RollbackResult } from './contracts';
 import { workflowIds } from '../domain/names';
 import { RolloutStateKey, SegmentKey, TargetKey } from './search-attributes';
-import { WRITE_RETRY } from './retry-policies';
 
 /**
  * Restores the exact routing-config version `restoreVersion` as a new version (compensation of a
@@ -21,16 +19,7 @@ import { WRITE_RETRY } from './retry-policies';
  */
 export async function rollback(input: RollbackInput): Promise<RollbackResult> {
   const { workflowId, runId } = workflowInfo();
-  const acts = proxyActivities<OrchestrationActivities>({
-    taskQueue: input.taskQueues.orchestration,
-    startToCloseTimeout: '20 seconds',
-    retry: WRITE_RETRY,
-  });
-  const { publishDomainEvent } = proxyActivities<PublishActivities>({
-    taskQueue: input.taskQueues.orchestration,
-    startToCloseTimeout: '20 seconds',
-    retry: WRITE_RETRY,
-  });
+  const acts = orchestrationActivities(input.taskQueues);
 
   upsertSearchAttributes([{ key: RolloutStateKey, value: 'rolling_back' }]);
   setCurrentDetails(
@@ -71,7 +60,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
       },
     ]);
   }
-  await publishDomainEvent.executeWithOptions({ summary: 'publish rollout.rolled_back' }, [
+  await acts.publishDomainEvent.executeWithOptions({ summary: 'publish rollout.rolled_back' }, [
     {
       id: `${workflowId}:v${result.newVersion}:rolled-back`,
       type: 'rollout.rolled_back',

@@ -13,7 +13,10 @@ import { runIntelligence } from '../../domain/intelligence/cycle';
 import { fnv1a32 } from '../../domain/routing';
 import type { AnalysisReportsRepo } from '../../adapters/db/repos/analysis-reports';
 import type { RolloutsRepo } from '../../adapters/db/repos/rollouts';
+import type { AnalysisActivities, DecideInput } from '../../workflows/contracts';
 import { createJudgeActivities, type AggregatesSource } from './judge-stage';
+
+export type { AnalysisActivities, DecideInput };
 
 export interface AnalysisDeps {
   targets: TargetsRepo;
@@ -29,11 +32,6 @@ export interface AnalysisDeps {
   lookbackMinutes?: number;
 }
 
-export interface DecideInput {
-  target: string;
-  segments: string[];
-  cycleId: string;
-}
 
 export function createAnalysisActivities(deps: AnalysisDeps) {
   return {
@@ -133,7 +131,5 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
       deps.logger.info({ cycleId: input.cycleId, decisions: out.map((d) => d.id) }, 'recorded decisions');
       return out;
     },
-  };
+  } satisfies AnalysisActivities;
 }
-
-export type AnalysisActivities = ReturnType<typeof createAnalysisActivities>;

@@ -4,9 +4,12 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { WindowAggregate } from '../../domain/aggregate';
-import { judgeCanary, type JudgeThresholds, type Verdict } from '../../domain/intelligence/judge';
+import { judgeCanary, type Verdict } from '../../domain/intelligence/judge';
 import { checkSlo, type SloCheck } from '../../domain/intelligence/slo';
 import type { Target } from '../../domain/model';
+import type { CheckSlosInput, JudgeStageInput } from '../../workflows/contracts';
+
+export type { CheckSlosInput, JudgeStageInput };
 
 /** The slice of the aggregates repository (pipeline/adapters/store.ts) the judge reads. */
 export interface AggregatesSource {
@@ -25,31 +28,7 @@ export interface JudgeDeps {
   targets?: { get(name: string): Promise<Target | null> } | undefined;
 }
 
-export interface CheckSlosInput {
-  target: string;
-  segment: string;
-  /** The arm now serving, checked over [from, to). */
-  arm: string;
-  from: string;
-  to: string;
-  /** The pre-change baseline (arm and window): the reference of the relative quality floor. */
-  baselineArm: string;
-  baselineWindow: { from: string; to: string };
-  minSamples: number;
-}
 
-export interface JudgeStageInput {
-  target: string;
-  segment: string;
-  baselineArm: string;
-  canaryArm: string;
-  /** ISO timestamps of the stage's window [from, to): both arms are judged on the same window. */
-  from: string;
-  to: string;
-  /** A different window for the baseline arm (the health watch compares with the pre-change window). */
-  baselineWindow?: { from: string; to: string };
-  thresholds?: Partial<JudgeThresholds>;
-}
 
 export function createJudgeActivities(deps: JudgeDeps) {
   return {

@@ -16,7 +16,11 @@ import { createSettingsResolver } from '../../app/integration-settings';
 import type { Logger } from '../../platform/logger';
 import { destinationPolicy } from '../../platform/outbound';
 import { SecretDecryptionError, secretBoxFromEnv } from '../../platform/secrets';
-import type { NotificationPlan, NotifyIntegration } from '../../workflows/notify-types';
+import type {
+  IntegrationActivities,
+  NotificationPlan,
+  NotifyIntegration,
+} from '../../workflows/contracts';
 import type { createAnthropicActivities, JudgeInput, PromptVariantInput } from './anthropic';
 import { createGithubActivities, wantsGithubIssue } from './github';
 import { createIsolation } from './isolation';
@@ -128,7 +132,7 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
       (await anthropicActivities()).proposePromptVariants(input),
   };
 
-  return {
+  const activities = {
     ...webhookActivities,
     ...createSlackActivities(shared),
     ...createGithubActivities(shared),
@@ -173,8 +177,10 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
       return { deliveries, integrations: wanted };
     },
   };
+  // More than the workflows call (the judge's Anthropic steps are registered too): checked, not narrowed.
+  return activities satisfies IntegrationActivities;
 }
-export type IntegrationActivities = ReturnType<typeof createIntegrationActivities>;
+export type { IntegrationActivities };
 
 export { createNotifyStarter, deliveryPolicy } from './notify-starter';
 export { signatureHeader, verifySignature } from './signature';

@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { DomainEvent } from '../../domain/domain-events';
 import type { DomainEventsRepo } from '../../adapters/db/repos/domain-events';
 import type { Logger } from '../../platform/logger';
+import type { PublishActivities } from '../../workflows/contracts';
 
 export interface PublishDeps {
   events: DomainEventsRepo;
@@ -35,6 +36,6 @@ export function createPublishActivities(deps: PublishDeps) {
       deps.logger.info({ event: parsed.data.id, type: parsed.data.type, stored }, 'domain event published');
       return { stored };
     },
-  };
+  } satisfies PublishActivities;
 }
-export type PublishActivities = ReturnType<typeof createPublishActivities>;
+export type { PublishActivities };

@@ -14,7 +14,7 @@ import {
   type DestinationPolicy,
   type OutboundResponse,
 } from '../../platform/outbound';
-import type { DeliveryOutcome } from '../../workflows/notify-types';
+import type { DeliverInput, DeliveryOutcome, FirstTryOutcome } from '../../workflows/contracts';
 import { statusClass, type AttemptOutcome, type IntegrationMetrics } from './metrics';
 import {
   ATTEMPT_HEADER,
@@ -44,14 +44,7 @@ export interface WebhookActivityDeps {
   metrics?: IntegrationMetrics;
 }
 
-export interface DeliverInput {
-  deliveryId: string;
-  /** Tries made before this activity's first attempt (the local first try), for the backoff. */
-  attemptOffset?: number;
-}
-
-export type FirstTryOutcome =
-  Omit<DeliveryOutcome, 'id'> | { status: 'retry'; delayMs: number; reason: string };
+export type { DeliverInput, FirstTryOutcome };
 
 export const USER_AGENT = 'llm-auto-optimizer-webhooks/1';
 

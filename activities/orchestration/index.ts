@@ -17,47 +17,21 @@ import {
 } from '../../adapters/db/repos/rollouts';
 import type { TargetsRepo } from '../../adapters/db/repos/targets';
 import type { Logger } from '../../platform/logger';
-import type { RollbackResult } from '../../workflows/messages';
+import type {
+  AppliedConfig,
+  ApplyConfigInput,
+  OrchestrationActivities,
+  RestoreConfigInput,
+  RollbackResult,
+} from '../../workflows/contracts';
+
+export type { AppliedConfig, ApplyConfigInput, OrchestrationActivities, RestoreConfigInput };
 
 export interface OrchestrationDeps {
   targets: TargetsRepo;
   decisions: DecisionsRepo;
   rollouts: RolloutsRepo;
   logger: Logger;
-}
-
-export interface ApplyConfigInput {
-  /** The rollout (workflow id) that owns the new version. */
-  rolloutId: string;
-  /** A step name unique within the rollout, e.g. "stage-2": the idempotency key of this write. */
-  step: string;
-  target: string;
-  segment: string;
-  /** The version this write must follow; another writer in between fails it as `StaleConfigVersion`. */
-  expectedVersion: number;
-  /** Absent: the weights of `expectedVersion` carry forward (a serving change moves no traffic). */
-  weights?: Weights;
-  reason: string;
-}
-
-export interface AppliedConfig {
-  version: number;
-  weights: Weights;
-  /** True when a previous attempt had already written this step's version. */
-  reused: boolean;
-}
-
-export interface RestoreConfigInput {
-  /** The rollback (workflow id) that owns the restoring version. */
-  rollbackId: string;
-  /** Idempotency key of this restore within the rollback. */
-  step: string;
-  target: string;
-  segment: string;
-  restoreVersion: number;
-  reason: string;
-  /** Refuse (`StaleConfigVersion`) unless this version is current. */
-  expectedCurrentVersion?: number;
 }
 
 /** Translates the repositories' typed errors into non-retryable failures of the shared taxonomy. */
@@ -262,9 +236,5 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
         throw err;
       }
     },
-  };
+  } satisfies OrchestrationActivities;
 }
-
-export type OrchestrationActivities = ReturnType<typeof createOrchestrationActivities>;
-/** The publish activity is registered on the orchestration worker too; workflows type it from here. */
-export type { PublishActivities } from '../integrations/publish';

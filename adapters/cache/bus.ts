@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Logger } from '../../platform/logger';
+import { redisOptions } from '../redis';
 
 export interface Invalidation {
   /** Cache namespace, e.g. "routing-config". */
@@ -126,9 +127,9 @@ export function createRedisBus(opts: {
 }): InvalidationBus {
   const channel = opts.channel ?? INVALIDATION_CHANNEL;
   // Publishing must not queue forever behind a dead Redis: fail fast and let TTLs bound the staleness.
-  const pub = new Redis(opts.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: false });
+  const pub = new Redis(opts.url, redisOptions('bus-publish'));
   const sub = new Redis(opts.url, {
-    maxRetriesPerRequest: null,
+    ...redisOptions('bus-subscribe'),
     connectionName: opts.name ?? 'llmopt-cache-bus',
   });
   pub.on('error', () => undefined);

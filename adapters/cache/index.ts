@@ -4,7 +4,8 @@
  * PostgreSQL LISTEN/NOTIFY: under `npm start` the orchestration worker writes the routing configs the
  * API serves from memory, so the API must hear of each version within milliseconds, not at a TTL.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../redis';
 import type { Logger } from '../../platform/logger';
 import { createPostgresBus, createRedisBus, type InvalidationBus } from './bus';
 
@@ -32,13 +33,6 @@ export interface SharedState {
   close(): Promise<void>;
 }
 
-/** Redis options for cache reads: a dead Redis must cost a bounded delay, then the database answers. */
-export function cacheRedis(url: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 500, enableAutoPipelining: true });
-  redis.on('error', () => undefined);
-  return redis;
-}
-
 export function createSharedState(
   env: { REDIS_URL?: string | undefined; DATABASE_URL: string },
   logger?: Logger,
@@ -47,7 +41,8 @@ export function createSharedState(
     const bus = createPostgresBus({ url: env.DATABASE_URL, ...(logger ? { logger } : {}) });
     return { bus, ping: async () => undefined, close: () => bus.close() };
   }
-  const redis = cacheRedis(env.REDIS_URL);
+  // Cache reads: a dead Redis must cost a bounded delay, then the database answers (adapters/redis.ts).
+  const redis = connectRedis(env.REDIS_URL, 'cache');
   const bus = createRedisBus({ url: env.REDIS_URL, ...(logger ? { logger } : {}) });
   return {
     bus,

@@ -7,9 +7,9 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import { createApiKeysRepo, type ApiKeysRepo } from '../../adapters/db/repos/api-keys';
-import { createAuditLogRepo, type AuditLogRepo } from '../../adapters/db/repos/audit-log';
-import { createIdempotencyRepo, type IdempotencyRepo } from '../../adapters/db/repos/idempotency';
+import type { ApiKeysRepo } from '../../adapters/db/repos/api-keys';
+import type { AuditLogRepo } from '../../adapters/db/repos/audit-log';
+import type { IdempotencyRepo } from '../../adapters/db/repos/idempotency';
 import { AppError } from '../../domain/errors';
 import { createRuleMatcher, rolesGrant, type Identity, type MatchedRule } from '../lib/permissions';
 import { problem } from '../lib/problem';
@@ -73,9 +73,9 @@ function anonymousBucket(path: string, address: string): string {
 /** Builds the security services over the app's dependencies; the gRPC server shares them. */
 export function createSecurity(deps: ApiDeps): Security {
   const repos: SecurityRepos = {
-    apiKeys: deps.security?.apiKeys ?? createApiKeysRepo(deps.db),
-    audit: deps.security?.audit ?? createAuditLogRepo(deps.db),
-    idempotency: deps.security?.idempotency ?? createIdempotencyRepo(deps.db),
+    apiKeys: deps.security?.apiKeys ?? deps.repos.apiKeys,
+    audit: deps.security?.audit ?? deps.repos.audit,
+    idempotency: deps.security?.idempotency ?? deps.repos.idempotency,
   };
   const authenticator = createAuthenticator({ env: deps.env, apiKeys: repos.apiKeys, logger: deps.logger });
   const { bus } = deps;
@@ -278,19 +278,12 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
   };
 }
 
-/** Installs CORS and the guard, audit and idempotency middleware; returns the services for routers. */
-const INSTALLED = new WeakMap<object, Security>();
-
-/** The security services an app was built with, so the gRPC server shares its caches and limiter. */
-export function securityOf(app: object): Security {
-  const s = INSTALLED.get(app);
-  if (!s) throw new Error('createApp() did not install security on this app');
-  return s;
-}
-
+/**
+ * Installs CORS and the guard, audit and idempotency middleware; returns the services, which createApp
+ * hands to the routers, the config read's fast path and the gRPC server.
+ */
 export function installSecurity(app: AppRouter, deps: ApiDeps): Security {
   const security = createSecurity(deps);
-  INSTALLED.set(app, security);
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',

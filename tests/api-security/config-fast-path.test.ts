@@ -68,7 +68,7 @@ async function serve(env: Partial<ApiDeps['env']> = {}) {
       ...env,
     },
   };
-  const server = await listenApi(createApp(deps), deps, 0, '127.0.0.1');
+  const server = await listenApi(createApp(deps), 0, '127.0.0.1');
   servers.push(server);
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const metric = async (name: string, labels: string) => {

@@ -19,7 +19,7 @@ let server: Server;
 let base: string;
 beforeAll(async () => {
   sys = await startTestSystem({ workers: false });
-  server = await listenApi(sys.app, sys.deps, 0, '127.0.0.1');
+  server = await listenApi(sys.app, 0, '127.0.0.1');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {

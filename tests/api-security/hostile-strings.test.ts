@@ -28,7 +28,7 @@ beforeAll(async () => {
     ...sys.deps,
     env: { ...testEnv, API_RATE_LIMIT_PER_MINUTE: 0, API_RATE_LIMIT_ANONYMOUS_PER_MINUTE: 0 },
   };
-  server = await listenApi(createApp(deps), deps, 0, '127.0.0.1');
+  server = await listenApi(createApp(deps), 0, '127.0.0.1');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   target = uniqueName('hostile');
   const created = await api('POST', '/v1/targets', { name: target, arms: [arm('a'), arm('b')] });

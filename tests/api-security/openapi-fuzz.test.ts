@@ -36,7 +36,7 @@ beforeAll(async () => {
     env: { ...testEnv, API_RATE_LIMIT_PER_MINUTE: 0, API_RATE_LIMIT_ANONYMOUS_PER_MINUTE: 0 },
   };
   // Served as api/main.ts serves it, config-read fast path included.
-  server = await listenApi(createApp(deps), deps, 0, '127.0.0.1');
+  server = await listenApi(createApp(deps), 0, '127.0.0.1');
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {

@@ -9,7 +9,6 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGrpcServer, type GrpcServer } from '../../api/grpc/server';
-import { securityOf } from '../../api/middleware/security';
 import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
 import { startIngestFront } from '../../pipeline';
 import { HealthCheckResponse_ServingStatus, HealthClient } from '../../proto/gen/grpc/health/v1/health';
@@ -65,7 +64,7 @@ beforeAll(async () => {
   sys = await startTestSystem();
   const ingest = await startIngestFront({ env: testEnv, db: sys.deps.db, logger: sys.deps.logger });
   ingestStop = ingest.stop;
-  server = await startGrpcServer({ ...sys.deps, ingest: ingest.front }, securityOf(sys.app), {
+  server = await startGrpcServer({ ...sys.deps, ingest: ingest.front }, sys.app.security, {
     host: '127.0.0.1',
     port: 0,
     pollMs: 100,

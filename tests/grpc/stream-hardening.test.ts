@@ -15,7 +15,6 @@ import { createApp } from '../../api/app';
 import { startGrpcServer, type GrpcServer } from '../../api/grpc/server';
 import type { ApiDeps } from '../../api/lib/types';
 import { createMemoryRateLimiter } from '../../api/middleware/rate-limit';
-import { securityOf } from '../../api/middleware/security';
 import type { Env } from '../../platform/env';
 import { startIngestFront } from '../../pipeline';
 import type { ReadinessCheck } from '../../platform/process';
@@ -84,7 +83,7 @@ async function serve(overrides: Partial<ApiDeps> = {}): Promise<{ address: strin
   const d = { ...deps, ...overrides };
   const server = await startGrpcServer(
     d,
-    { ...securityOf(app), limiter: createMemoryRateLimiter() },
+    { ...app.security, limiter: createMemoryRateLimiter() },
     { host: '127.0.0.1', port: 0, pollMs: 100 },
   );
   servers.push(server);

@@ -8,11 +8,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { TaskQueues } from '../../domain/names';
 import { apiClient } from '../../cli/demo';
-import { createPool, type Db } from '../../adapters/db/pool';
-import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
+import type { Db } from '../../adapters/db/pool';
+import { compose } from '../../app/compose';
 import { freePort } from '../../platform/net';
 import { eventually, testEnv, uniqueName } from './env';
 import { spawnEntrypoint, type Spawned } from './process';
@@ -99,17 +99,15 @@ export async function startLiveSystem(
         }
       : {}),
   };
-  const db = createPool(testEnv.DATABASE_URL, 5);
-  const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
+  // The test's own side (its admin key, its reads, its Temporal client), composed as the processes are.
+  const c = await compose(testEnv, { name: 'live-system', poolMax: 5, temporal: true, taskQueues });
   const stop = async () => {
     const all = Object.values(processes).filter((p): p is Spawned => p !== undefined);
     for (const p of all) {
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
     }
     await Promise.all(all.map((p) => p.exited));
-    await connection.close();
-    await db.end();
+    await c.close();
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
@@ -133,14 +131,14 @@ export async function startLiveSystem(
     throw err;
   }
   const adminKey = (
-    await createApiKeysRepo(db).create({ name: `live ${suffix}`, roles: ['admin'], createdBy: 'live-system' })
+    await c.repos.apiKeys.create({ name: `live ${suffix}`, roles: ['admin'], createdBy: 'live-system' })
   ).key;
   const api = `http://127.0.0.1:${apiPort}`;
   return {
     api,
     adminKey,
-    client,
-    db,
+    client: c.temporal,
+    db: c.db,
     taskQueues,
     processes,
     call: apiClient(api, adminKey),

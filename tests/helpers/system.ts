@@ -4,24 +4,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker, NativeConnection } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/lib/types';
-import { createAnalysisActivities } from '../../activities/analysis';
-import { createOrchestrationActivities } from '../../activities/orchestration';
-import { createPublishActivities } from '../../activities/integrations/publish';
-import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
-import { createAggregatesRepo } from '../../pipeline/adapters/store';
-import { createAnalysisReportsRepo } from '../../adapters/db/repos/analysis-reports';
-import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
+import { compose } from '../../app/compose';
+import { analysisActivities, orchestrationActivities } from '../../workers/activities';
 import type { TaskQueues } from '../../domain/names';
-import { createPool, ping } from '../../adapters/db/pool';
-import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
-import { createTargetsRepo } from '../../adapters/db/repos/targets';
-import { createCachedTargetsRepo, createSharedState, type SharedState } from '../../adapters/cache';
-import { createAggregatesReader } from '../../pipeline/adapters/aggregates-cache';
 import { createLogger } from '../../platform/logger';
-import { createApiKeysRepo } from '../../adapters/db/repos/api-keys';
 import type { Role } from '../../api/lib/permissions';
 import { createMetrics } from '../../platform/metrics';
 import { installRuntime, workflowBundlePath } from '../../platform/temporal';
@@ -62,65 +51,38 @@ export async function startTestSystem(
     analysis: `optimizer-analysis-${suffix}`,
     integrations: `optimizer-integrations-${suffix}`,
   };
-  const db = createPool(testEnv.DATABASE_URL, 10);
-  const connection = await Connection.connect({ address: testEnv.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: testEnv.TEMPORAL_NAMESPACE });
-  const metrics = createMetrics('test');
-  let shared: SharedState | undefined;
-  let cached: ReturnType<typeof createCachedTargetsRepo> | undefined;
-  if (opts.cache) {
-    shared = createSharedState(testEnv, logger);
-    await shared.bus.ready();
-    cached = createCachedTargetsRepo(db, shared, { registry: metrics.registry, logger });
-  }
-  const repos = { targets: cached?.targets ?? createTargetsRepo(db), decisions: createDecisionsRepo(db) };
-  const deps: ApiDeps = {
-    env: testEnv,
+  // The composition of api/main.ts, on task queues of this test file (the schema is migrated once, globally).
+  const env = opts.ingest ? { ...testEnv, ...opts.ingest.env } : testEnv;
+  const c = await compose(env, {
     logger,
-    metrics,
-    db,
-    temporal: client,
+    metrics: createMetrics('test'),
+    poolMax: 10,
+    temporal: true,
     taskQueues,
-    repos,
-    checks: [{ name: 'postgres', check: () => ping(db) }],
-    metricsSources: [],
-    ...(cached && shared
-      ? {
-          // API-key revocations and config deletions reach other replicas through it, as in production.
-          bus: shared.bus,
-          caches: {
-            routingConfigs: cached.routingConfigs,
-            aggregates: createAggregatesReader({
-              repo: createAggregatesRepo(db),
-              bus: shared.bus,
-              ...(shared.redis ? { redis: shared.redis } : {}),
-              logger,
-            }),
-          },
-        }
-      : {}),
-  };
+    ...(opts.cache ? { aggregatesCache: true } : {}),
+  });
+  // API-key revocations and config deletions reach other replicas through the bus, as in production.
+  await c.bus?.ready();
+  const deps: ApiDeps = { ...c, checks: [...c.checks], metricsSources: [] };
   let ingest: EmbeddedIngest | undefined;
   if (opts.ingest) {
-    const ingestEnv = { ...testEnv, ...opts.ingest.env };
     ingest = await startEmbeddedIngest({
-      env: ingestEnv,
-      db,
+      env,
+      db: c.db,
       logger,
       name: opts.ingest.name,
-      metrics,
+      metrics: c.metrics,
       ...(opts.ingest.redis ? { redis: opts.ingest.redis } : {}),
-      ...(shared ? { bus: shared.bus } : {}),
+      ...(c.bus ? { bus: c.bus } : {}),
     });
-    deps.env = ingestEnv;
     deps.ingest = ingest.front;
-    deps.dataPlane = { aggregates: ingest.aggregates, onPricesChanged: ingest.onPricesChanged };
+    deps.dataPlane = { onPricesChanged: ingest.onPricesChanged };
     deps.checks.push(...ingest.checks);
   }
   const app = createApp(deps);
   // Auth is on for every route: the system seeds an admin key that call() sends unless told otherwise.
   const adminKey = (
-    await createApiKeysRepo(db).create({
+    await c.repos.apiKeys.create({
       name: `test admin ${suffix}`,
       roles: ['admin'],
       createdBy: 'test-system',
@@ -138,23 +100,14 @@ export async function startTestSystem(
       namespace: testEnv.TEMPORAL_NAMESPACE,
       taskQueue: taskQueues.orchestration,
       workflowBundle: { codePath: await workflowBundlePath() },
-      activities: {
-        ...createOrchestrationActivities({ ...repos, rollouts: createRolloutsRepo(db), logger }),
-        ...createPublishActivities({ events: createDomainEventsRepo(db), logger }),
-      },
+      // No integrations worker here: published events are stored, not delivered.
+      activities: orchestrationActivities(c, { notify: false }),
     });
     const analysis = await Worker.create({
       connection: nativeConnection,
       namespace: testEnv.TEMPORAL_NAMESPACE,
       taskQueue: taskQueues.analysis,
-      // The canary judge reads stage windows from the stored aggregates, as workers/analysis.ts does.
-      activities: createAnalysisActivities({
-        ...repos,
-        logger,
-        aggregates: createAggregatesRepo(db),
-        reports: createAnalysisReportsRepo(db),
-        rollouts: createRolloutsRepo(db),
-      }),
+      activities: analysisActivities(c),
     });
     workers.push(orchestration, analysis);
     for (const w of workers) runs.push(w.run());
@@ -166,25 +119,21 @@ export async function startTestSystem(
     adminKey,
     keyFor: async (...roles: Role[]) =>
       (
-        await createApiKeysRepo(db).create({
+        await c.repos.apiKeys.create({
           name: `test ${roles.join('+')}`,
           roles,
           createdBy: 'test-system',
         })
       ).key,
     app,
-    client,
+    client: c.temporal,
     taskQueues,
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.all(runs);
       await nativeConnection?.close();
       await ingest?.stop();
-      await connection.close();
-      cached?.routingConfigs.close();
-      deps.caches?.aggregates?.close();
-      await shared?.close();
-      await db.end();
+      await c.close();
     },
   };
 }

@@ -2,9 +2,9 @@
  * Canary rollouts as the API reads them. Written only by the orchestration activities; the partial
  * unique index `rollouts_one_active` refuses a second active rollout per target and segment.
  */
-import type { RolloutStage, RolloutState, Weights } from '../../../domain/model';
+import type { RolloutState, Weights } from '../../../domain/model';
 import { AppError } from '../../../domain/errors';
-import type { StageVerdict } from '../../../workflows/messages';
+import type { NewRollout, Rollout, RolloutProgress } from '../../../domain/rollout';
 import { pgCode, PG_ERRORS, type Queryable } from '../pool';
 
 export const ACTIVE_ROLLOUT_STATES: readonly RolloutState[] = [
@@ -14,26 +14,8 @@ export const ACTIVE_ROLLOUT_STATES: readonly RolloutState[] = [
   'awaiting_approval',
 ];
 
-export interface Rollout {
-  id: string;
-  decision_id: string;
-  target: string;
-  segment: string;
-  strategy: string;
-  canary_arm: string;
-  baseline_arm: string;
-  state: RolloutState;
-  stages: RolloutStage[];
-  current_stage: number;
-  weights: Weights | null;
-  verdicts: StageVerdict[];
-  from_version: number;
-  to_version: number | null;
-  reason: string;
-  created_at: string;
-  updated_at: string;
-  finished_at: string | null;
-}
+// The entity lives in the domain; importers of this repository keep finding it here.
+export type { NewRollout, Rollout, RolloutProgress };
 
 interface RolloutRow extends Omit<Rollout, 'created_at' | 'updated_at' | 'finished_at'> {
   created_at: Date;
@@ -47,28 +29,6 @@ const toRollout = (r: RolloutRow): Rollout => ({
   updated_at: r.updated_at.toISOString(),
   finished_at: r.finished_at?.toISOString() ?? null,
 });
-
-export type NewRollout = Pick<
-  Rollout,
-  | 'id'
-  | 'decision_id'
-  | 'target'
-  | 'segment'
-  | 'strategy'
-  | 'canary_arm'
-  | 'baseline_arm'
-  | 'stages'
-  | 'from_version'
->;
-
-export interface RolloutProgress {
-  state: RolloutState;
-  current_stage?: number;
-  weights?: Weights | null;
-  verdicts?: StageVerdict[];
-  to_version?: number | null;
-  reason?: string;
-}
 
 export function createRolloutsRepo(db: Queryable) {
   return {

@@ -1,7 +1,6 @@
 /** The latest analysis report of a target (or of one cycle): insights, recommendations and alerts. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../../../domain/errors';
-import { createAnalysisReportsRepo } from '../../../adapters/db/repos/analysis-reports';
 import { createRouter } from '../../lib/router';
 import { jsonResponse, problemResponse, TargetParam } from '../../lib/schemas';
 import type { ApiDeps } from '../../lib/types';
@@ -45,7 +44,7 @@ const getAnalysis = createRoute({
 });
 
 export function analysisRouter(deps: ApiDeps) {
-  const reports = createAnalysisReportsRepo(deps.db);
+  const reports = deps.repos.analysisReports;
   return createRouter().openapi(getAnalysis, async (c) => {
     const { target } = c.req.valid('param');
     const { cycle_id } = c.req.valid('query');

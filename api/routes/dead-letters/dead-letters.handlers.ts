@@ -1,6 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, conflict, notFound } from '../../../domain/errors';
-import { createAggregatesRepo, type StoredDeadLetter } from '../../../pipeline/adapters/store';
+import type { StoredDeadLetter } from '../../../pipeline/adapters/store';
 import { ingestItems } from '../../../pipeline/front';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
@@ -37,7 +37,7 @@ function toBody(d: StoredDeadLetter) {
 }
 
 export function deadLetterHandlers(deps: ApiDeps) {
-  const repo = deps.dataPlane?.aggregates ?? createAggregatesRepo(deps.db);
+  const repo = deps.repos.aggregates;
 
   const list: RouteHandler<typeof routes.listDeadLetters, AppBindings> = async (c) => {
     const q = c.req.valid('query');

@@ -1,12 +1,10 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError } from '../../../domain/errors';
-import { createIntegrationsRepo } from '../../../adapters/db/repos/integrations';
 import { createSettingsResolver } from '../../../app/integration-settings';
 import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { githubWebhook } from './github.routes';
-import { secretBoxFromEnv } from '../../../platform/secrets';
 
 export function verifyGithubSignature(secret: string, header: string | undefined, body: string): boolean {
   if (!header?.startsWith('sha256=')) return false;
@@ -16,8 +14,8 @@ export function verifyGithubSignature(secret: string, header: string | undefined
 }
 
 export function githubHandlers(deps: ApiDeps) {
-  const repo = createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env));
-  const settings = createSettingsResolver(deps.env, repo);
+  // Over this app's env, which tests may override, not the container's resolver.
+  const settings = createSettingsResolver(deps.env, deps.repos.integrations);
   const refused = signatureFailures(deps.metrics, 'github');
 
   const receive: RouteHandler<typeof githubWebhook, AppBindings> = async (c) => {
@@ -41,7 +39,10 @@ export function githubHandlers(deps: ApiDeps) {
           issues: [{ path: 'issue.number', message: 'required' }],
         });
       }
-      const resolved = await repo.resolveByExternalId('github', String(payload.issue.number));
+      const resolved = await deps.repos.integrations.resolveByExternalId(
+        'github',
+        String(payload.issue.number),
+      );
       c.get('logger').info(
         { delivery: c.req.header('x-github-delivery'), issue: payload.issue.number, resolved },
         'GitHub issue closed',

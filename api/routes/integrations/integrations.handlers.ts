@@ -1,7 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, notFound } from '../../../domain/errors';
 import { createIntegrationsRepo, publicView } from '../../../adapters/db/repos/integrations';
-import { createJudgeRepo } from '../../../adapters/db/repos/judge';
 import { withTransaction } from '../../../adapters/db/pool';
 import {
   IntegrationSchemas,
@@ -13,7 +12,6 @@ import { checkDestination, destinationPolicy, DestinationRefused } from '../../.
 import { zodIssues } from '../../lib/problem';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './integrations.routes';
-import { secretBoxFromEnv } from '../../../platform/secrets';
 
 /** Settings and secrets that are URLs we will call: checked against the destination rules. */
 const URL_FIELDS = [
@@ -23,8 +21,7 @@ const URL_FIELDS = [
 ] as const;
 
 export function integrationHandlers(deps: ApiDeps) {
-  const box = secretBoxFromEnv(deps.env);
-  const repo = createIntegrationsRepo(deps.db, box);
+  const repo = deps.repos.integrations;
   const destinations = destinationPolicy(deps.env);
 
   const list: RouteHandler<typeof routes.listIntegrations, AppBindings> = async (c) => {
@@ -77,7 +74,7 @@ export function integrationHandlers(deps: ApiDeps) {
     // Read, judged and written under one lock per kind, so no concurrent PUT can slip a secret in between.
     const { saved, moved } = await withTransaction(deps.db, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`integration:${kind}`]);
-      const locked = createIntegrationsRepo(tx, box);
+      const locked = createIntegrationsRepo(tx, deps.secrets);
       const moved = secretsMovedBy(deps.env, await locked.get(kind), next);
       if (moved.length > 0 && !admin) {
         // A stored secret was entered for one address; sending it to another takes someone who knows it.
@@ -118,7 +115,7 @@ export function integrationHandlers(deps: ApiDeps) {
     return c.body(null, 204);
   };
 
-  const judge = createJudgeRepo(deps.db);
+  const { judge } = deps.repos;
   const submitJudgeSamples: RouteHandler<typeof routes.submitJudgeSamples, AppBindings> = async (c) => {
     const { samples } = c.req.valid('json');
     const rates: Record<string, number> = {};

@@ -3,7 +3,6 @@ import { variance } from '../../../domain/aggregate';
 import { AppError } from '../../../domain/errors';
 import { percentilesOf } from '../../../domain/sketch';
 import { emptyState, mergeInto, type AggregateState } from '../../../pipeline/core/windowing/aggregate-state';
-import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { MAX_RANGE_DAYS, MAX_RANGE_MS, type getMetrics } from './metrics-query.routes';
 
@@ -45,7 +44,7 @@ function point(start: number, end: number, s: AggregateState) {
 }
 
 export function metricsQueryHandlers(deps: ApiDeps) {
-  const aggregates = deps.dataPlane?.aggregates ?? createAggregatesRepo(deps.db);
+  const aggregates = deps.repos.aggregates;
   const base = deps.env.INGEST_WINDOW_MS;
 
   const get: RouteHandler<typeof getMetrics, AppBindings> = async (c) => {

@@ -1,11 +1,10 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { notFound } from '../../../domain/errors';
-import { createPricesRepo } from '../../../adapters/db/repos/prices';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { listPrices, priceHistory, setPrice } from './prices.routes';
 
 export function priceHandlers(deps: ApiDeps) {
-  const prices = deps.dataPlane?.prices ?? createPricesRepo(deps.db);
+  const { prices } = deps.repos;
 
   const list: RouteHandler<typeof listPrices, AppBindings> = async (c) =>
     c.json({ items: await prices.current() }, 200);

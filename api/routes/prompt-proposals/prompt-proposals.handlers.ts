@@ -1,6 +1,5 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { conflict, notFound } from '../../../domain/errors';
-import { createJudgeRepo } from '../../../adapters/db/repos/judge';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type {
   approvePromptProposal,
@@ -9,7 +8,7 @@ import type {
 } from './prompt-proposals.routes';
 
 export function promptProposalHandlers(deps: ApiDeps) {
-  const judge = createJudgeRepo(deps.db);
+  const { judge } = deps.repos;
 
   const list: RouteHandler<typeof listPromptProposals, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');

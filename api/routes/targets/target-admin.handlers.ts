@@ -2,7 +2,6 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, conflict, notFound } from '../../../domain/errors';
 import { Arm as ArmSchema, TOTAL_BASIS_POINTS, type Target, type Weights } from '../../../domain/model';
 import { DEFAULT_SEGMENT } from '../../../domain/names';
-import { createTargetCatalogRepo } from '../../../adapters/db/repos/target-catalog';
 import { decodeCursor, encodeCursor } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './target-admin.routes';
@@ -53,7 +52,7 @@ function checkWeights(weights: Weights, arms: string[]) {
 
 export function targetAdminHandlers(deps: ApiDeps) {
   const { targets } = deps.repos;
-  const catalog = createTargetCatalogRepo(deps.db);
+  const catalog = deps.repos.targetCatalog;
   // A deleted segment's config must stop being served everywhere: every process's routing-config cache
   // drops it through the invalidation bus (and Redis's copy goes), within milliseconds.
   const forgetConfigs = async (target: string, segments: string[]) => {

@@ -1,6 +1,5 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError, conflict, notFound } from '../../../domain/errors';
-import { createWebhooksRepo } from '../../../adapters/db/repos/webhooks';
 import { deliveryPolicy } from '../../../app/integration-settings';
 import { checkDestination, destinationPolicy, DestinationRefused } from '../../../platform/outbound';
 import {
@@ -11,10 +10,9 @@ import {
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type * as routes from './webhooks.routes';
-import { secretBoxFromEnv } from '../../../platform/secrets';
 
 export function webhookHandlers(deps: ApiDeps) {
-  const repo = createWebhooksRepo(deps.db, secretBoxFromEnv(deps.env));
+  const repo = deps.repos.webhooks;
   const destinations = destinationPolicy(deps.env);
 
   /** Registration-time check of a URL: syntax and where it resolves now (delivery checks again). */

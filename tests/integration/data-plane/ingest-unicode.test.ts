@@ -16,7 +16,6 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGrpcServer, type GrpcServer } from '../../../api/grpc/server';
-import { securityOf } from '../../../api/middleware/security';
 import { checkEvent } from '../../../domain/events';
 import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import { startKafkaStream, type RunningStream } from '../../../pipeline/adapters/kafka';
@@ -42,7 +41,7 @@ beforeAll(async () => {
       env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-unicode-')), INGEST_FLUSH_INTERVAL_MS: 100 },
     },
   });
-  grpcServer = await startGrpcServer({ ...sys.deps, ingest: sys.ingest!.front }, securityOf(sys.app), {
+  grpcServer = await startGrpcServer({ ...sys.deps, ingest: sys.ingest!.front }, sys.app.security, {
     host: '127.0.0.1',
     port: 0,
   });
