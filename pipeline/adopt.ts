@@ -12,7 +12,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../platform/logger';
-import type { EmbeddedPipeline } from './embedded';
+import type { IngestPipeline } from './embedded';
 import { ShardLockedError } from './adapters/shard-lock';
 
 const SHARD_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -37,7 +37,7 @@ export async function adoptRetiredShards(opts: {
   /** This process's own shard, never adopted. */
   own: string;
   /** A pipeline for the named shard, with this process's dependencies. */
-  pipelineFor: (name: string) => EmbeddedPipeline;
+  pipelineFor: (name: string) => IngestPipeline;
   /** Held feedback is settled only after the shard has been idle this long. */
   settleAfterMs: number;
   /** A directory written more recently than this is left to its owner, who may be restarting. */

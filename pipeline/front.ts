@@ -1,12 +1,15 @@
 /**
- * The ingest front door shared by POST /v1/events and POST /v1/traces: body decoding (gzip, JSON array
- * or NDJSON) within limits, per-event validation naming index and field, in-batch duplicate ids, a
- * token bucket per source, and the hand-off to the sink (durable before it resolves).
+ * The ingest front door shared by POST /v1/events, POST /v1/traces and gRPC: batch limits, per-event
+ * validation naming index and field, in-batch duplicate ids, a token bucket per source, and the
+ * hand-off to the sink (durable before it resolves). Bodies are decoded in pipeline/decoders/.
  */
-import { gunzipSync, inflateSync } from 'node:zlib';
 import { checkEvent, EVENT_REFUSALS, type TelemetryEvent } from '../domain/events';
 import { AppError, type FieldIssue } from '../domain/errors';
-import type { AcceptedEvent, IngestSink, RawBatch } from './embedded';
+import type { AcceptedEvent, BatchFormat, IngestSink, RawBatch } from './core/types';
+import { splitBatch } from './decoders/body';
+
+export { decodeBody, splitBatch } from './decoders/body';
+export type { BatchFormat } from './core/types';
 
 export interface IngestLimits {
   maxBatchEvents: number;
@@ -45,80 +48,6 @@ export interface BatchOutcome {
   /** Index in the batch of each accepted event. */
   indexes: number[];
   rejected: RejectedEvent[];
-}
-
-/** How a request body lists its events: a JSON array (or {"events": [...]}), or NDJSON. */
-export type BatchFormat = 'json' | 'ndjson';
-
-/** Decompresses per Content-Encoding, refusing to inflate past the limit (a gzip bomb gets 413). */
-export function decodeBody(body: Buffer, contentEncoding: string | undefined, maxBytes: number): Buffer {
-  const enc = (contentEncoding ?? 'identity').trim().toLowerCase();
-  if (enc === 'identity' || enc === '') return body;
-  if (enc !== 'gzip' && enc !== 'deflate') {
-    throw new AppError(
-      'unsupported_media_type',
-      `Content-Encoding "${enc}" is not supported; send gzip, deflate or identity`,
-    );
-  }
-  try {
-    return enc === 'gzip'
-      ? gunzipSync(body, { maxOutputLength: maxBytes })
-      : inflateSync(body, { maxOutputLength: maxBytes });
-  } catch (err) {
-    if (err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new AppError('payload_too_large', `decompressed body exceeds ${maxBytes} bytes`);
-    }
-    throw new AppError('bad_request', `body is not valid ${enc} data`, {
-      issues: [{ path: '(body)', message: `invalid ${enc} stream` }],
-    });
-  }
-}
-
-/** A JSON array (or {"events": [...]}) or NDJSON, by Content-Type; each element is validated later. */
-export function splitBatch(
-  text: string,
-  contentType: string | undefined,
-): { items: unknown[]; lineErrors: Map<number, string>; format: BatchFormat } {
-  const type = (contentType ?? 'application/json').split(';')[0]!.trim().toLowerCase();
-  const lineErrors = new Map<number, string>();
-  if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl') {
-    const items: unknown[] = [];
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      try {
-        items.push(JSON.parse(line));
-      } catch (err) {
-        lineErrors.set(items.length, `line is not valid JSON: ${(err as Error).message}`);
-        items.push(undefined);
-      }
-    }
-    return { items, lineErrors, format: 'ndjson' };
-  }
-  if (type !== 'application/json') {
-    throw new AppError(
-      'unsupported_media_type',
-      `Content-Type "${type}" is not accepted; send application/json (an array) or application/x-ndjson`,
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new AppError('bad_request', `request body is not valid JSON: ${(err as Error).message}`, {
-      issues: [{ path: '(body)', message: 'malformed JSON' }],
-    });
-  }
-  if (Array.isArray(parsed)) return { items: parsed, lineErrors, format: 'json' };
-  if (
-    typeof parsed === 'object' &&
-    parsed !== null &&
-    Array.isArray((parsed as { events?: unknown }).events)
-  ) {
-    return { items: (parsed as { events: unknown[] }).events, lineErrors, format: 'json' };
-  }
-  throw new AppError('validation', 'expected a JSON array of events (or {"events": [...]})', {
-    issues: [{ path: '(root)', message: 'expected an array of events' }],
-  });
 }
 
 /** Validates each element; valid events are accepted even when others in the batch are not. */

@@ -23,7 +23,8 @@ import {
 import { ingestCounters, type Metrics } from '../platform/metrics';
 import type { InvalidationBus } from '../adapters/cache/bus';
 import type { IngestFront } from './front';
-import { EmbeddedPipeline } from './embedded';
+import { EmbeddedPipeline, type EmbeddedPipelineOptions, type IngestPipeline } from './embedded';
+import { ThreadedPipeline } from './threaded';
 import { adoptRetiredShards, type AdoptedShard } from './adopt';
 
 /** A WAL directory untouched this long is not a worker's that is just restarting (adopt.ts). */
@@ -34,7 +35,8 @@ export { createCommitBreaker, createDedup, createPriceSource, shardConfig } from
 
 export interface EmbeddedIngest {
   front: IngestFront;
-  pipeline: EmbeddedPipeline;
+  /** This process's own shard: on the API thread, or in a worker thread (INGEST_SHARD_THREAD). */
+  pipeline: IngestPipeline;
   aggregates: AggregatesRepo;
   checks: ReadinessCheck[];
   /** Retired shards of DATA_DIR the first round at start adopted (resolves once they are drained). */
@@ -68,24 +70,28 @@ export async function startEmbeddedIngest(opts: {
   const breaker = createCommitBreaker('ingest-database');
   const dedup = createDedup(env, opts.redis);
   const shared = createShardShared(env, logger, opts.redis, opts.bus);
-  const pipelineFor = (name: string) =>
-    new EmbeddedPipeline({
-      dataDir: env.DATA_DIR,
-      name,
-      repo: aggregates,
-      dedup,
-      prices: prices.get,
-      shared,
-      shard: shardConfig(env),
-      flushIntervalMs: env.INGEST_FLUSH_INTERVAL_MS,
-      maxBufferedEvents: env.INGEST_MAX_BUFFERED_EVENTS,
-      walSegmentBytes: env.INGEST_WAL_SEGMENT_BYTES,
-      logger,
-      guard: breaker.guard,
-      onDeadLetters: observers.onDeadLetters,
-    });
+  const optionsFor = (name: string): EmbeddedPipelineOptions => ({
+    dataDir: env.DATA_DIR,
+    name,
+    repo: aggregates,
+    dedup,
+    prices: prices.get,
+    shared,
+    shard: shardConfig(env),
+    flushIntervalMs: env.INGEST_FLUSH_INTERVAL_MS,
+    maxBufferedEvents: env.INGEST_MAX_BUFFERED_EVENTS,
+    walSegmentBytes: env.INGEST_WAL_SEGMENT_BYTES,
+    logger,
+    guard: breaker.guard,
+    onDeadLetters: observers.onDeadLetters,
+  });
+  // Retired shards are adopted on this thread: rare, short, and they share this thread's dedup store.
+  const pipelineFor = (name: string) => new EmbeddedPipeline(optionsFor(name));
   const own = opts.name ?? env.INGEST_SHARD_NAME;
-  const pipeline = pipelineFor(own);
+  const threaded = env.INGEST_SHARD_THREAD
+    ? new ThreadedPipeline({ ...optionsFor(own), env, ...(opts.redis ? { redis: opts.redis } : {}) })
+    : undefined;
+  const pipeline: IngestPipeline = threaded ?? pipelineFor(own);
   await pipeline.start(opts.lockWaitMs);
   // Off the start path, at start and every few minutes: retired shards' tails and held feedback
   // (adopt.ts), one directory at a time.
@@ -126,8 +132,14 @@ export async function startEmbeddedIngest(opts: {
     front,
     pipeline,
     aggregates,
-    checks: [breaker.check(), { name: 'ingest-pipeline', check: async () => pipeline.health() }],
-    onPricesChanged: () => prices.refresh(),
+    checks: [
+      threaded ? bothOpen(breaker.check(), threaded.breakerCheck(breaker.breaker.name)) : breaker.check(),
+      { name: 'ingest-pipeline', check: async () => pipeline.health() },
+    ],
+    onPricesChanged: async () => {
+      await prices.refresh();
+      await threaded?.refreshPrices();
+    },
     adoption,
     async stop() {
       stopping.abort();
@@ -135,6 +147,17 @@ export async function startEmbeddedIngest(opts: {
       await pipeline.stop();
       prices.close();
       breaker.breaker.shutdown();
+    },
+  };
+}
+
+/** One readiness check failing when either does (the breaker of each thread that commits). */
+function bothOpen(a: ReadinessCheck, b: ReadinessCheck): ReadinessCheck {
+  return {
+    name: a.name,
+    check: async () => {
+      await a.check();
+      await b.check();
     },
   };
 }

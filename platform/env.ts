@@ -102,6 +102,11 @@ export const EnvSchema = z.object({
     .min(1024)
     .max(1024 * 1024 * 1024)
     .default(64 * 1024 * 1024),
+  /**
+   * Embedded mode: fold and commit the shard in a worker thread, so the API thread only validates and
+   * appends to the write-ahead log (pipeline/threaded.ts); false keeps it on the API thread.
+   */
+  INGEST_SHARD_THREAD: bool.default(false),
   /** Token-bucket rate limit per source (API key or client address), events per second; 429 beyond. */
   INGEST_RATE_LIMIT_EPS: positiveInt.max(100_000_000).default(1_000_000),
   /** Token-bucket burst per source, in events. */

@@ -27,6 +27,9 @@ import {
   type WindowKey,
 } from '../core/windowing/aggregate-state';
 import type { AggregatesRepo, ShardWindow, StoredShardRow } from './store';
+import type { AggregatesPublisher } from '../core/ports';
+
+export type { AggregatesPublisher };
 import type { Logger } from '../../platform/logger';
 import { INVALIDATION_CHANNEL, type Invalidation, type InvalidationBus } from '../../adapters/cache/bus';
 import { createTieredCache } from '../../adapters/cache/tiered-cache';
@@ -49,14 +52,6 @@ const versionKey = (key: string) => `llmopt:aggver:${key}`;
 
 /** Versions without Redis: then one process both commits and reads (the embedded pipeline in the API). */
 const localVersions = new Map<string, number>();
-
-/** The writer side, used by each ingest shard. */
-export interface AggregatesPublisher {
-  /** Open windows as of `offset` (processed, not yet committed), so readers see them before the commit. */
-  publishHot(shard: string, offset: number, windows: readonly ShardWindow[]): Promise<void>;
-  /** After a commit: announce the changed blocks; drop the hot copies of the finalized windows. */
-  committed(shard: string, windows: readonly WindowKey[], finalized: readonly WindowKey[]): Promise<void>;
-}
 
 export function createAggregatesPublisher(opts: {
   redis?: Redis;

@@ -1,7 +1,6 @@
 /**
- * The feedback join index shared by every stream process: request_id → where the `llm.request` was
- * counted (segment, arm, event time). A shard keeps its recent requests in memory; this copy in Redis
- * is what a shard consults for feedback whose request it did not see itself: after a restart, or after a
+ * The feedback join index (pipeline/core/join.ts) shared by every stream process, in Redis: what a
+ * shard consults for feedback whose request it did not see itself, after a restart, or after a
  * rebalance gave the partition to another process. A shard writes its new entries before the commit that
  * moves its offset past them, so a request whose offset is committed is always findable here.
  *
@@ -12,19 +11,9 @@
  * hold about 1.2 GB. Narrower buckets would cut that further at the price of more commands per lookup.
  */
 import type { Redis } from 'ioredis';
+import type { JoinEntry, JoinIndex } from '../core/join';
 
-export interface JoinEntry {
-  segment: string;
-  arm: string;
-  /** Event time of the request, epoch ms. */
-  ts: number;
-}
-
-export interface JoinIndex {
-  /** Requests by id, for feedback at event times `ts` (a request is looked for within the horizon). */
-  lookup(items: readonly { requestId: string; ts: number }[]): Promise<Map<string, JoinEntry>>;
-  record(entries: readonly (readonly [string, JoinEntry])[]): Promise<void>;
-}
+export type { JoinEntry, JoinIndex };
 
 const SEP = '\u0000';
 const BUCKETS_PER_HORIZON = 4;

@@ -34,7 +34,7 @@ import {
   shardConfig,
 } from '../common';
 import type { Metrics } from '../../platform/metrics';
-import type { AcceptedEvent, IngestSink } from '../embedded';
+import type { AcceptedEvent, IngestSink } from '../core/types';
 import { ShardProcessor, type IngestRecord, type TooLate } from '../core/shard';
 
 /**

@@ -6,20 +6,24 @@
 import type { WindowAggregate } from '../../domain/aggregate';
 import {
   decodeState,
-  emptyState,
   encodeState,
   mergeInto,
   toWindowAggregate,
-  type AggregateState,
   type EncodedState,
   type WindowKey,
 } from '../core/windowing/aggregate-state';
 import { isStorableValue, toStorableText } from '../../domain/storable-text';
 import { withTransaction, type Db } from '../../adapters/db/pool';
+import type {
+  Checkpoint,
+  ClaimedShard,
+  DeadLetter,
+  PendingJoin,
+  PendingJoinChanges,
+  ShardWindow,
+} from '../core/ports';
 
-export interface ShardWindow extends WindowKey {
-  state: AggregateState;
-}
+export type { Checkpoint, ClaimedShard, DeadLetter, PendingJoin, PendingJoinChanges, ShardWindow };
 
 /** One shard's row of one window, encoded, with the shard offset its state reflects. */
 export interface StoredShardRow extends WindowKey {
@@ -28,35 +32,9 @@ export interface StoredShardRow extends WindowKey {
   state: EncodedState;
 }
 
-export interface Checkpoint {
-  /** Next offset the shard reads; everything before it is reflected in the rows. */
-  nextOffset: number;
-  /** Epoch ms of the shard's watermark, null before its first event. */
-  watermark: number | null;
-  /** Counters since the shard began, for /metrics and tests. */
-  events: number;
-  duplicates: number;
-  tooLate: number;
-}
-
-export interface ClaimedShard extends Checkpoint {
-  epoch: number;
-}
-
 /** Why an offset went to the dead letters: the leading word of its reason, a fixed set. */
 export const DEAD_LETTER_REASONS = ['too_late', 'invalid_json', 'invalid_event', 'unstorable'] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
-
-export interface DeadLetter {
-  offset: number;
-  eventId: string | null;
-  /** `<reason>: <detail>`, the reason one of DEAD_LETTER_REASONS. */
-  reason: string;
-  /** The event or message as parsed (null when it did not parse). */
-  payload: unknown;
-  /** The bytes as they arrived (a Kafka message's value); JSON of `payload` when absent. */
-  raw?: Buffer;
-}
 
 /** A dead letter as the API lists it: `raw` is exactly what arrived, whatever it contains. */
 export interface StoredDeadLetter {
@@ -73,23 +51,6 @@ export interface StoredDeadLetter {
 
 /** The reason code a reason text starts with (what the reason_code column stores). */
 export const deadLetterReason = (reason: string): string => reason.split(':', 1)[0]!;
-
-/** A feedback or eval held by a shard until its request arrives (ingest_pending_joins). */
-export interface PendingJoin {
-  eventId: string;
-  requestId: string;
-  /** Event time, epoch ms. */
-  ts: number;
-  offset: number;
-  /** The validated event as ingested. */
-  event: unknown;
-}
-
-/** Changes to a shard's waiting feedback since its last commit: new ones stored, resolved ones dropped. */
-export interface PendingJoinChanges {
-  put: readonly PendingJoin[];
-  drop: readonly string[];
-}
 
 /** The shard was claimed by another owner since this one loaded it (rebalance); drop its state. */
 export class ShardFencedError extends Error {
@@ -482,11 +443,4 @@ function encodedOf(row: AggregateRow): EncodedState {
     quality_m2: row.quality_m2,
     feedback: row.feedback,
   };
-}
-
-/** Merge window states into one (an empty state when none). */
-export function mergeWindows(states: readonly AggregateState[]): AggregateState {
-  const out = emptyState();
-  for (const s of states) mergeInto(out, s);
-  return out;
 }

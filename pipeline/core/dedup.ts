@@ -4,8 +4,6 @@
  * finds its own marker and counts them again (they were never durably counted), while a resend of an
  * id first seen elsewhere is a duplicate. So the decision is a function of the log, whatever crashed.
  */
-import type { Redis } from 'ioredis';
-
 export interface DedupItem {
   id: string;
   offset: number;
@@ -25,32 +23,17 @@ export interface Dedup {
   readonly kind: 'redis' | 'memory';
 }
 
-const marker = (shard: string, offset: number) => `${shard}@${offset}`;
+/** The value stored for an id: the shard and offset it was first seen at. */
+export const marker = (shard: string, offset: number) => `${shard}@${offset}`;
 
-function isFirst(shard: string, offset: number, stored: string | null): boolean {
+/** Whether the item at `offset` of `shard` is the first occurrence, given the marker stored for its id. */
+export function isFirst(shard: string, offset: number, stored: string | null): boolean {
   if (stored === null) return true;
   const at = stored.lastIndexOf('@');
   const storedShard = stored.slice(0, at);
   const storedOffset = Number(stored.slice(at + 1));
   // Our own mark (a replay), or a mark from a later offset of ours left by a run whose marks expired.
   return storedShard === shard && storedOffset >= offset;
-}
-
-export function createRedisDedup(redis: Redis, horizonMs: number, prefix = 'llmopt:dedup:'): Dedup {
-  return {
-    kind: 'redis',
-    async firstSeen(shard, items) {
-      if (items.length === 0) return [];
-      const p = redis.pipeline();
-      for (const it of items) p.set(prefix + it.id, marker(shard, it.offset), 'PX', horizonMs, 'NX', 'GET');
-      const results = (await p.exec()) ?? [];
-      return items.map((it, i) => {
-        const [err, value] = results[i] ?? [new Error('no reply'), null];
-        if (err) throw err;
-        return isFirst(shard, it.offset, (value as string | null) ?? null);
-      });
-    },
-  };
 }
 
 /**

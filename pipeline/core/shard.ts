@@ -15,23 +15,24 @@ import {
   addFeedback,
   addQuality,
   addRequest,
+  cloneState,
   emptyState,
   mergeInto,
   type AggregateState,
 } from './windowing/aggregate-state';
 import { alignDown, WindowEngine } from './windowing/engine';
-import type { AggregatesPublisher } from '../adapters/aggregates-cache';
 import type {
-  AggregatesRepo,
+  AggregatesPublisher,
   Checkpoint,
   ClaimedShard,
   DeadLetter,
   PendingJoin,
   PendingJoinChanges,
+  ShardStore,
   ShardWindow,
-} from '../adapters/store';
+} from './ports';
 import type { Dedup } from './dedup';
-import type { JoinEntry, JoinIndex } from '../adapters/join-index';
+import type { JoinEntry, JoinIndex } from './join';
 
 export interface IngestRecord {
   offset: number;
@@ -65,7 +66,7 @@ export interface TooLate {
 }
 
 export interface ShardDeps {
-  repo: AggregatesRepo;
+  repo: ShardStore;
   dedup: Dedup;
   prices: () => PriceBook;
   /** Kafka mode: dead-letter too-late events to the DLQ topic before the commit that skips them. */
@@ -452,8 +453,8 @@ export class ShardProcessor {
     // Held feedback settled without new events (settleWaiting) changes pending rows: that is a commit too.
     if (this.uncommitted === 0 && dirty.length === 0 && this.pendingOut.size === 0)
       return { committed: this.checkpoint.nextOffset, windows: 0 };
-    // Snapshot synchronously: processing may continue while the commit is in flight.
-    const windows = dirty.map((w) => ({ ...toShardWindow(w), state: cloneForCommit(w.acc) }));
+    // Snapshot synchronously (states copied): processing may continue while the commit is in flight.
+    const windows = dirty.map((w) => ({ ...toShardWindow(w), state: cloneState(w.acc) }));
     const checkpoint = { ...this.checkpoint };
     const deadLetters = this.deadLetters;
     const tooLate = this.tooLateOut;
@@ -658,9 +659,4 @@ function pendingChanges(out: ReadonlyMap<string, PendingJoin | null>): PendingJo
 function toShardWindow(w: Window): ShardWindow {
   const [target, segment, arm] = w.key.split(SEP) as [string, string, string];
   return { target, segment, arm, start: w.start, end: w.end, state: w.acc };
-}
-
-/** Commit encodes later (after awaits); a copy keeps it from seeing events processed meanwhile. */
-function cloneForCommit(s: AggregateState): AggregateState {
-  return mergeInto(emptyState(), s);
 }

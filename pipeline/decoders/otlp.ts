@@ -6,6 +6,7 @@
  */
 import protobuf from 'protobufjs';
 import { AppError } from '../../domain/errors';
+import { parseJsonBody } from './body';
 
 // The subset of opentelemetry/proto (collector/trace/v1, trace/v1, common/v1, resource/v1) we read.
 const root = protobuf.Root.fromJSON({
@@ -116,14 +117,7 @@ export function decodeOtlpProtobuf(body: Buffer): OtlpRequest {
 }
 
 export function decodeOtlpJson(text: string): OtlpRequest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new AppError('bad_request', `request body is not valid JSON: ${(err as Error).message}`, {
-      issues: [{ path: '(body)', message: 'malformed JSON' }],
-    });
-  }
+  const parsed = parseJsonBody(text);
   if (
     typeof parsed !== 'object' ||
     parsed === null ||

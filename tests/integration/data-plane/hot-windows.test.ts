@@ -18,7 +18,7 @@ import {
 import { createRedisBus, type InvalidationBus } from '../../../adapters/cache/bus';
 import { createPool, type Db } from '../../../adapters/db/pool';
 import { createAggregatesRepo, type AggregatesRepo } from '../../../pipeline/adapters/store';
-import { createRedisDedup } from '../../../pipeline/core/dedup';
+import { createRedisDedup } from '../../../pipeline/adapters/redis-dedup';
 import { ShardProcessor, type ShardConfig } from '../../../pipeline/core/shard';
 import { eventually, testEnv, uniqueName } from '../../helpers/env';
 import { llmRequest } from './fixtures';

@@ -8,6 +8,7 @@ import type { TelemetryEvent } from '../../../domain/events';
 import { createPool, type Db } from '../../../adapters/db/pool';
 import { startEmbeddedIngest, type EmbeddedIngest } from '../../../pipeline';
 import { createLogger } from '../../../platform/logger';
+import type { Metrics } from '../../../platform/metrics';
 import { testEnv } from '../../helpers/env';
 
 export interface PipelineOptions {
@@ -16,6 +17,8 @@ export interface PipelineOptions {
   env?: Partial<typeof testEnv>;
   lockWaitMs?: number;
   adoptAfterMs?: number;
+  /** Where refusals and dead letters are counted. */
+  metrics?: Metrics;
 }
 
 /** Registers the file's hooks; returns how to start, feed and stop pipelines. */
@@ -43,6 +46,7 @@ export function usePipelines() {
         ...(opts.redis !== false ? { redis: shared.redis } : {}),
         ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
         ...(opts.adoptAfterMs !== undefined ? { adoptAfterMs: opts.adoptAfterMs } : {}),
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
       });
       running.add(p);
       return p;

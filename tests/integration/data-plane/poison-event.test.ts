@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createAggregatesRepo } from '../../../pipeline/adapters/store';
 import { Wal } from '../../../pipeline/adapters/wal';
+import { createMetrics, type Metrics } from '../../../platform/metrics';
 import { uniqueName } from '../../helpers/env';
 import { llmRequest, userFeedback } from './fixtures';
 import { usePipelines } from './pipelines';
@@ -36,7 +37,17 @@ async function requestCount(target: string): Promise<number> {
 const deadLetters = (shard: string) =>
   createAggregatesRepo(shared.db).listDeadLetters({ shardPrefix: `wal:${shard}`, limit: 100 });
 
-describe('an event the database refuses', () => {
+/** Dead letters by reason as /metrics counts them (the shard thread reports them to this registry). */
+async function deadLetterCount(metrics: Metrics, reason: string): Promise<number> {
+  const metric = await metrics.registry.getSingleMetric('llmopt_ingest_dead_letters_total')?.get();
+  return metric?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+describe.each([
+  { mode: 'on the API thread', thread: false },
+  { mode: 'in a shard thread', thread: true },
+])('an event the database refuses, shard $mode', ({ thread }) => {
+  const env = { INGEST_SHARD_THREAD: thread };
   it('is set aside with its reason and exact bytes; the rest, later events and a restart all commit', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'llmopt-poison-'));
     const shard = uniqueName('poison');
@@ -52,7 +63,8 @@ describe('an event the database refuses', () => {
       llmRequest(target, 3, T0),
     ]);
 
-    let p = await start(shard, dataDir);
+    const metrics = createMetrics('test');
+    let p = await start(shard, dataDir, { env, metrics });
     await p.pipeline.drain();
     expect(await requestCount(target)).toBe(2);
     const letters = await deadLetters(shard);
@@ -66,6 +78,7 @@ describe('an event the database refuses', () => {
     expect(byOffset.get(1)).toEqual(nulErrorType);
     expect(byOffset.get(2)).toEqual(loneComment);
     expect(byOffset.get(3)).toEqual(nulRequestId);
+    expect(await deadLetterCount(metrics, 'unstorable')).toBe(3);
 
     // The shard keeps committing: later events reach the aggregates.
     await send(
@@ -76,7 +89,7 @@ describe('an event the database refuses', () => {
 
     // A restart replays the log from its checkpoint without tripping over the set-aside events.
     await stop(p);
-    p = await start(shard, dataDir);
+    p = await start(shard, dataDir, { env });
     await p.pipeline.drain();
     expect(await requestCount(target)).toBe(5);
     expect(await deadLetters(shard)).toHaveLength(3);
@@ -94,7 +107,7 @@ describe('an event the database refuses', () => {
     const after = Array.from({ length: 20 }, (_, i) => llmRequest(target, 200 + i, T0));
     await writeTail(dataDir, shard, [...before, endOfTime, ...after]);
 
-    const p = await start(shard, dataDir);
+    const p = await start(shard, dataDir, { env });
     await p.pipeline.drain();
     expect(await requestCount(target)).toBe(40);
     const [letter, ...more] = await deadLetters(shard);

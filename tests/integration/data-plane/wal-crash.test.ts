@@ -1,6 +1,6 @@
 /**
- * Embedded mode, "acknowledged means durable": the API process (WAL pipeline, no Kafka) is killed with
- * SIGKILL while clients are sending; after a restart, with every unacknowledged batch retried and some
+ * Embedded mode, "acknowledged means durable": the API process (WAL pipeline, no Kafka; its shard on
+ * the API thread or in a worker thread) is killed with SIGKILL while clients are sending; after a restart, with every unacknowledged batch retried and some
  * acknowledged ones resent, the stored aggregates hold every event exactly once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,7 +29,10 @@ afterAll(async () => {
   await db?.end();
 });
 
-describe('embedded WAL pipeline', () => {
+describe.each([
+  { mode: 'on the API thread', thread: 'false' },
+  { mode: 'in a shard thread', thread: 'true' },
+])('embedded WAL pipeline, shard $mode', ({ thread }) => {
   it('loses and doubles nothing acknowledged when the API process is SIGKILLed mid-stream', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'llmopt-wal-crash-'));
@@ -43,6 +46,9 @@ describe('embedded WAL pipeline', () => {
           PORT: String(port),
           DATA_DIR: dataDir,
           INGEST_FLUSH_INTERVAL_MS: '200',
+          INGEST_SHARD_THREAD: thread,
+          // Any free port: two API processes of concurrent test files must not collide on 9090.
+          GRPC_PORT: '0',
           LOG_LEVEL: 'silent',
         },
         stdio: 'ignore',

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitBatch, validateBatch, type BatchFormat } from '../../../pipeline/front';
-import { decodeWalRecord, encodeRawBatch } from '../../../pipeline/embedded';
+import { decodeWalRecord, encodeRawBatch } from '../../../pipeline/decoders/wal-batch';
 import { Wal } from '../../../pipeline/adapters/wal';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');
