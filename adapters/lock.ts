@@ -8,10 +8,9 @@
  * - A lease lives `ttlMs` unless renewed; the holder renews every ttl/3 and its `signal` aborts as soon as
  *   a renewal is refused or the lease may have expired, so well-behaved holders stop in time.
  * - Timing alone cannot protect against a holder that is paused (GC, swap, a stopped VM) past its TTL and
- *   then writes. So writes that must not happen twice go through `assertFence` in the same PostgreSQL
- *   transaction: it refuses a token lower than one the database has already seen, and its row lock
- *   orders two holders' transactions. Net effect: the database never accepts a write from a lease older
- *   than one that has already written.
+ *   then writes. A write that must not happen twice therefore presents the token to the store that
+ *   takes it, which refuses a token lower than one it has already seen; work that may safely run twice
+ *   (retention deletes) needs only the lease.
  * - Tokens never go back even if Redis loses its data: the counter is raised to Redis's clock in
  *   milliseconds when it lags behind, so a fresh counter starts above every token issued before (as long
  *   as the Redis host's clock does not step back by more than the time since the last acquisition).
@@ -21,7 +20,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../domain/errors';
-import type { Queryable } from './db/pool';
 import type { Logger } from '../platform/logger';
 
 export interface Lease {
@@ -151,7 +149,7 @@ export function createRedisLock(
 
 /**
  * One process only: a set of held names. Tokens are clock-based microsecond counts so that they keep
- * rising across restarts, which `assertFence` needs.
+ * rising across restarts, as a store that fences by token needs.
  */
 export function createLocalLock(): DistributedLock {
   const held = new Set<string>();
@@ -180,29 +178,4 @@ export function createLocalLock(): DistributedLock {
 
 export function createLock(redis: Redis | undefined, logger?: Logger): DistributedLock {
   return redis ? createRedisLock(redis, logger ? { logger } : {}) : createLocalLock();
-}
-
-/**
- * The database side of fencing: call inside the transaction that does the guarded write. Refuses (409
- * conflict) a token lower than one already presented for `name`; otherwise records it and row-locks the
- * fence until the transaction ends, so two holders' writes commit one after the other, in token order.
- */
-export async function assertFence(tx: Queryable, name: string, token: number): Promise<void> {
-  const r = await tx.query<{ token: number }>(
-    `INSERT INTO lock_fences (name, token) VALUES ($1, $2)
-     ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, updated_at = now()
-     WHERE lock_fences.token <= EXCLUDED.token
-     RETURNING token`,
-    [name, token],
-  );
-  if (r.rowCount === 0) {
-    throw new AppError(
-      'conflict',
-      `fencing token ${token} of lock "${name}" is stale: a newer holder has written`,
-      {
-        lock: name,
-        token,
-      },
-    );
-  }
 }

@@ -44,16 +44,16 @@ export const notFound = (what: string) => new AppError('not_found', `${what} not
 export const conflict = (message: string, details: Record<string, unknown> = {}) =>
   new AppError('conflict', message, details);
 
-/** Non-retryable ApplicationFailure types thrown by activities. */
-export const FAILURE_TYPES = [
-  'TargetNotFound',
-  'InvalidConfig',
-  'StaleConfigVersion',
-  'RolloutConflict',
-  'InvalidInput',
-  'DeliveryRejected',
-] as const;
-export type FailureType = (typeof FAILURE_TYPES)[number];
+/** Non-retryable ApplicationFailure types thrown by activities; workflows decide by them. */
+export const FAILURE_TYPES = {
+  TargetNotFound: 'TargetNotFound',
+  InvalidConfig: 'InvalidConfig',
+  StaleConfigVersion: 'StaleConfigVersion',
+  RolloutConflict: 'RolloutConflict',
+  InvalidInput: 'InvalidInput',
+  DeliveryRejected: 'DeliveryRejected',
+} as const;
+export type FailureType = (typeof FAILURE_TYPES)[keyof typeof FAILURE_TYPES];
 
 /** Format a zod-style path array as a JSON path string. */
 export function formatPath(path: readonly PropertyKey[]): string {

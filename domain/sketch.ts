@@ -3,8 +3,8 @@
  * Serialized as base64 protobuf so PostgreSQL and Redis can hold them; merging is bucket-wise and exact.
  * Not for workflow code (protobufjs); activities and the stream process use it.
  */
-import { createRequire } from 'node:module';
 import { DDSketch } from '@datadog/sketches-js';
+import compiledProto from '@datadog/sketches-js/dist/ddsketch/proto/compiled.js';
 import type { Percentiles } from './aggregate';
 
 export const SKETCH_RELATIVE_ACCURACY = 0.01;
@@ -14,7 +14,7 @@ export function newSketch(): DDSketch {
 }
 
 /** The library's compiled protobuf messages (the DDSketch wire format), for canonical encoding. */
-const proto = createRequire(import.meta.url)('@datadog/sketches-js/dist/ddsketch/proto/compiled') as {
+const proto = compiledProto as unknown as {
   DDSketch: {
     create(m: object): object;
     encode(m: object): { finish(): Uint8Array };

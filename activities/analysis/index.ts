@@ -15,6 +15,7 @@ import type { AnalysisReportsRepo } from '../../adapters/db/repos/analysis-repor
 import type { RolloutsRepo } from '../../adapters/db/repos/rollouts';
 import type { AnalysisActivities, DecideInput } from '../../workflows/contracts';
 import { createJudgeActivities, type AggregatesSource } from './judge-stage';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export type { AnalysisActivities, DecideInput };
 
@@ -32,7 +33,6 @@ export interface AnalysisDeps {
   lookbackMinutes?: number;
 }
 
-
 export function createAnalysisActivities(deps: AnalysisDeps) {
   return {
     ...createJudgeActivities({ aggregates: deps.aggregates, targets: deps.targets }),
@@ -40,7 +40,11 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
     /** Loads a target with its arms and segments. Non-retryable `TargetNotFound` when it does not exist. */
     async loadTarget(name: string): Promise<Target> {
       const target = await deps.targets.get(name);
-      if (!target) throw ApplicationFailure.nonRetryable(`target "${name}" does not exist`, 'TargetNotFound');
+      if (!target)
+        throw ApplicationFailure.nonRetryable(
+          `target "${name}" does not exist`,
+          FAILURE_TYPES.TargetNotFound,
+        );
       return target;
     },
 
@@ -53,7 +57,10 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
     async decideCycle(input: DecideInput): Promise<DecisionDraft[]> {
       const target = await deps.targets.get(input.target);
       if (!target)
-        throw ApplicationFailure.nonRetryable(`target "${input.target}" does not exist`, 'TargetNotFound');
+        throw ApplicationFailure.nonRetryable(
+          `target "${input.target}" does not exist`,
+          FAILURE_TYPES.TargetNotFound,
+        );
       const routing: Record<string, { version: number; weights: Record<string, number> }> = {};
       const activeRollouts: string[] = [];
       for (const segment of input.segments) {
@@ -61,7 +68,7 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
         if (!config) {
           throw ApplicationFailure.nonRetryable(
             `target "${input.target}" has no routing config for segment "${segment}"`,
-            'InvalidConfig',
+            FAILURE_TYPES.InvalidConfig,
           );
         }
         routing[segment] = { version: config.version, weights: config.weights };

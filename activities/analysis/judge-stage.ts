@@ -8,6 +8,7 @@ import { judgeCanary, type Verdict } from '../../domain/intelligence/judge';
 import { checkSlo, type SloCheck } from '../../domain/intelligence/slo';
 import type { Target } from '../../domain/model';
 import type { CheckSlosInput, JudgeStageInput } from '../../workflows/contracts';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export type { CheckSlosInput, JudgeStageInput };
 
@@ -28,8 +29,6 @@ export interface JudgeDeps {
   targets?: { get(name: string): Promise<Target | null> } | undefined;
 }
 
-
-
 export function createJudgeActivities(deps: JudgeDeps) {
   return {
     /**
@@ -41,7 +40,7 @@ export function createJudgeActivities(deps: JudgeDeps) {
       if (!(Date.parse(input.from) < Date.parse(input.to))) {
         throw ApplicationFailure.nonRetryable(
           `judge window [${input.from}, ${input.to}) is empty`,
-          'InvalidInput',
+          FAILURE_TYPES.InvalidInput,
         );
       }
       if (!deps.aggregates) {
@@ -70,12 +69,15 @@ export function createJudgeActivities(deps: JudgeDeps) {
       if (!(Date.parse(input.from) < Date.parse(input.to))) {
         throw ApplicationFailure.nonRetryable(
           `SLO window [${input.from}, ${input.to}) is empty`,
-          'InvalidInput',
+          FAILURE_TYPES.InvalidInput,
         );
       }
       const target = await deps.targets?.get(input.target);
       if (!target)
-        throw ApplicationFailure.nonRetryable(`target "${input.target}" does not exist`, 'TargetNotFound');
+        throw ApplicationFailure.nonRetryable(
+          `target "${input.target}" does not exist`,
+          FAILURE_TYPES.TargetNotFound,
+        );
       if (!deps.aggregates) return { outcome: 'insufficient', breaches: [], samples: 0, metrics: {} };
       const where = { target: input.target, segment: input.segment };
       const [live, baseline] = await Promise.all([

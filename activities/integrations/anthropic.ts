@@ -17,6 +17,7 @@ import type { Logger } from '../../platform/logger';
 import { DestinationRefused, guardedFetch, type DestinationPolicy } from '../../platform/outbound';
 import { IntegrationHttpError, type Isolation } from './isolation';
 import type { IntegrationMetrics } from './metrics';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export interface JudgeSample {
   request_id: string;
@@ -131,7 +132,7 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
   };
   const settings = async () => {
     const s = await deps.settings.anthropic();
-    if (!s) throw ApplicationFailure.nonRetryable('Anthropic is not configured', 'InvalidConfig');
+    if (!s) throw ApplicationFailure.nonRetryable('Anthropic is not configured', FAILURE_TYPES.InvalidConfig);
     return s;
   };
 

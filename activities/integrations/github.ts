@@ -9,6 +9,7 @@ import type { DomainEvent } from '../../domain/domain-events';
 import type { IntegrationsRepo } from '../../adapters/db/repos/integrations';
 import type { GithubSettings, SettingsResolver } from '../../app/integration-settings';
 import type { Isolation } from './isolation';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 /** Whether GitHub hears about the event: rollbacks, and anomalies marked critical. */
 export function wantsGithubIssue(event: DomainEvent): boolean {
@@ -88,7 +89,8 @@ export function createGithubActivities(deps: {
     async syncGithubIssue(event: DomainEvent): Promise<string> {
       if (!wantsGithubIssue(event)) return 'not an issue-worthy event';
       const s = await deps.settings.github();
-      if (!s?.token) throw ApplicationFailure.nonRetryable('GitHub is not configured', 'InvalidConfig');
+      if (!s?.token)
+        throw ApplicationFailure.nonRetryable('GitHub is not configured', FAILURE_TYPES.InvalidConfig);
       const fp = incidentFingerprint(event);
       const known = await deps.integrations.fingerprint('github', fp);
       if (known?.external_id && !known.resolved_at) return `duplicate of #${known.external_id}`;

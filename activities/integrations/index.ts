@@ -16,11 +16,7 @@ import { createSettingsResolver } from '../../app/integration-settings';
 import type { Logger } from '../../platform/logger';
 import { destinationPolicy } from '../../platform/outbound';
 import { SecretDecryptionError, secretBoxFromEnv } from '../../platform/secrets';
-import type {
-  IntegrationActivities,
-  NotificationPlan,
-  NotifyIntegration,
-} from '../../workflows/contracts';
+import type { IntegrationActivities, NotificationPlan, NotifyIntegration } from '../../workflows/contracts';
 import type { createAnthropicActivities, JudgeInput, PromptVariantInput } from './anthropic';
 import { createGithubActivities, wantsGithubIssue } from './github';
 import { createIsolation } from './isolation';
@@ -29,6 +25,7 @@ import { createJudgeRunActivities } from './judge-run';
 import { integrationMetrics } from './metrics';
 import { createSlackActivities, SLACK_EVENTS } from './slack';
 import { createWebhookActivities } from './webhooks';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export interface IntegrationDeps {
   db: Db;
@@ -48,7 +45,7 @@ function postToIngest(env: Env) {
     if (!env.EVAL_EVENTS_URL)
       throw ApplicationFailure.nonRetryable(
         'EVAL_EVENTS_URL is not set: nowhere to send eval.result events',
-        'InvalidConfig',
+        FAILURE_TYPES.InvalidConfig,
       );
     const res = await fetch(env.EVAL_EVENTS_URL, {
       method: 'POST',
@@ -64,7 +61,7 @@ function postToIngest(env: Env) {
     if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
       throw ApplicationFailure.nonRetryable(
         `ingest refused eval.result events: ${res.status} ${(await res.text()).slice(0, 300)}`,
-        'InvalidInput',
+        FAILURE_TYPES.InvalidInput,
       );
     }
     if (!res.ok) throw new Error(`ingest answered ${res.status}`);

@@ -15,6 +15,7 @@ import {
   type OutboundRequest,
 } from '../../platform/outbound';
 import { retryAfterMs } from './webhooks';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 /** An integration answered with a non-2xx status. */
 export class IntegrationHttpError extends Error {
@@ -101,9 +102,10 @@ export function createIsolation(config: IsolationConfig, destinations: Destinati
         });
       }
       if (err instanceof DestinationRefused)
-        throw ApplicationFailure.nonRetryable(err.message, 'DeliveryRejected');
+        throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.DeliveryRejected);
       if (err instanceof IntegrationHttpError) {
-        if (!err.retryable) throw ApplicationFailure.nonRetryable(err.message, 'DeliveryRejected');
+        if (!err.retryable)
+          throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.DeliveryRejected);
         throw ApplicationFailure.create({
           message: err.message,
           type: 'IntegrationUnavailable',

@@ -9,6 +9,7 @@ import type { IntegrationsRepo } from '../../adapters/db/repos/integrations';
 import type { JiraSettings, SettingsResolver } from '../../app/integration-settings';
 import { incidentFingerprint } from './github';
 import type { Isolation } from './isolation';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export const JIRA_EVENTS = ['rollout.rolled_back', 'rollout.promoted'] as const;
 
@@ -63,7 +64,7 @@ export function createJiraActivities(deps: {
     async syncJiraIssue(event: DomainEvent): Promise<string> {
       if (!(JIRA_EVENTS as readonly string[]).includes(event.type)) return 'not a Jira event';
       const s = await deps.settings.jira();
-      if (!s) throw ApplicationFailure.nonRetryable('Jira is not configured', 'InvalidConfig');
+      if (!s) throw ApplicationFailure.nonRetryable('Jira is not configured', FAILURE_TYPES.InvalidConfig);
       const jira = client(s);
       const project = `project = "${s.projectKey}"`;
 
@@ -120,7 +121,7 @@ export function createJiraActivities(deps: {
         if (!transition)
           throw ApplicationFailure.nonRetryable(
             `issue ${issue.key} has no transition "${s.doneTransition}"`,
-            'DeliveryRejected',
+            FAILURE_TYPES.DeliveryRejected,
           );
         await jira.call('POST', `/rest/api/3/issue/${issue.key}/transitions`, {
           transition: { id: transition.id },

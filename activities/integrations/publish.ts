@@ -8,6 +8,7 @@ import { DomainEvent } from '../../domain/domain-events';
 import type { DomainEventsRepo } from '../../adapters/db/repos/domain-events';
 import type { Logger } from '../../platform/logger';
 import type { PublishActivities } from '../../workflows/contracts';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export interface PublishDeps {
   events: DomainEventsRepo;
@@ -24,7 +25,7 @@ export function createPublishActivities(deps: PublishDeps) {
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(
           `invalid domain event: ${parsed.error.message}`,
-          'InvalidInput',
+          FAILURE_TYPES.InvalidInput,
         );
       }
       const stored = await deps.events.insert(parsed.data);

@@ -8,6 +8,7 @@ import type { DomainEvent, DomainEventType } from '../../domain/domain-events';
 import type { IntegrationsRepo } from '../../adapters/db/repos/integrations';
 import type { SettingsResolver } from '../../app/integration-settings';
 import type { Isolation } from './isolation';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export const SLACK_EVENTS: readonly DomainEventType[] = [
   'rollout.started',
@@ -104,14 +105,17 @@ export function createSlackActivities(deps: {
     async notifySlack(event: DomainEvent): Promise<string> {
       const s = await deps.settings.slack();
       if (!s || (!s.botToken && !s.webhookUrl))
-        throw ApplicationFailure.nonRetryable('Slack is not configured', 'InvalidConfig');
+        throw ApplicationFailure.nonRetryable('Slack is not configured', FAILURE_TYPES.InvalidConfig);
       const posted = await deps.integrations.fingerprint('slack', event.id);
       if (posted?.external_id) return `already posted (${posted.external_id})`;
       const message = slackMessage(event);
       let ref: string;
       if (s.botToken) {
         if (!s.channel)
-          throw ApplicationFailure.nonRetryable('Slack channel is not configured', 'InvalidConfig');
+          throw ApplicationFailure.nonRetryable(
+            'Slack channel is not configured',
+            FAILURE_TYPES.InvalidConfig,
+          );
         const res = await deps.isolation.run('slack', () =>
           deps.isolation.json<{ ok: boolean; error?: string; ts?: string; channel?: string }>('slack', {
             method: 'POST',
@@ -133,7 +137,10 @@ export function createSlackActivities(deps: {
               type: 'IntegrationUnavailable',
             });
           }
-          throw ApplicationFailure.nonRetryable(`Slack refused the message: ${error}`, 'DeliveryRejected');
+          throw ApplicationFailure.nonRetryable(
+            `Slack refused the message: ${error}`,
+            FAILURE_TYPES.DeliveryRejected,
+          );
         }
         ref = `${res.json.channel ?? s.channel}:${res.json.ts ?? ''}`;
       } else {

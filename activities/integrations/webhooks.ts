@@ -24,6 +24,7 @@ import {
   SIGNATURE_HEADER,
   signatureHeader,
 } from './signature';
+import { FAILURE_TYPES } from '../../domain/errors';
 
 export interface WebhookDeliveryConfig {
   timeoutMs: number;
@@ -92,7 +93,10 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
     const tryNumber = ctx.info.attempt + (input.attemptOffset ?? 0);
     const delivery = await deps.webhooks.getDelivery(input.deliveryId);
     if (!delivery)
-      throw ApplicationFailure.nonRetryable(`delivery ${input.deliveryId} does not exist`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(
+        `delivery ${input.deliveryId} does not exist`,
+        FAILURE_TYPES.InvalidInput,
+      );
     if (delivery.status !== 'pending') {
       deps.metrics?.attempts.inc({ outcome: 'skipped', status_class: 'none' });
       return {
@@ -106,14 +110,14 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
     if (!target?.active) {
       throw ApplicationFailure.nonRetryable(
         `subscription ${delivery.subscription_id} is ${target ? 'inactive' : 'deleted'}`,
-        'DeliveryRejected',
+        FAILURE_TYPES.DeliveryRejected,
       );
     }
     const event = await deps.webhooks.event(delivery.event_id);
     if (!event)
       throw ApplicationFailure.nonRetryable(
         `event ${delivery.event_id} is not in the outbox`,
-        'InvalidInput',
+        FAILURE_TYPES.InvalidInput,
       );
 
     const body = JSON.stringify(event);
@@ -179,7 +183,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
     if (failure) {
       if (failure instanceof DestinationRefused) {
         deps.logger.warn({ ...log, reason: failure.message }, 'webhook destination refused');
-        throw ApplicationFailure.nonRetryable(failure.message, 'DeliveryRejected');
+        throw ApplicationFailure.nonRetryable(failure.message, FAILURE_TYPES.DeliveryRejected);
       }
       deps.logger.info({ ...log, error: failure.message }, 'webhook attempt failed; will retry');
       throw retryLater(`network error: ${failure.message}`, tryNumber);
@@ -198,7 +202,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       deps.logger.warn(log, 'webhook subscriber is gone; subscription disabled');
       throw ApplicationFailure.nonRetryable(
         'subscriber answered 410 Gone; subscription disabled',
-        'DeliveryRejected',
+        FAILURE_TYPES.DeliveryRejected,
       );
     }
     if (RETRYABLE_STATUS(status)) {
@@ -213,7 +217,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       status >= 300 && status < 400
         ? `subscriber answered a redirect (${status}) beyond the ones followed`
         : `subscriber answered ${status}`,
-      'DeliveryRejected',
+      FAILURE_TYPES.DeliveryRejected,
     );
   }
 
@@ -227,7 +231,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
       if (!parsed.success)
         throw ApplicationFailure.nonRetryable(
           `invalid domain event: ${parsed.error.message}`,
-          'InvalidInput',
+          FAILURE_TYPES.InvalidInput,
         );
       return deps.webhooks.planDeliveries(parsed.data);
     },

@@ -5,7 +5,7 @@
  * after a crash finds what the first attempt wrote and returns it.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { AppError } from '../../domain/errors';
+import { AppError, FAILURE_TYPES } from '../../domain/errors';
 import { TOTAL_BASIS_POINTS, type Decision, type DecisionStatus, type Weights } from '../../domain/model';
 import type { DecisionsRepo } from '../../adapters/db/repos/decisions';
 import {
@@ -38,15 +38,19 @@ export interface OrchestrationDeps {
 function permanent(err: unknown, what: string): never {
   if (err instanceof AppError) {
     if (err.type === 'not_found')
-      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'TargetNotFound');
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, FAILURE_TYPES.TargetNotFound);
     if (err.type === 'precondition_failed') {
-      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'StaleConfigVersion');
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, FAILURE_TYPES.StaleConfigVersion);
     }
     if (err.type === 'conflict') {
-      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'RolloutConflict', err.details);
+      throw ApplicationFailure.nonRetryable(
+        `${what}: ${err.message}`,
+        FAILURE_TYPES.RolloutConflict,
+        err.details,
+      );
     }
     if (err.type === 'validation')
-      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, 'InvalidConfig');
+      throw ApplicationFailure.nonRetryable(`${what}: ${err.message}`, FAILURE_TYPES.InvalidConfig);
   }
   throw err;
 }
@@ -54,11 +58,15 @@ function permanent(err: unknown, what: string): never {
 export function createOrchestrationActivities(deps: OrchestrationDeps) {
   async function checkWeights(target: string, segment: string, weights: Weights): Promise<void> {
     const t = await deps.targets.get(target);
-    if (!t) throw ApplicationFailure.nonRetryable(`target "${target}" does not exist`, 'TargetNotFound');
+    if (!t)
+      throw ApplicationFailure.nonRetryable(
+        `target "${target}" does not exist`,
+        FAILURE_TYPES.TargetNotFound,
+      );
     if (!t.segments.includes(segment)) {
       throw ApplicationFailure.nonRetryable(
         `target "${target}" has no segment "${segment}"`,
-        'TargetNotFound',
+        FAILURE_TYPES.TargetNotFound,
       );
     }
     const arms = new Set(t.arms.map((a) => a.id));
@@ -66,14 +74,14 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
     if (unknown.length > 0) {
       throw ApplicationFailure.nonRetryable(
         `weights name unknown arm(s) ${unknown.join(', ')} of "${target}"`,
-        'InvalidConfig',
+        FAILURE_TYPES.InvalidConfig,
       );
     }
     const total = Object.values(weights).reduce((a, b) => a + b, 0);
     if (total !== TOTAL_BASIS_POINTS || Object.values(weights).some((w) => !Number.isInteger(w) || w < 0)) {
       throw ApplicationFailure.nonRetryable(
         `weights sum to ${total}, not ${TOTAL_BASIS_POINTS} basis points`,
-        'InvalidConfig',
+        FAILURE_TYPES.InvalidConfig,
       );
     }
   }
@@ -97,7 +105,7 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
     if (!cfg) {
       throw ApplicationFailure.nonRetryable(
         `routing config ${target}/${segment} v${version} does not exist`,
-        'TargetNotFound',
+        FAILURE_TYPES.TargetNotFound,
       );
     }
     return cfg;
@@ -195,12 +203,12 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
       if (!current)
         throw ApplicationFailure.nonRetryable(
           `target "${input.target}" has no routing config`,
-          'TargetNotFound',
+          FAILURE_TYPES.TargetNotFound,
         );
       if (input.expectedCurrentVersion !== undefined && current.version !== input.expectedCurrentVersion) {
         throw ApplicationFailure.nonRetryable(
           `routing config of ${input.target}/${input.segment} moved on to v${current.version} (expected v${input.expectedCurrentVersion}); not restoring over it`,
-          'StaleConfigVersion',
+          FAILURE_TYPES.StaleConfigVersion,
         );
       }
       // A racing writer surfaces as a retryable error: the next attempt appends on the new current version.
@@ -231,7 +239,7 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
         return await deps.decisions.setStatus(input.decisionId, input.status, input.rolloutId ?? null);
       } catch (err) {
         if (err instanceof AppError && err.type === 'not_found') {
-          throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+          throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.InvalidInput);
         }
         throw err;
       }

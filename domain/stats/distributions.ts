@@ -35,11 +35,6 @@ export function chiSquareSf(x: number, df: number): number {
   return x <= 0 ? 1 : 1 - jStat.chisquare.cdf(x, df);
 }
 
-/** Quantile of Beta(a, b). */
-export function betaQuantile(p: number, a: number, b: number): number {
-  return jStat.beta.inv(p, a, b);
-}
-
 /** Standard normal draw (Box-Muller; the second variate is dropped to keep the generator stateless). */
 export function sampleNormal(rng: Rng): number {
   const u = 1 - rng();

@@ -1,13 +1,12 @@
 /**
- * Prompt optimization (issue #4 §2): A/B/n experiments over prompt variants (arms of one segment).
+ * Prompt optimization: A/B/n experiments over prompt variants (arms of one segment).
  * Assignment is sticky through the routing hash; stopping uses the mixture SPRT so the result is valid
  * whenever it is read (each window end is a look, the p-value is the running minimum over looks); a
  * sample-ratio mismatch (chi-square, p < 0.001) halts the experiment because its comparison is broken.
  */
-import { TOTAL_BASIS_POINTS, type Weights } from '../model';
+import { TOTAL_BASIS_POINTS } from '../model';
 import { mergeMoments, variance, type Moments, type WindowAggregate } from '../aggregate';
 import { chiSquareGof, msprt } from '../stats/tests';
-import { apportion } from './model-selection';
 import { key } from '../intelligence/summary';
 import type { Candidate, ExperimentDefinition, SegmentRouting } from '../intelligence/types';
 
@@ -21,14 +20,6 @@ export interface ExperimentParams {
 }
 
 export const EXPERIMENT_DEFAULTS: ExperimentParams = { alpha: 0.05, srm_alpha: 0.001, tau2: 0.05 ** 2 };
-
-/** Routing weights that realize the planned shares; the hash over the assignment key keeps users sticky. */
-export function experimentWeights(def: ExperimentDefinition): Weights {
-  return apportion(
-    TOTAL_BASIS_POINTS,
-    def.variants.map((v, i) => [v, def.planned_shares[i] ?? 0] as [string, number]),
-  );
-}
 
 export interface ExperimentStatus {
   id: string;
