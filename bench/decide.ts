@@ -1,5 +1,5 @@
 /**
- * Analyze-and-decide benchmark (issue #4 targets): one `runIntelligence` call for a target with 50 arms
+ * Analyze-and-decide benchmark: one `runIntelligence` call for a target with 50 arms
  * and 60 hourly windows of production-shaped aggregates (DDSketch latency, quality moments, errors),
  * timed over repeated runs. `npm run bench -- decide` calls `runDecideBench`; alone:
  *

@@ -1,5 +1,5 @@
 /**
- * Orchestration benchmark (issue #5): canary correctness of the rollout decision rule over many
+ * Orchestration benchmark: canary correctness of the rollout decision rule over many
  * simulated trials, time from an injected degradation to the rollback decision in judge intervals, and
  * (with the services running) cycle latency from POST /v1/optimizations to the decision stored, and the
  * measured time from the onset of an injected degradation to the rollback COMPLETE end to end on the

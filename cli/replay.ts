@@ -1,5 +1,5 @@
 /**
- * Replay benchmark (issue #4 §5, DESIGN.md §6): serves recorded per-query outcomes of several models in
+ * Replay benchmark: serves recorded per-query outcomes of several models in
  * simulated time through the production intelligence code — `runIntelligence` for decisions and
  * `judgeCanary` for every canary stage — and compares the optimizer with every single model, random
  * assignment, the hindsight-best static per-segment assignment and the per-query oracle.

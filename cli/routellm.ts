@@ -1,12 +1,13 @@
 /**
- * Converts the RouteLLM evaluation outcomes (../shared/datasets/routellm beside the project) into the replay's JSONL:
+ * Converts the RouteLLM evaluation outcomes (lm-sys/RouteLLM's published MMLU, GSM8K and MT-Bench responses,
+ * read from `--dir`) into the replay's JSONL:
  * one query a line with each model's quality, cost and (absent here) latency.
  *
  *   tsx cli/routellm.ts --dataset mmlu|gsm8k|mt-bench [--dir DIR] [--out FILE] [--seed N]
  *       [--price model=input:output ...] [--mmlu-output-tokens 5] [--no-shuffle]
  *
  * Token counts are not in the data, so they are estimated at 4 characters per token (OpenAI's rule of
- * thumb, also SOURCE.md's): input from the prompt (for MT-Bench turn 2, the whole conversation so far),
+ * thumb, also the dataset's): input from the prompt (for MT-Bench turn 2, the whole conversation so far),
  * output from the model's own answer text where the data has it (GSM8K, MT-Bench) and a fixed count for
  * MMLU, whose answer is one letter. Prices (USD per million tokens) are a parameter and are printed.
  * The source files are grouped by subject; queries are shuffled with a seed because live traffic
@@ -24,7 +25,7 @@ const MODELS = {
 } as const;
 type SourceModel = keyof typeof MODELS;
 
-/** List prices at the time of the runs, USD per million tokens (SOURCE.md). */
+/** List prices at the time of the runs, USD per million tokens, as the dataset states them. */
 const DEFAULT_PRICES: Record<string, { input: number; output: number }> = {
   'gpt-4-1106-preview': { input: 10, output: 30 },
   'mixtral-8x7b-instruct': { input: 0.6, output: 0.6 },

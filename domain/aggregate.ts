@@ -1,5 +1,5 @@
 /**
- * The window aggregate of DESIGN.md §2: everything the analyzers, strategies and the canary judge
+ * The window aggregate: everything the analyzers, strategies and the canary judge
  * read about one target × segment × arm over one event-time window. Mergeable by construction:
  * counts add, quality moments combine (Chan et al.), and latency distributions are DDSketches that
  * merge bucket-wise, so any coarser window is exact up to the sketch's relative accuracy.

@@ -1,5 +1,5 @@
 /**
- * Telemetry events of DESIGN.md §2 as zod schemas: one tagged union on `type`, shared by the HTTP and
+ * Telemetry events as zod schemas: one tagged union on `type`, shared by the HTTP and
  * Kafka ingest paths, the OTLP mapping, the SDK and the OpenAPI document. Pure: no I/O, no clock (the
  * future-timestamp bound takes `now` as an argument), safe for workflow code.
  */

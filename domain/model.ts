@@ -1,5 +1,5 @@
 /**
- * The domain model of DESIGN.md §2 as zod schemas: one source for API validation, OpenAPI documents,
+ * The domain model as zod schemas: one source for API validation, OpenAPI documents,
  * database rows and workflow arguments. Pure: no I/O, safe to import from workflow code.
  */
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * Sticky assignment (DESIGN.md §2): bucket = hash(assignment key) mod 10,000 picks the arm, so one user
+ * Sticky assignment: bucket = hash(assignment key) mod 10,000 picks the arm, so one user
  * keeps one arm while weights stay put, and moves only when the weights that cover its bucket change.
  * Pure and dependency-free so the SDK, the simulator and the server agree byte for byte.
  */

@@ -1,4 +1,4 @@
-/** The five analyzers (issue #4 §1) run over one cycle's aggregates into one report. */
+/** The five analyzers run over one cycle's aggregates into one report. */
 import type { AnalysisReport } from '../intelligence/types';
 import type { AnalyzerContext } from './context';
 import { analyzePerformance } from './performance';

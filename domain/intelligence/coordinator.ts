@@ -1,5 +1,5 @@
 /**
- * The coordinator (issue #4 §3): ranks the strategies' candidates on the Pareto front of expected cost,
+ * The coordinator: ranks the strategies' candidates on the Pareto front of expected cost,
  * latency and quality, applies the conflict rules (one routing change per segment; a rollout in
  * progress blocks its segment; one serving change per arm) and the safety checks (quality floor,
  * budget, minimum confidence, maximum concurrent rollouts, latency SLO), attaches a rollback plan and

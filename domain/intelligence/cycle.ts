@@ -1,5 +1,5 @@
 /**
- * The single pure entry point of an optimization cycle (DESIGN.md §3 flow 2): window aggregates in,
+ * The single pure entry point of an optimization cycle: window aggregates in,
  * analysis report, candidates and decision drafts out. The analysis activities call it; the replay
  * benchmark calls it the same way, so the benchmark measures this code.
  */

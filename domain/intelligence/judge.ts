@@ -1,5 +1,5 @@
 /**
- * The canary judge (DESIGN.md §3 flow 3, §5): compares a canary arm with its baseline over the same
+ * The canary judge: compares a canary arm with its baseline over the same
  * windows and answers pass (promote), marginal (extend the bake) or fail (roll back).
  *
  * A metric fails only when the regression is both statistically significant after a Holm correction

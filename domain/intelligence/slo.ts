@@ -1,5 +1,5 @@
 /**
- * SLO check of the health watch (DESIGN.md §3 flow 4, §5): the promoted arm's live window against the
+ * SLO check of the health watch: the promoted arm's live window against the
  * target policy's absolute limits — latency at the policy's percentile (`latency_slo_ms` at
  * `latency_slo_percentile`, p95 by default or p99), error rate (`error_rate_slo`), and quality: never
  * below `quality_floor` times the pre-change baseline's mean quality, nor below `min_quality`.

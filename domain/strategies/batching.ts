@@ -1,5 +1,5 @@
 /**
- * Batching (issue #4 §2): batch size and maximum wait from the arrival rate and the latency SLO.
+ * Batching: batch size and maximum wait from the arrival rate and the latency SLO.
  * Queueing model: Poisson arrivals at rate lambda; a batch closes when it holds b requests or its first
  * request has waited w. The first request's wait for b - 1 more arrivals is Gamma(b - 1, 1 / lambda), so
  * the added delay at the SLO's percentile is that Gamma's quantile, capped by w. The largest b whose

@@ -1,5 +1,5 @@
 /**
- * Cost reduction (issue #4 §2): the Pareto-optimal arms of a segment over cost, latency and quality,
+ * Cost reduction: the Pareto-optimal arms of a segment over cost, latency and quality,
  * and the cheapest of them that keeps the quality floor against the segment's current arm and the
  * latency SLO. Unlike model selection it holds the floor per segment, so it is the conservative
  * proposal the coordinator can prefer when the target-level plan is not yet confident.

@@ -1,5 +1,5 @@
 /**
- * Adaptive rate limiting (issue #4 §2): a per-arm (provider × model) concurrency limit driven by AIMD
+ * Adaptive rate limiting: a per-arm (provider × model) concurrency limit driven by AIMD
  * — multiplicative decrease when the latest window shows 429s or errors beyond what the provider
  * tolerates, additive increase after consecutive clean windows whose latency stays near its baseline.
  * When no limit is configured, Little's law (in-flight = arrival rate × mean latency) estimates it.

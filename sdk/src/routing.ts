@@ -1,5 +1,5 @@
 /**
- * Sticky assignment, the same function as the server's domain/routing.ts (DESIGN.md §2): bucket =
+ * Sticky assignment, the same function as the server's domain/routing.ts: bucket =
  * FNV-1a-32(UTF-8 key) mod 10,000, and arms laid out over the buckets in id order. A separate file so
  * the SDK package has no path outside itself; sdk/tests/routing.test.ts proves the two agree byte for
  * byte on a shared test vector.

@@ -1,5 +1,5 @@
 /**
- * The mutable accumulator behind one window aggregate (DESIGN.md §2). Every field merges exactly and
+ * The mutable accumulator behind one window aggregate (domain/aggregate.ts). Every field merges exactly and
  * independently of arrival order: counts and integer sums (latency in microseconds, cost in
  * nano-dollars) add, DDSketch buckets add, quality moments combine (Chan et al.). That is what makes a
  * replay, a shard merge or a coarser step give the same numbers as one sorted pass.
