@@ -12,7 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { migrate } from '../adapters/db/migrate';
-import { createPool } from '../adapters/db/pool';
+import { createPool, type Db } from '../adapters/db/pool';
 import { createRolloutsRepo } from '../adapters/db/repos/rollouts';
 import { eventually, testEnv, uniqueName } from '../tests/helpers/env';
 import { connectKafka } from '../tests/helpers/kafka';
@@ -35,15 +35,56 @@ import {
   spawnReady,
   startIngestLoad,
   startKafkaMode,
+  stopPostgresDuringStageOneWrite,
   storedCount,
 } from '../tests/faults/harness';
 
 type Figures = Record<string, number | string>;
+type Cleanups = ReturnType<typeof cleanups>;
 
 /** The Redis outage, as in tests/faults/redis.test.ts. */
 const REDIS_OUTAGE_MS = 30_000;
 /** Other outages: long enough for every process to notice (its /readyz names the dependency). */
 const SHORT_OUTAGE_MS = 5_000;
+
+/**
+ * Runs one scenario against a private `service` in a scratch directory, then stops everything the
+ * scenario handed to `cleanup`, destroys the service and removes the directory.
+ */
+async function onPrivate<S extends { destroy(): Promise<void> }>(
+  service: S,
+  kind: string,
+  scenario: (dataDir: string, cleanup: Cleanups) => Promise<Figures>,
+): Promise<Figures> {
+  const scratch = scratchDir(kind);
+  const cleanup = cleanups();
+  try {
+    return await scenario(scratch.dir, cleanup);
+  } finally {
+    await cleanup.run();
+    await service.destroy();
+    scratch.remove();
+  }
+}
+
+/**
+ * Takes `service` down (`down`: its stop unless said otherwise) until the process at `watched` says on
+ * /readyz that `dependency` fails, keeps it down `outageMs` more and starts it again. Returns the time
+ * it was back.
+ */
+async function outage(
+  service: { stop(): Promise<void>; start(): Promise<void> },
+  watched: string,
+  dependency: string,
+  outageMs: number,
+  down = () => service.stop(),
+): Promise<number> {
+  await down();
+  await awaitNotReadyNaming(watched, dependency);
+  await sleep(outageMs);
+  await service.start();
+  return Date.now();
+}
 
 /**
  * From `since`: one event every 100 ms until one is acknowledged, then until it is stored. Returns the
@@ -76,28 +117,36 @@ async function probeIngest(api: string, key: string, databaseUrl: string, since:
 const readyAfter = (urls: string[], since: number) =>
   urls.map((u) => awaitReady(u, 180_000).then((at) => at - since));
 
+/** Whether a rollout has written its stage 1 (20 % to the canary arm). */
+const stageOneWritten = (db: Db) => {
+  const rollouts = createRolloutsRepo(db);
+  return async (workflowId: string) => (await rollouts.get(workflowId))?.weights?.small === 2000;
+};
+
+const describeOutcome = (o: { state: string; versions: readonly (readonly unknown[])[] }) =>
+  `${o.state}, versions ${o.versions.map((v) => String(v[0])).join('/')}`;
+
+/** 3,000 events of an ingest load sent, the first 600 of them acknowledged. */
+async function loadUnderWay(api: string, key: string, cleanup: Cleanups): Promise<void> {
+  const load = startIngestLoad({ api, key, total: 3_000, batch: 50, pauseMs: 40 });
+  cleanup.add(() => load.stop());
+  await awaitAcked(load, 600);
+}
+
 async function postgresIngest(): Promise<Figures> {
   const postgres = await startPrivatePostgres();
-  const scratch = scratchDir('bench-pg');
-  const cleanup = cleanups();
-  try {
+  return onPrivate(postgres, 'bench-pg', async (dataDir, cleanup) => {
     await migrate(postgres.url);
     const api = await spawnReady('api/main.ts', {
-      ...baseEnv(scratch.dir),
+      ...baseEnv(dataDir),
       DATABASE_URL: postgres.url,
       TEMPORAL_ADDRESS: testEnv.TEMPORAL_ADDRESS,
       INGEST_SHARD_NAME: uniqueName('bench-faults'),
     });
     cleanup.add(api.stop);
     const key = await createKey(postgres.url, ['ingest']);
-    const load = startIngestLoad({ api: api.url, key, total: 3_000, batch: 50, pauseMs: 40 });
-    cleanup.add(() => load.stop());
-    await awaitAcked(load, 600);
-    await postgres.stop();
-    await awaitNotReadyNaming(api.url, 'postgres');
-    await sleep(SHORT_OUTAGE_MS);
-    await postgres.start();
-    const back = Date.now();
+    await loadUnderWay(api.url, key, cleanup);
+    const back = await outage(postgres, api.url, 'postgres', SHORT_OUTAGE_MS);
     const [ready] = readyAfter([api.url], back);
     const probe = await probeIngest(api.url, key, postgres.url, back);
     return {
@@ -105,62 +154,40 @@ async function postgresIngest(): Promise<Figures> {
       postgres_ingest_back_to_probe_stored_ms: probe.stored,
       postgres_ingest_back_to_api_ready_ms: await ready!,
     };
-  } finally {
-    await cleanup.run();
-    await postgres.destroy();
-    scratch.remove();
-  }
+  });
 }
 
 async function postgresConfigWrite(): Promise<Figures> {
   const postgres = await startPrivatePostgres();
-  const scratch = scratchDir('bench-pg-config');
-  const cleanup = cleanups();
-  try {
+  return onPrivate(postgres, 'bench-pg-config', async (dataDir, cleanup) => {
     await migrate(postgres.url);
-    const rollout = await prepareRollout({
-      dataDir: scratch.dir,
-      databaseUrl: postgres.url,
-      temporalAddress: testEnv.TEMPORAL_ADDRESS,
-      firstBakeSeconds: 1,
-      cleanup,
-    });
     // The stage-1 write held in flight, as in tests/faults/postgres.test.ts.
-    const release = await rollout.startWithStageOneWriteHeld();
-    await postgres.stop();
-    await release();
-    await awaitNotReadyNaming(rollout.worker.url, 'postgres');
+    const { rollout } = await stopPostgresDuringStageOneWrite({ dataDir, postgres, cleanup });
     await sleep(SHORT_OUTAGE_MS);
     await postgres.start();
     const back = Date.now();
     const [ready] = readyAfter([rollout.worker.url], back);
-    const rollouts = createRolloutsRepo(rollout.db);
-    await eventually(async () => (await rollouts.get(rollout.workflowId))?.weights?.small === 2000, {
+    const written = stageOneWritten(rollout.db);
+    await eventually(() => written(rollout.workflowId), {
       timeoutMs: 180_000,
       intervalMs: 25,
       what: 'stage 1 to be written',
     });
-    const written = Date.now() - back;
-    const outcome = await rollout.outcome();
+    const writtenAfter = Date.now() - back;
     return {
-      postgres_config_write_back_to_stage_written_ms: written,
+      postgres_config_write_back_to_stage_written_ms: writtenAfter,
       postgres_config_write_back_to_worker_ready_ms: await ready!,
-      postgres_config_write_outcome: `${outcome.state}, versions ${outcome.versions.map((v) => v[0]).join('/')}`,
+      postgres_config_write_outcome: describeOutcome(await rollout.outcome()),
     };
-  } finally {
-    await cleanup.run();
-    await postgres.destroy();
-    scratch.remove();
-  }
+  });
 }
 
 async function redisDown(): Promise<Figures> {
   const redis = await startPrivateRedis();
-  const scratch = scratchDir('bench-redis');
-  const cleanup = cleanups();
-  const topic = uniqueName('llmopt.bench.faults');
-  const kafka = await connectKafka('llmopt-bench-faults');
-  try {
+  return onPrivate(redis, 'bench-redis', async (dataDir, cleanup) => {
+    const topic = uniqueName('llmopt.bench.faults');
+    const kafka = await connectKafka('llmopt-bench-faults');
+    cleanup.add(() => kafka.disconnect());
     await kafka.admin.createTopics({
       waitForLeaders: true,
       topics: [
@@ -168,8 +195,9 @@ async function redisDown(): Promise<Figures> {
         { topic: `${topic}.dlq`, numPartitions: 1 },
       ],
     });
+    cleanup.add(() => kafka.admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }));
     const { api, stream, key } = await startKafkaMode({
-      dataDir: scratch.dir,
+      dataDir,
       brokers: testEnv.KAFKA_BROKERS!,
       redisUrl: redis.url,
       topic,
@@ -178,11 +206,7 @@ async function redisDown(): Promise<Figures> {
     cleanup.add(api.stop);
     cleanup.add(stream.stop);
     await probeIngest(api.url, key, testEnv.DATABASE_URL, Date.now());
-    await redis.kill();
-    await awaitNotReadyNaming(stream.url, 'redis');
-    await sleep(REDIS_OUTAGE_MS);
-    await redis.start();
-    const back = Date.now();
+    const back = await outage(redis, stream.url, 'redis', REDIS_OUTAGE_MS, () => redis.kill());
     const [apiReady, streamReady] = readyAfter([api.url, stream.url], back);
     const probe = await probeIngest(api.url, key, testEnv.DATABASE_URL, back);
     return {
@@ -191,13 +215,7 @@ async function redisDown(): Promise<Figures> {
       redis_back_to_api_ready_ms: await apiReady!,
       redis_back_to_stream_ready_ms: await streamReady!,
     };
-  } finally {
-    await cleanup.run();
-    await redis.destroy();
-    await kafka.admin.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
-    await kafka.disconnect();
-    scratch.remove();
-  }
+  });
 }
 
 async function kafkaRestart(): Promise<Figures> {
@@ -206,11 +224,9 @@ async function kafkaRestart(): Promise<Figures> {
     { topic, partitions: 4 },
     { topic: `${topic}.dlq`, partitions: 1 },
   ]);
-  const scratch = scratchDir('bench-kafka');
-  const cleanup = cleanups();
-  try {
+  return onPrivate(kafka, 'bench-kafka', async (dataDir, cleanup) => {
     const { api, stream, key } = await startKafkaMode({
-      dataDir: scratch.dir,
+      dataDir,
       brokers: kafka.brokers,
       redisUrl: testEnv.REDIS_URL!,
       topic,
@@ -218,14 +234,8 @@ async function kafkaRestart(): Promise<Figures> {
     });
     cleanup.add(api.stop);
     cleanup.add(stream.stop);
-    const load = startIngestLoad({ api: api.url, key, total: 3_000, batch: 50, pauseMs: 40 });
-    cleanup.add(() => load.stop());
-    await awaitAcked(load, 600);
-    await kafka.stop();
-    await awaitNotReadyNaming(api.url, 'kafka');
-    await sleep(SHORT_OUTAGE_MS);
-    await kafka.start();
-    const back = Date.now();
+    await loadUnderWay(api.url, key, cleanup);
+    const back = await outage(kafka, api.url, 'kafka', SHORT_OUTAGE_MS);
     const [apiReady, streamReady] = readyAfter([api.url, stream.url], back);
     const probe = await probeIngest(api.url, key, testEnv.DATABASE_URL, back);
     return {
@@ -234,39 +244,29 @@ async function kafkaRestart(): Promise<Figures> {
       kafka_back_to_api_ready_ms: await apiReady!,
       kafka_back_to_stream_ready_ms: await streamReady!,
     };
-  } finally {
-    await cleanup.run();
-    await kafka.destroy();
-    scratch.remove();
-  }
+  });
 }
 
 async function temporalRestart(): Promise<Figures> {
   const temporal = await startPrivateTemporal();
-  const scratch = scratchDir('bench-temporal');
-  const cleanup = cleanups();
-  const prepare = (firstBakeSeconds: number) =>
-    prepareRollout({
-      dataDir: scratch.dir,
-      databaseUrl: testEnv.DATABASE_URL,
-      temporalAddress: temporal.address,
-      firstBakeSeconds,
-      cleanup,
-    });
-  try {
+  return onPrivate(temporal, 'bench-temporal', async (dataDir, cleanup) => {
+    const prepare = (firstBakeSeconds: number) =>
+      prepareRollout({
+        dataDir,
+        databaseUrl: testEnv.DATABASE_URL,
+        temporalAddress: temporal.address,
+        firstBakeSeconds,
+        cleanup,
+      });
     const baking = await prepare(10);
     await baking.start();
     const db = createPool(testEnv.DATABASE_URL, 2);
     cleanup.add(() => db.end());
-    const rollouts = createRolloutsRepo(db);
-    const stage1 = async (id: string) => (await rollouts.get(id))?.weights?.small === 2000;
+    const stage1 = stageOneWritten(db);
     await eventually(() => stage1(baking.workflowId), { timeoutMs: 60_000, what: 'stage 1 to bake' });
     // A second rollout, seeded now (its worker and judge connected) and started after the restart.
     const fresh = await prepare(1);
-    await temporal.stop();
-    await awaitNotReadyNaming(baking.worker.url, 'temporal');
-    await temporal.start();
-    const back = Date.now();
+    const back = await outage(temporal, baking.worker.url, 'temporal', 0);
     const [ready] = readyAfter([fresh.worker.url], back);
     // A start the server took before its answer was lost is started all the same.
     const started = async () => {
@@ -288,17 +288,12 @@ async function temporalRestart(): Promise<Figures> {
       what: 'the new rollout to apply stage 1',
     });
     const applied = Date.now() - back;
-    const outcome = await baking.outcome();
     return {
       temporal_back_to_new_rollout_stage_applied_ms: applied,
       temporal_back_to_worker_ready_ms: await ready!,
-      temporal_baking_rollout_outcome: `${outcome.state}, versions ${outcome.versions.map((v) => v[0]).join('/')}`,
+      temporal_baking_rollout_outcome: describeOutcome(await baking.outcome()),
     };
-  } finally {
-    await cleanup.run();
-    await temporal.destroy();
-    scratch.remove();
-  }
+  });
 }
 
 export async function runFaultsBench(): Promise<Figures> {

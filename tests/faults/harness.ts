@@ -467,6 +467,31 @@ export async function prepareRollout(opts: {
 }
 
 /**
+ * The rollout of `prepareRollout` (first bake one second, on the shared Temporal) started with its
+ * stage-1 config write held in flight, then `postgres` stopped under it and the write let go: the
+ * worker's retried write finds no database. Resolves once the worker's /readyz names postgres, with
+ * what it said.
+ */
+export async function stopPostgresDuringStageOneWrite(opts: {
+  dataDir: string;
+  postgres: { readonly url: string; stop(): Promise<void> };
+  cleanup: ReturnType<typeof cleanups>;
+}) {
+  const rollout = await prepareRollout({
+    dataDir: opts.dataDir,
+    databaseUrl: opts.postgres.url,
+    temporalAddress: testEnv.TEMPORAL_ADDRESS,
+    firstBakeSeconds: 1,
+    cleanup: opts.cleanup,
+  });
+  const release = await rollout.startWithStageOneWriteHeld();
+  await opts.postgres.stop();
+  await release();
+  const notReady = await awaitNotReadyNaming(rollout.worker.url, 'postgres');
+  return { rollout, notReady };
+}
+
+/**
  * What a finished rollout left: its result, the config versions of the segment as
  * [version, canary weight, written by a rollout], the rollout rows of the target and the stored state.
  */

@@ -19,10 +19,10 @@ import {
   countAfterRecovery,
   createKey,
   ONE_VERSION_PER_STAGE,
-  prepareRollout,
   scratchDir,
   spawnReady,
   startIngestLoad,
+  stopPostgresDuringStageOneWrite,
   storedCount,
   unexpectedAnswers,
 } from './harness';
@@ -102,18 +102,12 @@ describe('PostgreSQL restarted', () => {
     "during a rollout's routing-config write: the rollout completes once, one version per stage",
     { timeout: 180_000 },
     async () => {
-      const rollout = await prepareRollout({
+      const { rollout, notReady } = await stopPostgresDuringStageOneWrite({
         dataDir: scratch.dir,
-        databaseUrl: postgres.url,
-        temporalAddress: testEnv.TEMPORAL_ADDRESS,
-        firstBakeSeconds: 1,
+        postgres,
         cleanup,
       });
       const { worker, workflowId } = rollout;
-      const release = await rollout.startWithStageOneWriteHeld();
-      await postgres.stop();
-      await release();
-      const notReady = await awaitNotReadyNaming(worker.url, 'postgres');
       await postgres.start();
 
       const outcome = await rollout.outcome();
