@@ -1,7 +1,7 @@
 /**
- * Model selection (issue #4 §2): per segment, Thompson sampling over arms on a reward that respects
- * the target's policy. The quality floor binds the target as a whole (DESIGN.md §5: "a target's policy
- * picks the point"), so each posterior draw solves the target-level problem — the cheapest assignment
+ * Model selection: per segment, Thompson sampling over arms on a reward that respects
+ * the target's policy. The quality floor binds the target as a whole (the Pareto front first, then
+ * the target's policy picks the point), so each posterior draw solves the target-level problem — the cheapest assignment
  * of arms to segments whose traffic-weighted quality keeps the floor against the best arm — by a
  * Lagrangian relaxation, and an arm's Thompson probability in a segment is the share of draws in which
  * it is that draw's choice. A switch is proposed only when that probability passes the threshold.
@@ -131,21 +131,79 @@ export function proposeModelSelection(
   rng: Rng,
 ): ModelSelectionResult {
   const armIds = arms.map((a) => a.id);
-  const A = armIds.length;
-  const S = segments.length;
-  const armPrior = armIds.map((id) => {
+  const armPrior = armPriors(armIds, pooled);
+  const reference = referenceArm(armPrior);
+  if (reference < 0 || segments.length === 0)
+    return { candidates: [], segments: [], reference_arm: null, planned_quality_ratio: null };
+  const tables = selectionTables(segments, pooled, armIds, armPrior, policy, params);
+  const drawn = drawAssignments(tables, armPrior, reference, policy, params, rng);
+  const candidates: Candidate[] = [];
+  const posteriors: SegmentPosterior[] = [];
+  const ctx = { pooled, armIds, reference, floor: policy.quality_floor, params, tables, drawn };
+  segments.forEach((seg, s) => {
+    const { posterior, candidate } = segmentOutcome(seg, s, ctx);
+    posteriors.push(posterior);
+    if (candidate) candidates.push(candidate);
+  });
+  return {
+    candidates,
+    segments: posteriors,
+    reference_arm: armIds[reference]!,
+    planned_quality_ratio: drawn.plannedRatioSum / params.posterior_draws,
+  };
+}
+
+interface ArmPrior {
+  n: number;
+  mu: number;
+  se: number;
+}
+
+/** Each arm's pooled quality on the logit scale, with its standard error: the draws' prior. */
+function armPriors(armIds: readonly string[], pooled: ReadonlyMap<string, ArmFacts>): ArmPrior[] {
+  return armIds.map((id) => {
     const f = pooled.get(id);
     const n = f?.quality_n ?? 0;
     const q = clampP(((f?.quality_sum ?? 0) + 1) / (n + 2));
     return { n, mu: logit(q), se: Math.sqrt(1 / ((n + 2) * q * (1 - q))) };
   });
+}
+
+/** The arm of best pooled quality among those with samples, or -1 when none has any. */
+function referenceArm(armPrior: readonly ArmPrior[]): number {
   let reference = -1;
-  armIds.forEach((_, a) => {
+  armPrior.forEach((_, a) => {
     if (armPrior[a]!.n > 0 && (reference < 0 || armPrior[a]!.mu > armPrior[reference]!.mu)) reference = a;
   });
-  if (reference < 0 || S === 0)
-    return { candidates: [], segments: [], reference_arm: null, planned_quality_ratio: null };
+  return reference;
+}
 
+/** What the draws read, per segment and arm in flat arrays indexed [s * A + a]. */
+interface SelectionTables {
+  A: number;
+  S: number;
+  /** Each segment's share of the target's traffic. */
+  weight: number[];
+  cost: Float64Array;
+  qn: Float64Array;
+  qs: Float64Array;
+  delta: Float64Array;
+  maxCost: number;
+  epsOf: number[];
+  mixCost: Float64Array;
+  byCost: number[][];
+}
+
+function selectionTables(
+  segments: readonly SegmentFacts[],
+  pooled: ReadonlyMap<string, ArmFacts>,
+  armIds: readonly string[],
+  armPrior: readonly ArmPrior[],
+  policy: TargetPolicy,
+  params: ModelSelectionParams,
+): SelectionTables {
+  const A = armIds.length;
+  const S = segments.length;
   const totalRequests = segments.reduce((a, s) => a + s.requests, 0);
   const weight = segments.map((s) => (totalRequests > 0 ? s.requests / totalRequests : 1 / S));
   // cost[s*A + a]: NaN marks an arm that cannot be chosen (unknown cost or outside an SLO).
@@ -199,7 +257,6 @@ export function proposeModelSelection(
           : c;
     }
   }
-  const mixQ = new Float64Array(S * A);
   // The choosable arms of each segment by ascending mix cost (ties by index): what the per-draw pruning
   // below scans. Costs do not change between draws, so this order is computed once.
   const byCost: number[][] = [];
@@ -209,6 +266,31 @@ export function proposeModelSelection(
     idx.sort((x, y) => mixCost[s * A + x]! - mixCost[s * A + y]! || x - y);
     byCost.push(idx);
   }
+  return { A, S, weight, cost, qn, qs, delta, maxCost, epsOf, mixCost, byCost };
+}
+
+interface DrawnAssignments {
+  /** draws[d * S * A + s * A + a]: arm a's quality in segment s in draw d. */
+  draws: Float64Array;
+  /** How many draws chose each arm for each segment, [s * A + a]. */
+  chosenCount: Float64Array;
+  plannedRatioSum: number;
+}
+
+/**
+ * The posterior draws: in each, every arm's quality per segment, and the cheapest assignment of arms to
+ * segments that keeps the target's floor (a Lagrangian relaxation, its price found by bisection).
+ */
+function drawAssignments(
+  t: SelectionTables,
+  armPrior: readonly ArmPrior[],
+  reference: number,
+  policy: TargetPolicy,
+  params: ModelSelectionParams,
+  rng: Rng,
+): DrawnAssignments {
+  const { A, S, weight, qn, qs, delta, maxCost, epsOf, mixCost, byCost } = t;
+  const mixQ = new Float64Array(S * A);
   // Largest shadow price the bisection can try (exp of its upper end, with room for exp's rounding).
   const lambdaMax = Math.max(maxCost, 1e-12) * 1e6 * (1 + 1e-9);
   const tieGap = 1e-14 * (2 * lambdaMax + maxCost);
@@ -312,96 +394,104 @@ export function proposeModelSelection(
     plannedRatioSum += refQ > 0 ? q / refQ : 1;
     for (let s = 0; s < S; s++) chosenCount[s * A + pick[s]!]!++;
   }
+  return { draws, chosenCount, plannedRatioSum };
+}
 
-  const candidates: Candidate[] = [];
-  const posteriors: SegmentPosterior[] = [];
-  segments.forEach((seg, s) => {
-    const pOpt: Record<string, number> = {};
-    const qMean: Record<string, number> = {};
-    let best = 0;
-    armIds.forEach((id, a) => {
-      pOpt[id] = chosenCount[s * A + a]! / D;
-      let m = 0;
-      for (let d = 0; d < D; d++) m += draws[d * S * A + s * A + a]!;
-      qMean[id] = m / D;
-      if (pOpt[id] > pOpt[armIds[best]!]!) best = a;
-    });
-    const bestId = armIds[best]!;
-    posteriors.push({
-      segment: seg.segment,
-      primary: seg.primary,
-      p_optimal: pOpt,
-      quality_mean: qMean,
-      best: bestId,
-    });
-    const p = armIds.indexOf(seg.primary);
-    if (bestId === seg.primary || p < 0 || pOpt[bestId]! < params.switch_threshold) {
-      if (p >= 0) {
-        const dearer = new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + p]!));
-        const rebalance = exploreCandidate(seg, pooled, armIds, pOpt, qMean, params, dearer);
-        if (rebalance) candidates.push(rebalance);
-      }
-      return;
-    }
-    const dearerThan = (b: number) => new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + b]!));
-    const ratios: number[] = [];
-    for (let d = 0; d < D; d++)
-      ratios.push(draws[d * S * A + s * A + best]! / Math.max(draws[d * S * A + s * A + p]!, 1e-9) - 1);
-    ratios.sort((x, y) => x - y);
-    const qRel = {
-      relative: ratios[Math.floor(D / 2)]!,
-      low: ratios[Math.floor(D * 0.05)]!,
-      high: ratios[Math.floor(D * 0.95)]!,
-    };
-    const cNew = cost[s * A + best]!;
-    const cOld =
-      seg.arms.get(seg.primary)?.cost_per_request ?? pooled.get(seg.primary)?.cost_per_request ?? null;
-    const costRel = cOld && cOld > 0 ? cNew / cOld - 1 : 0;
-    const lNew = seg.arms.get(bestId)?.latency_ms ?? pooled.get(bestId)?.latency_ms ?? null;
-    const lOld = seg.arms.get(seg.primary)?.latency_ms ?? pooled.get(seg.primary)?.latency_ms ?? null;
-    const latRel = lNew !== null && lOld !== null && lOld > 0 ? lNew / lOld - 1 : null;
-    candidates.push({
-      strategy: 'model_selection',
-      kind: 'model_switch',
-      segment: seg.segment,
-      canary_arm: bestId,
-      baseline_arm: seg.primary,
-      from_weights: seg.weights,
-      to_weights: thompsonWeights(
-        bestId,
-        armIds,
-        pOpt,
-        params.exploration_share,
-        params.min_exploration_share,
-        dearerThan(best),
-      ),
-      expected_impact: {
-        cost: { relative: costRel, low: costRel, high: costRel },
-        latency: latRel === null ? null : { relative: latRel, low: latRel, high: latRel },
-        quality: qRel,
-      },
-      confidence: pOpt[bestId]!,
-      numbers: {
-        p_optimal: pOpt[bestId]!,
-        threshold: params.switch_threshold,
-        quality_new: qMean[bestId]!,
-        quality_old: qMean[seg.primary]!,
-        cost_new_usd: cNew,
-        cost_old_usd: cOld ?? NaN,
-        samples_new: seg.arms.get(bestId)?.quality_n ?? 0,
-        samples_old: seg.arms.get(seg.primary)?.quality_n ?? 0,
-        ...(lNew !== null ? { latency_new_ms: lNew } : {}),
-      },
-      // An arm no sample speaks for can still win draws on its prior alone (a cheap arm, a loose floor).
-      rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${(pooled.get(bestId)?.quality_n ?? 0) === 0 ? `${unknownArm(bestId)}, on its prior alone,` : bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}`,
-    });
+/** A segment's posterior, and the switch (or the exploration re-spread) it leads to, if any. */
+function segmentOutcome(
+  seg: SegmentFacts,
+  s: number,
+  ctx: {
+    pooled: ReadonlyMap<string, ArmFacts>;
+    armIds: readonly string[];
+    reference: number;
+    floor: number;
+    params: ModelSelectionParams;
+    tables: SelectionTables;
+    drawn: DrawnAssignments;
+  },
+): { posterior: SegmentPosterior; candidate: Candidate | null } {
+  const { pooled, armIds, reference, floor, params } = ctx;
+  const { A, S, cost } = ctx.tables;
+  const { draws, chosenCount } = ctx.drawn;
+  const D = params.posterior_draws;
+  const pOpt: Record<string, number> = {};
+  const qMean: Record<string, number> = {};
+  let best = 0;
+  armIds.forEach((id, a) => {
+    pOpt[id] = chosenCount[s * A + a]! / D;
+    let m = 0;
+    for (let d = 0; d < D; d++) m += draws[d * S * A + s * A + a]!;
+    qMean[id] = m / D;
+    if (pOpt[id] > pOpt[armIds[best]!]!) best = a;
   });
-  return {
-    candidates,
-    segments: posteriors,
-    reference_arm: armIds[reference]!,
-    planned_quality_ratio: plannedRatioSum / D,
+  const bestId = armIds[best]!;
+  const posterior: SegmentPosterior = {
+    segment: seg.segment,
+    primary: seg.primary,
+    p_optimal: pOpt,
+    quality_mean: qMean,
+    best: bestId,
   };
+  const p = armIds.indexOf(seg.primary);
+  if (bestId === seg.primary || p < 0 || pOpt[bestId]! < params.switch_threshold) {
+    if (p < 0) return { posterior, candidate: null };
+    const dearer = new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + p]!));
+    return { posterior, candidate: exploreCandidate(seg, pooled, armIds, pOpt, qMean, params, dearer) };
+  }
+  const dearerThan = (b: number) => new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + b]!));
+  const ratios: number[] = [];
+  for (let d = 0; d < D; d++)
+    ratios.push(draws[d * S * A + s * A + best]! / Math.max(draws[d * S * A + s * A + p]!, 1e-9) - 1);
+  ratios.sort((x, y) => x - y);
+  const qRel = {
+    relative: ratios[Math.floor(D / 2)]!,
+    low: ratios[Math.floor(D * 0.05)]!,
+    high: ratios[Math.floor(D * 0.95)]!,
+  };
+  const cNew = cost[s * A + best]!;
+  const cOld =
+    seg.arms.get(seg.primary)?.cost_per_request ?? pooled.get(seg.primary)?.cost_per_request ?? null;
+  const costRel = cOld && cOld > 0 ? cNew / cOld - 1 : 0;
+  const lNew = seg.arms.get(bestId)?.latency_ms ?? pooled.get(bestId)?.latency_ms ?? null;
+  const lOld = seg.arms.get(seg.primary)?.latency_ms ?? pooled.get(seg.primary)?.latency_ms ?? null;
+  const latRel = lNew !== null && lOld !== null && lOld > 0 ? lNew / lOld - 1 : null;
+  const candidate: Candidate = {
+    strategy: 'model_selection',
+    kind: 'model_switch',
+    segment: seg.segment,
+    canary_arm: bestId,
+    baseline_arm: seg.primary,
+    from_weights: seg.weights,
+    to_weights: thompsonWeights(
+      bestId,
+      armIds,
+      pOpt,
+      params.exploration_share,
+      params.min_exploration_share,
+      dearerThan(best),
+    ),
+    expected_impact: {
+      cost: { relative: costRel, low: costRel, high: costRel },
+      latency: latRel === null ? null : { relative: latRel, low: latRel, high: latRel },
+      quality: qRel,
+    },
+    confidence: pOpt[bestId]!,
+    numbers: {
+      p_optimal: pOpt[bestId]!,
+      threshold: params.switch_threshold,
+      quality_new: qMean[bestId]!,
+      quality_old: qMean[seg.primary]!,
+      cost_new_usd: cNew,
+      cost_old_usd: cOld ?? NaN,
+      samples_new: seg.arms.get(bestId)?.quality_n ?? 0,
+      samples_old: seg.arms.get(seg.primary)?.quality_n ?? 0,
+      ...(lNew !== null ? { latency_new_ms: lNew } : {}),
+    },
+    // An arm no sample speaks for can still win draws on its prior alone (a cheap arm, a loose floor).
+    rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${(pooled.get(bestId)?.quality_n ?? 0) === 0 ? `${unknownArm(bestId)}, on its prior alone,` : bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}`,
+  };
+  return { posterior, candidate };
 }
 
 /**

@@ -83,42 +83,85 @@ export interface TargetsRepoHooks {
   onConfigChange?: (config: RoutingConfig) => Promise<void> | void;
 }
 
-export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
-  async function load(q: Queryable, name: string): Promise<Target | null> {
-    const t = await q.query<TargetRow>('SELECT * FROM targets WHERE name = $1', [name]);
-    const row = t.rows[0];
-    if (!row) return null;
-    const [segments, arms] = await Promise.all([
-      q.query<{ name: string }>('SELECT name FROM segments WHERE target = $1 ORDER BY name', [name]),
-      q.query<ArmRow>('SELECT * FROM arms WHERE target = $1 ORDER BY id', [name]),
-    ]);
-    return {
-      name: row.name,
-      description: row.description,
-      policy: TargetPolicySchema.parse(row.policy),
-      segments: segments.rows.map((s) => s.name),
-      arms: arms.rows.map((a) =>
-        ArmSchema.parse({
-          id: a.id,
-          provider: a.provider,
-          model: a.model,
-          prompt_template: a.prompt_template,
-          prompt_version: a.prompt_version,
-          params: a.params,
-          serving: a.serving,
-        }),
-      ),
-      created_at: row.created_at.toISOString(),
-      updated_at: row.updated_at.toISOString(),
-      revision: row.revision,
-    };
-  }
-
+async function loadTarget(q: Queryable, name: string): Promise<Target | null> {
+  const t = await q.query<TargetRow>('SELECT * FROM targets WHERE name = $1', [name]);
+  const row = t.rows[0];
+  if (!row) return null;
+  const [segments, arms] = await Promise.all([
+    q.query<{ name: string }>('SELECT name FROM segments WHERE target = $1 ORDER BY name', [name]),
+    q.query<ArmRow>('SELECT * FROM arms WHERE target = $1 ORDER BY id', [name]),
+  ]);
   return {
-    get: (name: string) => load(db, name),
+    name: row.name,
+    description: row.description,
+    policy: TargetPolicySchema.parse(row.policy),
+    segments: segments.rows.map((s) => s.name),
+    arms: arms.rows.map((a) =>
+      ArmSchema.parse({
+        id: a.id,
+        provider: a.provider,
+        model: a.model,
+        prompt_template: a.prompt_template,
+        prompt_version: a.prompt_version,
+        params: a.params,
+        serving: a.serving,
+      }),
+    ),
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    revision: row.revision,
+  };
+}
+
+/** Creates the target, its segments, arms and version 1 of every segment's routing config. */
+async function createTarget(db: Db, input: NewTarget): Promise<Target> {
+  const armIds = new Set(input.arms.map((a) => a.id));
+  for (const arm of Object.keys(input.weights)) {
+    if (!armIds.has(arm)) {
+      throw new AppError('validation', `weights name arm "${arm}" which is not among the arms`, {
+        issues: [{ path: `weights.${arm}`, message: 'unknown arm' }],
+      });
+    }
+  }
+  try {
+    return await withTransaction(db, async (tx) => {
+      await tx.query('INSERT INTO targets (name, description, policy) VALUES ($1, $2, $3)', [
+        input.name,
+        input.description,
+        JSON.stringify(input.policy),
+      ]);
+      for (const arm of input.arms) {
+        await tx.query(
+          `INSERT INTO arms (target, id, provider, model, prompt_template, prompt_version, params, serving)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          armRow(input.name, arm),
+        );
+      }
+      for (const segment of input.segments) {
+        await tx.query('INSERT INTO segments (target, name) VALUES ($1, $2)', [input.name, segment]);
+        await tx.query(
+          `INSERT INTO routing_configs (target, segment, version, weights, reason) VALUES ($1, $2, 1, $3, $4)`,
+          [input.name, segment, JSON.stringify(input.weights), 'initial configuration'],
+        );
+      }
+      const created = await loadTarget(tx, input.name);
+      if (!created) throw new Error('target vanished inside its own transaction');
+      return created;
+    });
+  } catch (err) {
+    if (pgCode(err) === PG_ERRORS.uniqueViolation) {
+      throw conflict(`target "${input.name}" already exists`, { target: input.name });
+    }
+    throw err;
+  }
+}
+
+export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
+  return {
+    get: (name: string) => loadTarget(db, name),
 
     async require(name: string): Promise<Target> {
-      const t = await load(db, name);
+      const t = await loadTarget(db, name);
       if (!t) throw notFound(`target "${name}"`);
       return t;
     },
@@ -130,54 +173,14 @@ export function createTargetsRepo(db: Db, hooks: TargetsRepoHooks = {}) {
       );
       const out: Target[] = [];
       for (const r of rows.rows) {
-        const t = await load(db, r.name);
+        const t = await loadTarget(db, r.name);
         if (t) out.push(t);
       }
       return out;
     },
 
     /** Creates the target, its segments, arms and version 1 of every segment's routing config. */
-    async create(input: NewTarget): Promise<Target> {
-      const armIds = new Set(input.arms.map((a) => a.id));
-      for (const arm of Object.keys(input.weights)) {
-        if (!armIds.has(arm)) {
-          throw new AppError('validation', `weights name arm "${arm}" which is not among the arms`, {
-            issues: [{ path: `weights.${arm}`, message: 'unknown arm' }],
-          });
-        }
-      }
-      try {
-        return await withTransaction(db, async (tx) => {
-          await tx.query('INSERT INTO targets (name, description, policy) VALUES ($1, $2, $3)', [
-            input.name,
-            input.description,
-            JSON.stringify(input.policy),
-          ]);
-          for (const arm of input.arms) {
-            await tx.query(
-              `INSERT INTO arms (target, id, provider, model, prompt_template, prompt_version, params, serving)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-              armRow(input.name, arm),
-            );
-          }
-          for (const segment of input.segments) {
-            await tx.query('INSERT INTO segments (target, name) VALUES ($1, $2)', [input.name, segment]);
-            await tx.query(
-              `INSERT INTO routing_configs (target, segment, version, weights, reason) VALUES ($1, $2, 1, $3, $4)`,
-              [input.name, segment, JSON.stringify(input.weights), 'initial configuration'],
-            );
-          }
-          const created = await load(tx, input.name);
-          if (!created) throw new Error('target vanished inside its own transaction');
-          return created;
-        });
-      } catch (err) {
-        if (pgCode(err) === PG_ERRORS.uniqueViolation) {
-          throw conflict(`target "${input.name}" already exists`, { target: input.name });
-        }
-        throw err;
-      }
-    },
+    create: (input: NewTarget) => createTarget(db, input),
 
     async currentConfig(target: string, segment: string): Promise<RoutingConfig | null> {
       const r = await db.query<ConfigRow>(

@@ -103,6 +103,11 @@ const DELIVERY_COLUMNS = `id, subscription_id, event_id, event_type, status, att
 const secretContext = (subscriptionId: string) => `webhook:${subscriptionId}`;
 
 export function createWebhooksRepo(db: Queryable, box: SecretBox) {
+  return { ...subscriptionQueries(db, box), ...deliveryQueries(db) };
+}
+
+/** Subscriptions: what each wants delivered where, and its sealed signing secret. */
+function subscriptionQueries(db: Queryable, box: SecretBox) {
   return {
     async create(input: {
       url: string;
@@ -245,7 +250,12 @@ export function createWebhooksRepo(db: Queryable, box: SecretBox) {
         [subscriptionId, reason],
       );
     },
+  };
+}
 
+/** Deliveries of domain events to subscriptions, each with its attempts. */
+function deliveryQueries(db: Queryable) {
+  return {
     /** Creates (once) a delivery for every active subscription the event matches; returns their ids. */
     async planDeliveries(
       event: Pick<DomainEvent, 'id' | 'type' | 'target'>,
