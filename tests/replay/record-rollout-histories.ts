@@ -2,9 +2,11 @@
  * Records real runs of canaryRollout, rollback and an optimizationCycle that waits for approval and
  * starts a rollout, on the running dev server, and saves their histories under tests/histories/ for
  * the replay tests. Verdicts and drafts are scripted (the runs, messages and timers are real).
- * Usage: eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx tests/replay/record-rollout-histories.ts [SECTION...]
+ * Usage: eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx tests/replay/record-rollout-histories.ts [--tag TAG] [SECTION...]
  * Sections: messages, failed-stage, cycle-approval, health-watch, serving (all when none is named). Name
  * only the new ones: re-recording an existing history with today's code would drop what it guards.
+ * `--tag TAG` saves each history as `<name>.TAG.json` beside the older ones, so a restructured
+ * workflow adds its own recordings and keeps the old ones replaying (docs/workflows.md).
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,9 +30,9 @@ import {
   pauseRolloutSignal,
   resumeRolloutSignal,
   rolloutStatusQuery,
+  type CycleStatus,
   type RolloutInput,
-} from '../../workflows/messages';
-import type { CycleStatus } from '../../workflows/types';
+} from '../../workflows/contracts';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { ROOT } from '../helpers/process';
 import {
@@ -43,7 +45,11 @@ import {
 } from '../helpers/rollout';
 
 const SECTIONS = ['messages', 'failed-stage', 'cycle-approval', 'health-watch', 'serving'];
-const named = process.argv.slice(2);
+const args = process.argv.slice(2);
+const tagAt = args.indexOf('--tag');
+const tag = tagAt >= 0 ? args.splice(tagAt, 2)[1] : undefined;
+if (tagAt >= 0 && !tag) throw new Error('--tag needs a name');
+const named = args;
 const unknown = named.filter((n) => !SECTIONS.includes(n));
 if (unknown.length > 0)
   throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
@@ -108,7 +114,8 @@ async function rolloutInput(target: string): Promise<RolloutInput> {
   return input;
 }
 
-async function save(workflowId: string, file: string) {
+async function save(workflowId: string, name: string) {
+  const file = tag ? name.replace(/\.json$/, `.${tag}.json`) : name;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   writeFileSync(join(ROOT, 'tests', 'histories', file), historyToJSON(history));
   process.stdout.write(
@@ -185,10 +192,11 @@ if (want('cycle-approval')) {
   await client.workflow.getHandle(`health-${target}`).terminate('history recorded');
 }
 
-// 4. A promoted rollout handed to the health watch, which sees a degradation and rolls back.
+// 4. A promoted rollout handed to the health watch, which sees a degradation and rolls back: two
+//    consecutive failed checks since the watch checks SLOs too (one noisy window is only a strike).
 if (want('health-watch')) {
   const target = await seed();
-  script.set(target, ['pass', 'pass', 'pass', 'fail']);
+  script.set(target, ['pass', 'pass', 'pass', 'fail', 'fail']);
   const input = { ...(await rolloutInput(target)), healthWatch: { intervalSeconds: 1, durationSeconds: 30 } };
   const id = `rollout-${target}-${input.decisionId}`;
   const h = await client.workflow.start(WORKFLOW_TYPES.canaryRollout, {

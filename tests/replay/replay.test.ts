@@ -19,16 +19,22 @@ const files = readdirSync(HISTORIES)
   .filter((f) => f.endsWith('.json'))
   .sort();
 
-/** Runs each workflow type must keep replaying: before and after the class restructuring. */
+/**
+ * Runs that must keep replaying: recorded by the function-shaped workflows, and (`.state-class`)
+ * by the workflows as state classes, each with every patch marker of its time.
+ */
+const RECORDED = [
+  'canary-rollout-promoted-with-messages',
+  'canary-rollout-failed-stage',
+  'canary-rollout-serving-rolled-back',
+  'rollback-after-failed-stage',
+  'health-watch-rolled-back',
+  'optimization-cycle-approval-starts-rollout',
+  'optimization-cycle-serving-rollout',
+];
 const REQUIRED = [
-  'canary-rollout-promoted-with-messages.json',
-  'canary-rollout-failed-stage.json',
-  'canary-rollout-serving-rolled-back.json',
-  'rollback-after-failed-stage.json',
-  'health-watch-rolled-back.json',
+  ...RECORDED.flatMap((name) => [`${name}.json`, `${name}.state-class.json`]),
   'optimization-cycle-two-segments.json',
-  'optimization-cycle-approval-starts-rollout.json',
-  'optimization-cycle-serving-rollout.json',
 ];
 
 function load(file: string) {
