@@ -40,6 +40,7 @@ import { connectRedis, type RedisPurpose } from '../adapters/redis';
 import { createAggregatesReader, type AggregatesReader } from '../pipeline/adapters/aggregates-cache';
 import { createAggregatesRepo, type AggregatesRepo } from '../pipeline/adapters/store';
 import { createSettingsResolver, type SettingsResolver } from './integration-settings';
+import { createRolloutsService, type RolloutsService } from './rollouts';
 
 /** Every repository of the process, each created once over the process's pool. */
 export interface Repos {
@@ -100,6 +101,8 @@ export interface Container {
   taskQueues: TaskQueues;
   /** Present when composed with `temporal: true`. */
   temporal?: Client;
+  /** Present when composed with `temporal: true`. */
+  services?: Services;
   /** The invalidation bus (Redis pub/sub, else PostgreSQL LISTEN/NOTIFY); present with `cache`. */
   bus?: InvalidationBus;
   /** The cache's Redis connection (cache reads, rate limits); present with `cache` and REDIS_URL. */
@@ -116,7 +119,13 @@ export interface Container {
   close(): Promise<void>;
 }
 
-export type ContainerWithTemporal = Container & { temporal: Client };
+/** The use cases of app/, built once over the container; every door (REST, gRPC, Slack) calls these. */
+export interface Services {
+  rollouts: RolloutsService;
+}
+
+/** A container composed with `temporal: true`: the client, and the services that start and steer runs. */
+export type ContainerWithTemporal = Container & { temporal: Client; services: Services };
 
 export function taskQueuesOf(env: Env): TaskQueues {
   return {
@@ -231,6 +240,10 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
       };
     };
 
+    const taskQueues = opts.taskQueues ?? taskQueuesOf(env);
+    const services: Services | undefined = temporal
+      ? { rollouts: createRolloutsService({ repos, temporal, taskQueues, env, logger }) }
+      : undefined;
     return {
       env,
       logger,
@@ -239,8 +252,9 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
       repos,
       secrets,
       settings: createSettingsResolver(env, repos.integrations),
-      taskQueues: opts.taskQueues ?? taskQueuesOf(env),
+      taskQueues,
       ...(temporal ? { temporal } : {}),
+      ...(services ? { services } : {}),
       ...(shared ? { bus: shared.bus } : {}),
       ...(shared?.redis ? { redis: shared.redis } : {}),
       caches,

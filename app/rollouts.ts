@@ -22,9 +22,8 @@ import type { RolloutState } from '../domain/model';
 import { WORKFLOW_TYPES, workflowIds, type TaskQueues } from '../domain/names';
 import type { Env } from '../platform/env';
 import type { Logger } from '../platform/logger';
-import type { Db } from '../adapters/db/pool';
-import { createRolloutsRepo, type Rollout, type RolloutsRepo } from '../adapters/db/repos/rollouts';
-import { createTargetsRepo, type TargetsRepo } from '../adapters/db/repos/targets';
+import type { Rollout, RolloutsRepo } from '../adapters/db/repos/rollouts';
+import type { TargetsRepo } from '../adapters/db/repos/targets';
 import {
   abortRolloutSignal,
   approveStageUpdate,
@@ -45,9 +44,10 @@ export interface Caller {
   actor: string;
 }
 
-/** What the service needs; `ApiDeps` has these fields. */
+/** What the service needs; the container of app/compose.ts has these fields. */
 export interface RolloutsDeps {
-  db: Db;
+  /** The targets repository is the cached one where there is a cache: a revert's version is announced. */
+  repos: { rollouts: RolloutsRepo; targets: TargetsRepo };
   temporal: Client;
   taskQueues: TaskQueues;
   env: Env;
@@ -249,8 +249,7 @@ async function revertPromoted(
 export type RolloutsService = ReturnType<typeof createRolloutsService>;
 
 export function createRolloutsService(deps: RolloutsDeps) {
-  const rollouts = createRolloutsRepo(deps.db);
-  const targets = createTargetsRepo(deps.db);
+  const { rollouts, targets } = deps.repos;
   const handle = (id: string) => deps.temporal.workflow.getHandle(id);
 
   async function requireRollout(id: string): Promise<Rollout> {

@@ -1,7 +1,7 @@
 /** REST over app/rollouts.ts: the wire shapes and the caller's identity; the service decides. */
 import type { RouteHandler } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { createRolloutsService, type Caller } from '../../../app/rollouts';
+import type { Caller } from '../../../app/rollouts';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { temporalUiUrl } from '../optimizations/optimizations.handlers';
@@ -32,7 +32,7 @@ const callerOf = (c: Context<AppBindings>): Caller => {
 };
 
 export function rolloutHandlers(deps: ApiDeps) {
-  const rollouts = createRolloutsService(deps);
+  const { rollouts } = deps.services;
 
   const list: RouteHandler<typeof listRollouts, AppBindings> = async (c) => {
     const { target, state, limit, cursor } = c.req.valid('query');

@@ -4,7 +4,7 @@ import { AppError } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
 import { createIntegrationsRepo } from '../../../adapters/db/repos/integrations';
 import { createSettingsResolver, SLACK_ROLES, type SlackSettings } from '../../../app/integration-settings';
-import { createRolloutsService, type RolloutView } from '../../../app/rollouts';
+import type { RolloutView } from '../../../app/rollouts';
 import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { slackCommand } from './slack.routes';
@@ -77,7 +77,7 @@ export function slackHandlers(deps: ApiDeps) {
     createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env)),
   );
   const refused = signatureFailures(deps.metrics, 'slack');
-  const rollouts = createRolloutsService(deps);
+  const { rollouts } = deps.services;
 
   const command: RouteHandler<typeof slackCommand, AppBindings> = async (c) => {
     const raw = await c.req.text();
