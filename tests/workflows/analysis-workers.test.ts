@@ -13,7 +13,7 @@ import { createTargetsRepo } from '../../adapters/db/repos/targets';
 import { createLogger } from '../../platform/logger';
 import { freePort } from '../../platform/net';
 import { installRuntime, workflowBundlePath } from '../../platform/temporal';
-import type { CycleInput } from '../../workflows/types';
+import type { CycleInput } from '../../workflows/contracts';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint, type Spawned } from '../helpers/process';
 import { ARMS } from '../helpers/rollout';

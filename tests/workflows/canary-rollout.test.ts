@@ -13,7 +13,7 @@ import {
   rolloutStatusQuery,
   type RolloutInput,
   type RolloutResult,
-} from '../../workflows/messages';
+} from '../../workflows/contracts';
 import { eventually } from '../helpers/env';
 import { seedRollout, startRolloutEnv, type RolloutTestEnv } from './rollout-env';
 

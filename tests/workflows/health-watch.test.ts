@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WORKFLOW_TYPES } from '../../domain/names';
-import type { HealthWatchResult, RolloutInput, RolloutResult } from '../../workflows/messages';
+import type { HealthWatchResult, RolloutInput, RolloutResult } from '../../workflows/contracts';
 import { seedRollout, startRolloutEnv, type RolloutTestEnv } from './rollout-env';
 
 // A fresh time-skipping server per test: a watch left from one test must not hold the next one's clock.

@@ -7,9 +7,15 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WORKFLOW_TYPES } from '../../domain/names';
-import { decideApprovalUpdate, type RolloutResult } from '../../workflows/messages';
-import type { CycleInput, CycleResult, CycleStatus } from '../../workflows/types';
-import { promptProposalWorkflowId, type ProposalOutcome } from '../../workflows/notify-types';
+import {
+  decideApprovalUpdate,
+  promptProposalWorkflowId,
+  type CycleInput,
+  type CycleResult,
+  type CycleStatus,
+  type ProposalOutcome,
+  type RolloutResult,
+} from '../../workflows/contracts';
 import { eventually, uniqueName } from '../helpers/env';
 import { cycleExecutionTimeoutMs, TargetPolicy, type DecisionDraft } from '../../domain/model';
 import { seedTarget as seedTargetWith, switchDraft } from '../helpers/rollout';

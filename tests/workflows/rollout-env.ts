@@ -21,9 +21,13 @@ import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
 import { createTargetsRepo } from '../../adapters/db/repos/targets';
 import { createLogger } from '../../platform/logger';
 import { workflowBundlePath, installRuntime } from '../../platform/temporal';
-import type { CheckSlosInput, JudgeStageInput } from '../../activities/analysis/judge-stage';
-import type { RolloutInput } from '../../workflows/messages';
-import type { ProposalOutcome, ProposalRequest } from '../../workflows/notify-types';
+import type {
+  CheckSlosInput,
+  JudgeStageInput,
+  ProposalOutcome,
+  ProposalRequest,
+  RolloutInput,
+} from '../../workflows/contracts';
 import { testEnv, uniqueName } from '../helpers/env';
 import {
   newAnalysisScript,

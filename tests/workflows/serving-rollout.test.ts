@@ -12,8 +12,12 @@ import '@hono/zod-openapi';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WORKFLOW_TYPES } from '../../domain/names';
 import type { ServingChange } from '../../domain/model';
-import { rolloutStatusQuery, type RolloutResult } from '../../workflows/messages';
-import type { CycleInput, CycleResult } from '../../workflows/types';
+import {
+  rolloutStatusQuery,
+  type CycleInput,
+  type CycleResult,
+  type RolloutResult,
+} from '../../workflows/contracts';
 import { eventually, uniqueName } from '../helpers/env';
 import { seedTarget, servingDraft, switchDraft } from '../helpers/rollout';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
