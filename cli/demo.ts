@@ -186,19 +186,16 @@ async function startReceiver(
   };
 }
 
-export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
-  const t0 = Date.now();
-  const deadline = t0 + (o.timeoutMs ?? 5 * 60_000);
-  const clock = () => {
-    const s = Math.round((Date.now() - t0) / 1000);
-    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-  };
-  const say = (line: string) => o.log(`[${clock()}] ${line}`);
-  const call = apiClient(o.api, o.apiKey);
-  const base = o.name ?? `demo-${Date.now().toString(36)}`;
-  const targets: [string, string] = [`${base}-savings`, `${base}-regression`];
-  const webhooks: Record<string, string[]> = {};
-
+/**
+ * The webhook receiver, subscribed to the rollouts of the demo's targets (each event it verifies is
+ * said and kept under its rollout), and the two targets created.
+ */
+async function setUp(
+  call: ReturnType<typeof apiClient>,
+  targets: [string, string],
+  webhooks: Record<string, string[]>,
+  say: (line: string) => void,
+) {
   const receiver = await startReceiver((type, event) => {
     const rollout = typeof event.data?.rollout_id === 'string' ? event.data.rollout_id : '';
     if (typeof event.target !== 'string' || !targets.includes(event.target)) return;
@@ -235,6 +232,47 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   say(
     `targets ${targets[0]} and ${targets[1]}: premium ($${PREMIUM.costUsd}/request) serves all traffic; economy ($${ECONOMY.costUsd}) has the same quality`,
   );
+  return receiver;
+}
+
+/**
+ * An application keeps serving through a failed config read or report, as the SDK does; the demo says
+ * so and gives up only when a target's traffic has failed for TRAFFIC_FAILURE_MS without a success.
+ */
+function tolerant(say: (line: string) => void, target: string, sim: Simulator): Simulator {
+  let failingSince: number | null = null;
+  return {
+    ...sim,
+    async runBatch(n: number) {
+      try {
+        const r = await sim.runBatch(n);
+        failingSince = null;
+        return r;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (failingSince === null) say(`${target}: traffic batch failed (${message}); retrying`);
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince > TRAFFIC_FAILURE_MS) throw err;
+        return { version: -1, byArm: {} };
+      }
+    },
+  };
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
+  const t0 = Date.now();
+  const deadline = t0 + (o.timeoutMs ?? 5 * 60_000);
+  const clock = () => {
+    const s = Math.round((Date.now() - t0) / 1000);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+  };
+  const say = (line: string) => o.log(`[${clock()}] ${line}`);
+  const call = apiClient(o.api, o.apiKey);
+  const base = o.name ?? `demo-${Date.now().toString(36)}`;
+  const targets: [string, string] = [`${base}-savings`, `${base}-regression`];
+  const webhooks: Record<string, string[]> = {};
+
+  const receiver = await setUp(call, targets, webhooks, say);
 
   // Each target's economy profile, read per request: the second one degrades once its canary serves.
   const profiles = targets.map(() => ({ premium: PREMIUM, economy: ECONOMY }));
@@ -242,32 +280,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   const rps = o.rps ?? 100;
   const canaryVersion: (number | null)[] = [null, null];
   const trafficErrors: Error[] = [];
-  /**
-   * An application keeps serving through a failed config read or report, as the SDK does; the demo says
-   * so and gives up only when a target's traffic has failed for TRAFFIC_FAILURE_MS without a success.
-   */
-  const tolerant = (target: string, sim: Simulator): Simulator => {
-    let failingSince: number | null = null;
-    return {
-      ...sim,
-      async runBatch(n: number) {
-        try {
-          const r = await sim.runBatch(n);
-          failingSince = null;
-          return r;
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          if (failingSince === null) say(`${target}: traffic batch failed (${message}); retrying`);
-          failingSince ??= Date.now();
-          if (Date.now() - failingSince > TRAFFIC_FAILURE_MS) throw err;
-          return { version: -1, byArm: {} };
-        }
-      },
-    };
-  };
   const traffic = targets.map((target, i) =>
     driveSimulator(
       tolerant(
+        say,
         target,
         createSimulator({
           target,

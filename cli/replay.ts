@@ -177,18 +177,11 @@ export function staticBest(queries: readonly Query[], arms: readonly string[], f
   return { quality: t.quality / queries.length, cost_usd: t.cost_usd };
 }
 
-/** Run the replay. Reads only `queries`; deterministic for a seed. */
-export function runReplay(
-  dataset: string,
-  queries: readonly Query[],
+/** The replay's arms as a target's, and its policy: the options' floor and canary stages. */
+function replayTarget(
+  arms: readonly string[],
   opts: ReplayOptions,
-  served?: string[],
-): ReplayResult {
-  const started = performance.now();
-  const arms = [...new Set(queries.flatMap((q) => Object.keys(q.outcomes)))].sort();
-  const listPrice = (a: string) => queries.reduce((s, q) => s + (q.outcomes[a]?.cost_usd ?? 0), 0);
-  // Prices are public before any query is served; quality is what has to be learned.
-  const incumbent = opts.incumbent ?? arms.reduce((b, a) => (listPrice(a) > listPrice(b) ? a : b));
+): { armDefs: Arm[]; policy: TargetPolicy } {
   const armDefs: Arm[] = arms.map((id) => ({
     id,
     provider: 'replay',
@@ -205,6 +198,85 @@ export function runReplay(
       stages: opts.stages.map((canary_bps) => ({ canary_bps, bake_seconds: opts.cycle_every })),
     },
   });
+  return { armDefs, policy };
+}
+
+/** The comparison baselines. They read every arm's outcome, which the optimizer never does. */
+function baselines(queries: readonly Query[], arms: readonly string[], opts: ReplayOptions) {
+  const n = queries.length;
+  const single: Record<string, Totals> = {};
+  for (const a of arms)
+    single[a] = mean(
+      queries.map((q) => q.outcomes[a]!),
+      n,
+    );
+  const bestModel = arms.reduce((b, a) =>
+    single[a]!.quality > single[b]!.quality ||
+    (single[a]!.quality === single[b]!.quality && single[a]!.cost_usd < single[b]!.cost_usd)
+      ? a
+      : b,
+  );
+  const best = single[bestModel]!;
+  const rng = seededRng(opts.seed);
+  const random = mean(
+    queries.map((q) => q.outcomes[arms[Math.floor(rng() * arms.length)]!]!),
+    n,
+  );
+  const oracle = mean(
+    queries.map((q) =>
+      arms
+        .map((a) => q.outcomes[a]!)
+        .reduce((b, o) =>
+          o.quality > b.quality || (o.quality === b.quality && o.cost_usd < b.cost_usd) ? o : b,
+        ),
+    ),
+    n,
+  );
+  const stat = staticBest(queries, arms, opts.quality_floor * best.quality);
+  return { single, bestModel, best, random, oracle, stat };
+}
+
+/** How many segments each arm serves most of, at the end. */
+function primaryCounts(routing: Record<string, SegmentRouting>): Record<string, number> {
+  const finalPrimary: Record<string, number> = {};
+  for (const r of Object.values(routing)) {
+    const p = Object.entries(r.weights).sort((a, b) => b[1] - a[1])[0]![0];
+    finalPrimary[p] = (finalPrimary[p] ?? 0) + 1;
+  }
+  return finalPrimary;
+}
+
+/** Keeps a window as retention would: the newest `retained` at full resolution, older ones rolled into one. */
+function retain(
+  recent: Map<string, WindowAggregate[]>,
+  history: Map<string, WindowAggregate>,
+  k: string,
+  agg: WindowAggregate,
+  retained: number,
+): void {
+  const list = recent.get(k) ?? [];
+  list.push(agg);
+  if (list.length > retained) {
+    const old = list.shift()!;
+    const h = history.get(k);
+    history.set(k, h ? rollUp([h, old]) : old);
+  }
+  recent.set(k, list);
+}
+
+/** Run the replay. Reads only `queries`; deterministic for a seed. */
+export function runReplay(
+  dataset: string,
+  queries: readonly Query[],
+  opts: ReplayOptions,
+  served?: string[],
+): ReplayResult {
+  const started = performance.now();
+  const arms = [...new Set(queries.flatMap((q) => Object.keys(q.outcomes)))].sort();
+  const listPrice = (a: string) => queries.reduce((s, q) => s + (q.outcomes[a]?.cost_usd ?? 0), 0);
+  // Prices are public before any query is served; quality is what has to be learned.
+  const incumbent = opts.incumbent ?? arms.reduce((b, a) => (listPrice(a) > listPrice(b) ? a : b));
+  const { armDefs, policy } = replayTarget(arms, opts);
   const segmentsAll = [...new Set(queries.map((q) => q.segment))].sort();
   const initial = explorationWeights(incumbent, arms, {}, opts.exploration_share);
   const routing: Record<string, SegmentRouting> = {};
@@ -232,14 +304,7 @@ export function runReplay(
         { target: dataset, segment, arm, window_start: start, window_end: end },
         reqs,
       );
-      const list = recent.get(k) ?? [];
-      list.push(agg);
-      if (list.length > opts.retained_windows) {
-        const old = list.shift()!;
-        const h = history.get(k);
-        history.set(k, h ? rollUp([h, old]) : old);
-      }
-      recent.set(k, list);
+      retain(recent, history, k, agg, opts.retained_windows);
       const seg = bySegment.get(segment) ?? [];
       seg.push(agg);
       bySegment.set(segment, seg);
@@ -326,43 +391,9 @@ export function runReplay(
     if ((i + 1) % opts.cycle_every === 0) closeWindow(Math.floor(i / opts.cycle_every));
   });
 
-  // Comparison baselines: these read every arm's outcome, which the optimizer never does.
   const n = queries.length;
-  const single: Record<string, Totals> = {};
-  for (const a of arms)
-    single[a] = mean(
-      queries.map((q) => q.outcomes[a]!),
-      n,
-    );
-  const bestModel = arms.reduce((b, a) =>
-    single[a]!.quality > single[b]!.quality ||
-    (single[a]!.quality === single[b]!.quality && single[a]!.cost_usd < single[b]!.cost_usd)
-      ? a
-      : b,
-  );
-  const best = single[bestModel]!;
-  const rng = seededRng(opts.seed);
-  const random = mean(
-    queries.map((q) => q.outcomes[arms[Math.floor(rng() * arms.length)]!]!),
-    n,
-  );
-  const oracle = mean(
-    queries.map((q) =>
-      arms
-        .map((a) => q.outcomes[a]!)
-        .reduce((b, o) =>
-          o.quality > b.quality || (o.quality === b.quality && o.cost_usd < b.cost_usd) ? o : b,
-        ),
-    ),
-    n,
-  );
-  const stat = staticBest(queries, arms, opts.quality_floor * best.quality);
+  const { single, bestModel, best, random, oracle, stat } = baselines(queries, arms, opts);
   const optimizer = { quality: opt.quality / n, cost_usd: opt.cost_usd };
-  const finalPrimary: Record<string, number> = {};
-  for (const r of Object.values(routing)) {
-    const p = Object.entries(r.weights).sort((a, b) => b[1] - a[1])[0]![0];
-    finalPrimary[p] = (finalPrimary[p] ?? 0) + 1;
-  }
   return {
     dataset,
     queries: n,
@@ -382,7 +413,7 @@ export function runReplay(
     oracle_cost_reduction: 1 - oracle.cost_usd / best.cost_usd,
     rollouts: counts,
     cycles,
-    final_primary: finalPrimary,
+    final_primary: primaryCounts(routing),
     runtime_s: (performance.now() - started) / 1000,
   };
 }

@@ -109,6 +109,43 @@ export function costUsd(
 /** A Messages API answer is a few kilobytes; anything near this is not one. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
+/** What the SDK threw, as the isolation decides on it: final (a refused address, a redirect) or an HTTP status. */
+function asIntegrationError(err: unknown, s: AnthropicSettings): unknown {
+  // The SDK wraps what its fetch threw; a refused address is final, not a connection to retry.
+  if (err instanceof Anthropic.APIConnectionError && err.cause instanceof DestinationRefused)
+    return err.cause;
+  if (!(err instanceof Anthropic.APIError) || typeof err.status !== 'number') return err;
+  if (err.status >= 300 && err.status < 400) {
+    return new DestinationRefused(
+      `the Anthropic API at ${s.baseUrl ?? 'its default URL'} answered ${err.status}: redirects are not followed`,
+    );
+  }
+  const headers = err.headers as Headers | undefined;
+  const retryAfter = Number(headers?.get('retry-after'));
+  return new IntegrationHttpError(
+    'anthropic',
+    err.status,
+    err.message,
+    Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+  );
+}
+
+/** The `eval.result` of one judged sample; its id is stable, so a retried judgement counts once. */
+function evalResult(input: JudgeInput, sample: JudgeSample, model: string, score: number): EvalResultEvent {
+  return {
+    type: 'eval.result',
+    id: `eval-${sample.request_id}-${model}`.slice(0, 128),
+    timestamp: new Date().toISOString(),
+    target: input.target,
+    segment: input.segment,
+    ...(sample.arm ? { arm: sample.arm } : {}),
+    ...(sample.config_version ? { config_version: sample.config_version } : {}),
+    request_id: sample.request_id,
+    evaluator: `llm-judge:${model}`,
+    score,
+  };
+}
+
 export function createAnthropicActivities(deps: AnthropicDeps) {
   const clients = new Map<string, Anthropic>();
   const fetch = guardedFetch(deps.destinations, {
@@ -151,25 +188,7 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
           messages: [{ role: 'user', content: params.user }],
         });
       } catch (err) {
-        // The SDK wraps what its fetch threw; a refused address is final, not a connection to retry.
-        if (err instanceof Anthropic.APIConnectionError && err.cause instanceof DestinationRefused)
-          throw err.cause;
-        if (err instanceof Anthropic.APIError && typeof err.status === 'number') {
-          if (err.status >= 300 && err.status < 400) {
-            throw new DestinationRefused(
-              `the Anthropic API at ${s.baseUrl ?? 'its default URL'} answered ${err.status}: redirects are not followed`,
-            );
-          }
-          const headers = err.headers as Headers | undefined;
-          const retryAfter = Number(headers?.get('retry-after'));
-          throw new IntegrationHttpError(
-            'anthropic',
-            err.status,
-            err.message,
-            Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
-          );
-        }
-        throw err;
+        throw asIntegrationError(err, s);
       }
     });
     const { input_tokens, output_tokens } = message.usage;
@@ -227,18 +246,7 @@ export function createAnthropicActivities(deps: AnthropicDeps) {
           score,
           reason: typeof parsed?.reason === 'string' ? parsed.reason : '',
         });
-        events.push({
-          type: 'eval.result',
-          id: `eval-${sample.request_id}-${s.model}`.slice(0, 128),
-          timestamp: new Date().toISOString(),
-          target: input.target,
-          segment: input.segment,
-          ...(sample.arm ? { arm: sample.arm } : {}),
-          ...(sample.config_version ? { config_version: sample.config_version } : {}),
-          request_id: sample.request_id,
-          evaluator: `llm-judge:${s.model}`,
-          score,
-        });
+        events.push(evalResult(input, sample, s.model, score));
       }
       if (events.length > 0) await deps.emit(events);
       deps.logger.info(

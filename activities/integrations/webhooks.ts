@@ -66,6 +66,65 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
 
 const RETRYABLE_STATUS = (s: number) => s === 408 || s === 429 || s >= 500;
 
+/**
+ * Numbers and logs one attempt, sends it signed with every live secret of the subscription, and logs
+ * what came back: an answer, or the failure that stood in for one.
+ */
+async function sendAttempt(
+  deps: WebhookActivityDeps,
+  ctx: Context,
+  deliveryId: string,
+  target: { url: string; secrets: string[] },
+  event: DomainEvent,
+): Promise<{ res?: OutboundResponse; failure?: Error; attempt: number; startedAt: string }> {
+  const body = JSON.stringify(event);
+  const startedAt = new Date().toISOString();
+  // Numbered and logged before sending, so an attempt cut short by a dying worker is in the log too.
+  const attempt = await deps.webhooks.beginAttempt(deliveryId, startedAt, target.secrets.length);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': USER_AGENT,
+    [SIGNATURE_HEADER]: signatureHeader(body, timestamp, target.secrets),
+    [EVENT_ID_HEADER]: event.id,
+    [EVENT_TYPE_HEADER]: event.type,
+    [DELIVERY_ID_HEADER]: deliveryId,
+    [ATTEMPT_HEADER]: String(attempt),
+  };
+  // A local first try has no heartbeat: the workflow task's own timeout covers a dying worker.
+  const beat = setInterval(() => (ctx.info.isLocal ? undefined : ctx.heartbeat()), 1_000);
+  let res: OutboundResponse | undefined;
+  let failure: Error | undefined;
+  try {
+    res = await guardedRequest(
+      {
+        method: 'POST',
+        url: target.url,
+        headers,
+        body,
+        timeoutMs: deps.config.timeoutMs,
+        maxRedirects: deps.config.maxRedirects,
+        maxResponseBytes: deps.config.responseLogBytes,
+      },
+      deps.destinations,
+    );
+  } catch (err) {
+    failure = err instanceof Error ? err : new Error(String(err));
+  } finally {
+    clearInterval(beat);
+  }
+  await deps.webhooks.recordAttempt(deliveryId, {
+    attempt,
+    started_at: startedAt,
+    status_code: res?.status ?? null,
+    latency_ms: res?.latencyMs ?? (failure instanceof OutboundNetworkError ? failure.latencyMs : 0),
+    error: failure ? failure.message : null,
+    response_body: res ? res.body.slice(0, deps.config.responseLogBytes) : null,
+    signatures: target.secrets.length,
+  });
+  return { res, failure, attempt, startedAt };
+}
+
 export function createWebhookActivities(deps: WebhookActivityDeps) {
   const random = deps.random ?? Math.random;
   const { config } = deps;
@@ -120,51 +179,7 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
         FAILURE_TYPES.InvalidInput,
       );
 
-    const body = JSON.stringify(event);
-    const startedAt = new Date().toISOString();
-    // Numbered and logged before sending, so an attempt cut short by a dying worker is in the log too.
-    const attempt = await deps.webhooks.beginAttempt(delivery.id, startedAt, target.secrets.length);
-    const timestamp = Math.floor(Date.now() / 1000);
-    const headers = {
-      'content-type': 'application/json',
-      'user-agent': USER_AGENT,
-      [SIGNATURE_HEADER]: signatureHeader(body, timestamp, target.secrets),
-      [EVENT_ID_HEADER]: event.id,
-      [EVENT_TYPE_HEADER]: event.type,
-      [DELIVERY_ID_HEADER]: delivery.id,
-      [ATTEMPT_HEADER]: String(attempt),
-    };
-    // A local first try has no heartbeat: the workflow task's own timeout covers a dying worker.
-    const beat = setInterval(() => (ctx.info.isLocal ? undefined : ctx.heartbeat()), 1_000);
-    let res: OutboundResponse | undefined;
-    let failure: Error | undefined;
-    try {
-      res = await guardedRequest(
-        {
-          method: 'POST',
-          url: target.url,
-          headers,
-          body,
-          timeoutMs: config.timeoutMs,
-          maxRedirects: config.maxRedirects,
-          maxResponseBytes: config.responseLogBytes,
-        },
-        deps.destinations,
-      );
-    } catch (err) {
-      failure = err instanceof Error ? err : new Error(String(err));
-    } finally {
-      clearInterval(beat);
-    }
-    await deps.webhooks.recordAttempt(delivery.id, {
-      attempt,
-      started_at: startedAt,
-      status_code: res?.status ?? null,
-      latency_ms: res?.latencyMs ?? (failure instanceof OutboundNetworkError ? failure.latencyMs : 0),
-      error: failure ? failure.message : null,
-      response_body: res ? res.body.slice(0, config.responseLogBytes) : null,
-      signatures: target.secrets.length,
-    });
+    const { res, failure, attempt, startedAt } = await sendAttempt(deps, ctx, delivery.id, target, event);
     const log = { delivery: delivery.id, subscription: delivery.subscription_id, event: event.id, attempt };
     const cls = statusClass(res?.status ?? null, failure instanceof DestinationRefused);
     deps.metrics?.attemptSeconds.observe(

@@ -55,37 +55,40 @@ function permanent(err: unknown, what: string): never {
   throw err;
 }
 
-export function createOrchestrationActivities(deps: OrchestrationDeps) {
-  async function checkWeights(target: string, segment: string, weights: Weights): Promise<void> {
-    const t = await deps.targets.get(target);
-    if (!t)
-      throw ApplicationFailure.nonRetryable(
-        `target "${target}" does not exist`,
-        FAILURE_TYPES.TargetNotFound,
-      );
-    if (!t.segments.includes(segment)) {
-      throw ApplicationFailure.nonRetryable(
-        `target "${target}" has no segment "${segment}"`,
-        FAILURE_TYPES.TargetNotFound,
-      );
-    }
-    const arms = new Set(t.arms.map((a) => a.id));
-    const unknown = Object.keys(weights).filter((a) => !arms.has(a));
-    if (unknown.length > 0) {
-      throw ApplicationFailure.nonRetryable(
-        `weights name unknown arm(s) ${unknown.join(', ')} of "${target}"`,
-        FAILURE_TYPES.InvalidConfig,
-      );
-    }
-    const total = Object.values(weights).reduce((a, b) => a + b, 0);
-    if (total !== TOTAL_BASIS_POINTS || Object.values(weights).some((w) => !Number.isInteger(w) || w < 0)) {
-      throw ApplicationFailure.nonRetryable(
-        `weights sum to ${total}, not ${TOTAL_BASIS_POINTS} basis points`,
-        FAILURE_TYPES.InvalidConfig,
-      );
-    }
+/** Weights a rollout may write: every arm of the target's, summing to all the traffic. */
+async function checkWeights(
+  targets: TargetsRepo,
+  target: string,
+  segment: string,
+  weights: Weights,
+): Promise<void> {
+  const t = await targets.get(target);
+  if (!t)
+    throw ApplicationFailure.nonRetryable(`target "${target}" does not exist`, FAILURE_TYPES.TargetNotFound);
+  if (!t.segments.includes(segment)) {
+    throw ApplicationFailure.nonRetryable(
+      `target "${target}" has no segment "${segment}"`,
+      FAILURE_TYPES.TargetNotFound,
+    );
   }
+  const arms = new Set(t.arms.map((a) => a.id));
+  const unknown = Object.keys(weights).filter((a) => !arms.has(a));
+  if (unknown.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `weights name unknown arm(s) ${unknown.join(', ')} of "${target}"`,
+      FAILURE_TYPES.InvalidConfig,
+    );
+  }
+  const total = Object.values(weights).reduce((a, b) => a + b, 0);
+  if (total !== TOTAL_BASIS_POINTS || Object.values(weights).some((w) => !Number.isInteger(w) || w < 0)) {
+    throw ApplicationFailure.nonRetryable(
+      `weights sum to ${total}, not ${TOTAL_BASIS_POINTS} basis points`,
+      FAILURE_TYPES.InvalidConfig,
+    );
+  }
+}
 
+export function createOrchestrationActivities(deps: OrchestrationDeps) {
   /**
    * The serving overrides a version written by this rollout carries when its decision is a rate_limit or
    * batching change: the current version's overrides with the decision's field set. Null otherwise
@@ -157,7 +160,7 @@ export function createOrchestrationActivities(deps: OrchestrationDeps) {
       if (existing) return { version: existing.version, weights: existing.weights, reused: true };
       const weights =
         input.weights ?? (await requireVersion(input.target, input.segment, input.expectedVersion)).weights;
-      await checkWeights(input.target, input.segment, weights);
+      await checkWeights(deps.targets, input.target, input.segment, weights);
       try {
         const serving = await servingOfRollout(input.rolloutId, input.target, input.segment);
         const cfg = await deps.targets.appendConfig({

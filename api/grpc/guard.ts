@@ -67,14 +67,79 @@ interface CredentialGroup {
 
 export type Guard = ReturnType<typeof createGuard>;
 
+type GrpcCounters = ReturnType<typeof grpcCounters>;
+
 export function createGuard(deps: ApiDeps, security: Security) {
   const counters = grpcCounters(deps.metrics.registry);
-  const { authenticator, limiter } = security;
-  const perConnection = new Map<string, number>();
-  const perIdentity = new Map<string, number>();
-  const groups = new Map<string, CredentialGroup>();
-  let timer: NodeJS.Timeout | undefined;
+  const authorize = createAuthorizer(deps, security, counters);
+  const { openStream, close } = createStreamKeeper(deps, security.authenticator, counters);
 
+  /** A unary method behind the gate. */
+  function unary<Req, Res>(
+    fn: (req: Req, identity: Identity) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      authorize(call)
+        .then(({ identity }) => fn(call.request, identity))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toStatus(err, deps)),
+        );
+    };
+  }
+
+  /**
+   * A server stream behind the gate, holding a lease while it runs. `emit` confirms the credential before
+   * each message, so nothing is sent once it was revoked; `alive` is false once the stream ended.
+   */
+  function serverStream<Req, Res>(
+    fn: (
+      req: Req,
+      identity: Identity,
+      emit: (r: Res) => Promise<void>,
+      alive: () => boolean,
+    ) => Promise<void>,
+  ): grpc.handleServerStreamingCall<Req, Res> {
+    return (call) => {
+      let open = true;
+      let lease: StreamLease | undefined;
+      const finish = () => {
+        open = false;
+        lease?.release();
+      };
+      call.on('cancelled', finish);
+      call.on('close', finish);
+      const fail = (err: unknown) => {
+        if (!open) return;
+        finish();
+        // grpc-js sends an 'error' event's status as the stream's trailers (destroy() would send none).
+        call.emit('error', toStreamError(err, deps));
+      };
+      authorize(call)
+        .then(async (authorized) => {
+          if (!open) return;
+          const held = openStream(call, authorized, fail);
+          lease = held;
+          const emit = async (r: Res) => {
+            await held.confirm();
+            if (open) call.write(r);
+          };
+          await fn(call.request, authorized.identity, emit, () => open);
+        })
+        .then(() => {
+          if (!open) return;
+          finish();
+          call.end();
+        }, fail);
+    };
+  }
+
+  return { authorize, openStream, unary, serverStream, counters, close };
+}
+
+/** Authenticates a call from its metadata, rate-limits it, and checks its method's permission. */
+function createAuthorizer(deps: ApiDeps, security: Security, counters: GrpcCounters) {
+  const { authenticator, limiter } = security;
   const credentialOf = (metadata: grpc.Metadata): PresentedCredential => {
     const first = (k: string) => {
       const v = metadata.get(k)[0];
@@ -165,6 +230,16 @@ export function createGuard(deps: ApiDeps, security: Security) {
     }
     return { identity, credential };
   }
+
+  return authorize;
+}
+
+/** The open streams: their places in the limits, and their credentials checked again while they run. */
+function createStreamKeeper(deps: ApiDeps, authenticator: Security['authenticator'], counters: GrpcCounters) {
+  const perConnection = new Map<string, number>();
+  const perIdentity = new Map<string, number>();
+  const groups = new Map<string, CredentialGroup>();
+  let timer: NodeJS.Timeout | undefined;
 
   const credentialKey = (c: PresentedCredential) => `${c.apiKey ?? ''}\u0000${c.authorization ?? ''}`;
 
@@ -275,72 +350,8 @@ export function createGuard(deps: ApiDeps, security: Security) {
     };
   }
 
-  /** A unary method behind the gate. */
-  function unary<Req, Res>(
-    fn: (req: Req, identity: Identity) => Promise<Res>,
-  ): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      authorize(call)
-        .then(({ identity }) => fn(call.request, identity))
-        .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toStatus(err, deps)),
-        );
-    };
-  }
-
-  /**
-   * A server stream behind the gate, holding a lease while it runs. `emit` confirms the credential before
-   * each message, so nothing is sent once it was revoked; `alive` is false once the stream ended.
-   */
-  function serverStream<Req, Res>(
-    fn: (
-      req: Req,
-      identity: Identity,
-      emit: (r: Res) => Promise<void>,
-      alive: () => boolean,
-    ) => Promise<void>,
-  ): grpc.handleServerStreamingCall<Req, Res> {
-    return (call) => {
-      let open = true;
-      let lease: StreamLease | undefined;
-      const finish = () => {
-        open = false;
-        lease?.release();
-      };
-      call.on('cancelled', finish);
-      call.on('close', finish);
-      const fail = (err: unknown) => {
-        if (!open) return;
-        finish();
-        // grpc-js sends an 'error' event's status as the stream's trailers (destroy() would send none).
-        call.emit('error', toStreamError(err, deps));
-      };
-      authorize(call)
-        .then(async (authorized) => {
-          if (!open) return;
-          const held = openStream(call, authorized, fail);
-          lease = held;
-          const emit = async (r: Res) => {
-            await held.confirm();
-            if (open) call.write(r);
-          };
-          await fn(call.request, authorized.identity, emit, () => open);
-        })
-        .then(() => {
-          if (!open) return;
-          finish();
-          call.end();
-        }, fail);
-    };
-  }
-
   return {
-    authorize,
     openStream,
-    unary,
-    serverStream,
-    counters,
     close() {
       if (timer) clearInterval(timer);
       timer = undefined;

@@ -119,6 +119,63 @@ function jwtFailure(err: unknown): AppError {
   return unauthorized('token is malformed or invalid');
 }
 
+/**
+ * A token's algorithm, signature and claims checked, and the identity it carries with the span it is
+ * good for; a failure is the precise 401 (or 503 while the key set cannot be fetched).
+ */
+async function verifyToken(
+  token: string,
+  jwt: JwtConfig,
+  env: Env,
+): Promise<{ identity: Identity; expMs: number; nbfMs: number }> {
+  let alg: string | undefined;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthorized('token is malformed');
+  }
+  // Checked before any key is chosen, so "none" or an HS256 token signed with a public key never
+  // reaches a verifier (algorithm confusion).
+  if (!alg || !(jwt.algorithms as string[]).includes(alg))
+    throw unauthorized(`token algorithm "${String(alg).slice(0, 16)}" is not accepted`);
+  const symmetric = alg === 'HS256';
+  try {
+    const { payload } = symmetric
+      ? await jwtVerify(token, jwt.hsKey!, {
+          algorithms: ['HS256'],
+          issuer: jwt.issuer,
+          audience: jwt.audience,
+          clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
+          requiredClaims: ['exp', 'sub'],
+        })
+      : await jwtVerify(token, jwt.jwks!, {
+          algorithms: jwt.algorithms.filter((a) => a !== 'HS256'),
+          issuer: jwt.issuer,
+          audience: jwt.audience,
+          clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
+          requiredClaims: ['exp', 'sub'],
+        });
+    // jose checks that `sub` is present, not that it is a string: a number or an object would become
+    // an identity such as "jwt:42" or "jwt:[object Object]" that nobody issued.
+    const sub = payload.sub as unknown;
+    if (typeof sub !== 'string' || sub === '')
+      throw unauthorized('token claim "sub" must be a non-empty string');
+    const identity: Identity = {
+      kind: 'jwt',
+      id: `jwt:${sub}`,
+      actor: sub,
+      roles: rolesFrom(payload, env.AUTH_JWT_ROLES_CLAIM),
+    };
+    return {
+      identity,
+      expMs: payload.exp! * 1000,
+      nbfMs: typeof payload.nbf === 'number' ? payload.nbf * 1000 : 0,
+    };
+  } catch (err) {
+    throw err instanceof AppError ? err : jwtFailure(err);
+  }
+}
+
 export function createAuthenticator(deps: {
   env: Env;
   apiKeys: ApiKeysRepo;
@@ -167,53 +224,9 @@ export function createAuthenticator(deps: {
     if (!jwt) throw unauthorized('bearer tokens are not configured on this server; use an API key');
     const known = knownToken(token);
     if (known) return known;
-    let alg: string | undefined;
-    try {
-      alg = decodeProtectedHeader(token).alg;
-    } catch {
-      throw unauthorized('token is malformed');
-    }
-    // Checked before any key is chosen, so "none" or an HS256 token signed with a public key never
-    // reaches a verifier (algorithm confusion).
-    if (!alg || !(jwt.algorithms as string[]).includes(alg))
-      throw unauthorized(`token algorithm "${String(alg).slice(0, 16)}" is not accepted`);
-    const symmetric = alg === 'HS256';
-    try {
-      const { payload } = symmetric
-        ? await jwtVerify(token, jwt.hsKey!, {
-            algorithms: ['HS256'],
-            issuer: jwt.issuer,
-            audience: jwt.audience,
-            clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
-            requiredClaims: ['exp', 'sub'],
-          })
-        : await jwtVerify(token, jwt.jwks!, {
-            algorithms: jwt.algorithms.filter((a) => a !== 'HS256'),
-            issuer: jwt.issuer,
-            audience: jwt.audience,
-            clockTolerance: env.AUTH_JWT_CLOCK_TOLERANCE_S,
-            requiredClaims: ['exp', 'sub'],
-          });
-      // jose checks that `sub` is present, not that it is a string: a number or an object would become
-      // an identity such as "jwt:42" or "jwt:[object Object]" that nobody issued.
-      const sub = payload.sub as unknown;
-      if (typeof sub !== 'string' || sub === '')
-        throw unauthorized('token claim "sub" must be a non-empty string');
-      const identity: Identity = {
-        kind: 'jwt',
-        id: `jwt:${sub}`,
-        actor: sub,
-        roles: rolesFrom(payload, env.AUTH_JWT_ROLES_CLAIM),
-      };
-      verifiedTokens.set(token, {
-        identity,
-        expMs: payload.exp! * 1000,
-        nbfMs: typeof payload.nbf === 'number' ? payload.nbf * 1000 : 0,
-      });
-      return identity;
-    } catch (err) {
-      throw err instanceof AppError ? err : jwtFailure(err);
-    }
+    const verified = await verifyToken(token, jwt, env);
+    verifiedTokens.set(token, verified);
+    return verified.identity;
   }
 
   function touch(record: ApiKeyCredential['record']) {

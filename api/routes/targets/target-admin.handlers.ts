@@ -175,6 +175,26 @@ export function targetAdminHandlers(deps: ApiDeps) {
     return c.body(null, 204);
   };
 
+  return {
+    update,
+    remove,
+    listSegments,
+    createSegment,
+    getSegment,
+    deleteSegment,
+    listArms,
+    createArm,
+    getArm,
+    updateArm,
+    deleteArm,
+    ...configHandlers(deps),
+  };
+}
+
+/** A segment's routing config: its versions, read one at a time or as a history, and a new one written. */
+function configHandlers(deps: ApiDeps) {
+  const { targets } = deps.repos;
+
   const putConfig: RouteHandler<typeof routes.putConfig, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
     const { segment } = c.req.valid('query');
@@ -236,20 +256,5 @@ export function targetAdminHandlers(deps: ApiDeps) {
     return c.json(cfg, 200, { etag: configEtag(cfg) });
   };
 
-  return {
-    update,
-    remove,
-    listSegments,
-    createSegment,
-    getSegment,
-    deleteSegment,
-    listArms,
-    createArm,
-    getArm,
-    updateArm,
-    deleteArm,
-    putConfig,
-    history,
-    version,
-  };
+  return { putConfig, history, version };
 }
