@@ -127,7 +127,7 @@ export interface Services {
 /** A container composed with `temporal: true`: the client, and the services that start and steer runs. */
 export type ContainerWithTemporal = Container & { temporal: Client; services: Services };
 
-export function taskQueuesOf(env: Env): TaskQueues {
+function taskQueuesOf(env: Env): TaskQueues {
   return {
     orchestration: env.TASK_QUEUE_ORCHESTRATION,
     analysis: env.TASK_QUEUE_ANALYSIS,
@@ -136,7 +136,7 @@ export function taskQueuesOf(env: Env): TaskQueues {
 }
 
 /** The repositories over `db`, the targets one given (cached or not). */
-export function createRepos(db: Db, secrets: SecretBox, targets: TargetsRepo = createTargetsRepo(db)): Repos {
+function createRepos(db: Db, secrets: SecretBox, targets: TargetsRepo = createTargetsRepo(db)): Repos {
   return {
     targets,
     decisions: createDecisionsRepo(db),
@@ -163,7 +163,11 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
   // Closed in reverse order of opening: a cache before the connections it reads through, the pool last.
   const closers: (() => Promise<void> | void)[] = [];
   const close = async () => {
-    for (const end of closers.splice(0).reverse()) await end();
+    // One that fails must not leave the rest open (the pool above all).
+    for (const end of closers.splice(0).reverse())
+      await Promise.resolve()
+        .then(end)
+        .catch((err: unknown) => logger.warn({ err }, 'closing a resource failed'));
   };
   try {
     if (opts.migrate) await migrate(env.DATABASE_URL, logger);
