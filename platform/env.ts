@@ -144,7 +144,7 @@ export const EnvSchema = z.object({
   TEMPORAL_CORE_METRICS: bool.default(true),
   /** Optional KEY=VALUE file layered over the environment, re-read on SIGHUP for reloadable keys. */
   CONFIG_FILE: z.string().optional(),
-  // --- Integrations and webhooks (issue 7). Values set through the API (/v1/integrations) override these.
+  // --- Integrations and webhooks. Values set through the API (/v1/integrations) override these.
   /** Let webhooks and integrations reach private, loopback and link-local addresses (never in production). */
   WEBHOOK_ALLOW_PRIVATE_DESTINATIONS: bool.default(false),
   /** Comma-separated CIDRs or host names allowed although private (e.g. 127.0.0.0/8 for tests, an internal relay). */

@@ -3,7 +3,7 @@
  * together so that the metrics query sees recent data before the watermark closes a window, and a repeat
  * query costs no database round trip.
  *
- * Exactness: every shard owns one row per window and always writes it whole (DESIGN: no deltas). The
+ * Exactness: every shard owns one row per window and always writes it whole, never a delta. The
  * hot copy in Redis carries the offset its state reflects, and so does the row in PostgreSQL
  * (`through_offset`); per window and shard a reader takes exactly one of the two, the one with the larger
  * offset. A shard's row only grows with its offset, so the larger offset is the fresher state, and no

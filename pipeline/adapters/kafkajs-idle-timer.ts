@@ -1,6 +1,6 @@
 /**
  * kafkajs 2.2.4 keeps a 1 ms timer running forever on every broker connection (tulios/kafkajs#1556,
- * fix proposed in #1667, unreleased): after each check of its pending requests, RequestQueue schedules
+ * fix proposed in tulios/kafkajs#1667, unreleased): after each check of its pending requests, RequestQueue schedules
  * the next one even when nothing is pending, with a negative delay. Idle, each process that talks to
  * Kafka spent about 4 % of a core on it; under load the timer runs between every two HTTP requests.
  *
