@@ -72,26 +72,19 @@ export function finding(
   return { analyzer, code, severity, confidence: Math.max(0, Math.min(1, confidence)), message, evidence };
 }
 
-/** Windows of all arms and segments summed per window start: the target's own series. */
-export function targetSeries(aggregates: readonly WindowAggregate[]): {
+/** One window of the target: all its arms and segments summed. */
+export interface TargetWindow {
   start: string;
   end: string;
   count: number;
   cost: number;
   errors: number;
   bySegment: Record<string, number>;
-}[] {
-  const m = new Map<
-    string,
-    {
-      start: string;
-      end: string;
-      count: number;
-      cost: number;
-      errors: number;
-      bySegment: Record<string, number>;
-    }
-  >();
+}
+
+/** Windows of all arms and segments summed per window start: the target's own series. */
+export function targetSeries(aggregates: readonly WindowAggregate[]): TargetWindow[] {
+  const m = new Map<string, TargetWindow>();
   for (const a of aggregates) {
     let e = m.get(a.window_start);
     if (!e) {

@@ -4,6 +4,7 @@
  */
 import type { Arm, TargetPolicy, Weights } from '../model';
 import type { ArmSummary } from '../intelligence/summary';
+import type { Candidate } from '../intelligence/types';
 
 export interface ArmFacts {
   arm: string;
@@ -125,4 +126,33 @@ export function keepsSlo(f: ArmFacts | undefined, policy: TargetPolicy): boolean
   )
     return false;
   return true;
+}
+
+/**
+ * A candidate that sets one serving field of an arm and moves no traffic, proposed in `segment` (the
+ * segment that sends the arm the most requests).
+ */
+export function servingCandidate(
+  strategy: 'batching' | 'rate_limiting',
+  segment: string,
+  arm: Arm,
+  change: { field: 'batch_size' | 'max_concurrency'; to: number },
+  rest: Pick<Candidate, 'expected_impact' | 'confidence' | 'numbers' | 'rationale'>,
+): Candidate {
+  return {
+    strategy,
+    kind: strategy === 'batching' ? 'batching' : 'rate_limit',
+    segment,
+    canary_arm: null,
+    baseline_arm: null,
+    from_weights: null,
+    to_weights: null,
+    serving_change: {
+      arm: arm.id,
+      field: change.field,
+      from: arm.serving[change.field] ?? null,
+      to: change.to,
+    },
+    ...rest,
+  };
 }

@@ -9,7 +9,7 @@
 import jStat from 'jstat';
 import type { Arm, TargetPolicy } from '../model';
 import type { Candidate } from '../intelligence/types';
-import type { ArmFacts, SegmentFacts } from './arm-stats';
+import { servingCandidate, type ArmFacts, type SegmentFacts } from './arm-stats';
 
 export interface BatchingParams {
   /** Share of a call's cost that is per-call overhead a batch shares (assumption, not measured). */
@@ -75,35 +75,30 @@ export function proposeBatching(
     );
     if (!home) continue;
     const latRel = plan.added_ms / f.latency_ms;
-    out.push({
-      strategy: 'batching',
-      kind: 'batching',
-      segment: home.segment,
-      canary_arm: null,
-      baseline_arm: null,
-      from_weights: null,
-      to_weights: null,
-      serving_change: {
-        arm: arm.id,
-        field: 'batch_size',
-        from: arm.serving.batch_size ?? null,
-        to: plan.size,
-      },
-      expected_impact: {
-        cost: { relative: -saving, low: -saving, high: 0 },
-        latency: { relative: latRel, low: 0, high: latRel },
-        quality: null,
-      },
-      confidence: PERCENTILE[policy.latency_slo_percentile],
-      numbers: {
-        arrival_rate_per_s: rate,
-        batch_size: plan.size,
-        max_wait_ms: plan.wait_ms,
-        latency_ms: f.latency_ms,
-        slo_ms: policy.latency_slo_ms,
-      },
-      rationale: `at ${rate.toFixed(1)} requests/s a batch of ${plan.size} fills within ${plan.wait_ms} ms at the ${policy.latency_slo_percentile}, keeping ${f.latency_ms.toFixed(0)} ms + wait under the ${policy.latency_slo_ms} ms SLO (max wait ${plan.wait_ms} ms)`,
-    });
+    out.push(
+      servingCandidate(
+        'batching',
+        home.segment,
+        arm,
+        { field: 'batch_size', to: plan.size },
+        {
+          expected_impact: {
+            cost: { relative: -saving, low: -saving, high: 0 },
+            latency: { relative: latRel, low: 0, high: latRel },
+            quality: null,
+          },
+          confidence: PERCENTILE[policy.latency_slo_percentile],
+          numbers: {
+            arrival_rate_per_s: rate,
+            batch_size: plan.size,
+            max_wait_ms: plan.wait_ms,
+            latency_ms: f.latency_ms,
+            slo_ms: policy.latency_slo_ms,
+          },
+          rationale: `at ${rate.toFixed(1)} requests/s a batch of ${plan.size} fills within ${plan.wait_ms} ms at the ${policy.latency_slo_percentile}, keeping ${f.latency_ms.toFixed(0)} ms + wait under the ${policy.latency_slo_ms} ms SLO (max wait ${plan.wait_ms} ms)`,
+        },
+      ),
+    );
   }
   return out;
 }

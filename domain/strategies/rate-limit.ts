@@ -9,7 +9,7 @@ import type { WindowAggregate } from '../aggregate';
 import { twoProportionZ } from '../stats/tests';
 import { errorsIn, key } from '../intelligence/summary';
 import type { Candidate } from '../intelligence/types';
-import type { SegmentFacts } from './arm-stats';
+import { servingCandidate, type SegmentFacts } from './arm-stats';
 
 export interface RateLimitParams {
   /** Largest tolerated share of 429s and errors before backing off. */
@@ -121,29 +121,24 @@ export function proposeRateLimits(
     if (!step || step.to === current || (arm.serving.max_concurrency === undefined && step.to > current))
       continue;
     const rel = step.to / current - 1;
-    out.push({
-      strategy: 'rate_limiting',
-      kind: 'rate_limit',
-      segment: home.segment,
-      canary_arm: null,
-      baseline_arm: null,
-      from_weights: null,
-      to_weights: null,
-      serving_change: {
-        arm: arm.id,
-        field: 'max_concurrency',
-        from: arm.serving.max_concurrency ?? null,
-        to: step.to,
-      },
-      expected_impact: {
-        cost: null,
-        latency: rel < 0 ? { relative: 0, low: rel, high: 0 } : null,
-        quality: null,
-      },
-      confidence: step.confidence,
-      numbers: { from: current, to: step.to },
-      rationale: `AIMD on ${arm.provider}/${arm.model}: ${step.reason}`,
-    });
+    out.push(
+      servingCandidate(
+        'rate_limiting',
+        home.segment,
+        arm,
+        { field: 'max_concurrency', to: step.to },
+        {
+          expected_impact: {
+            cost: null,
+            latency: rel < 0 ? { relative: 0, low: rel, high: 0 } : null,
+            quality: null,
+          },
+          confidence: step.confidence,
+          numbers: { from: current, to: step.to },
+          rationale: `AIMD on ${arm.provider}/${arm.model}: ${step.reason}`,
+        },
+      ),
+    );
   }
   return out;
 }
