@@ -1,84 +1,68 @@
-/** llmopt.v1.OptimizationService: start, read and list optimization cycles; watch a target's decisions. */
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+/** llmopt.v1.OptimizationService over app/cycles.ts: start, read, list and cancel cycles; watch decisions. */
+import { createCyclesService, type Caller, type CycleDetail, type CycleSummary } from '../../app/cycles';
 import { AppError } from '../../domain/errors';
-import { cycleExecutionTimeoutMs, SegmentName, TargetName } from '../../domain/model';
-import { WORKFLOW_TYPES, workflowIds } from '../../domain/names';
+import { TargetName } from '../../domain/model';
 import type { Optimization, OptimizationServiceServer } from '../../proto/gen/llmopt/v1/optimization';
-import { TargetKey } from '../../workflows/search-attributes';
+import type { Identity } from '../lib/permissions';
+import { temporalUiUrl } from '../lib/temporal-ui';
 import type { ApiDeps } from '../lib/types';
-import { temporalUiUrl } from '../routes/optimizations/optimizations.handlers';
-import { CycleId, parse, sleep, toDecision } from './common';
+import { parse, sleep, toDecision } from './common';
 import type { Guard } from './guard';
 
+const caller = ({ id, actor }: Identity): Caller => ({ id, actor });
+
 export function optimizationService(deps: ApiDeps, guard: Guard, pollMs: number): OptimizationServiceServer {
-  async function describeCycle(id: string): Promise<Optimization> {
-    let d;
-    try {
-      d = await deps.temporal.workflow.getHandle(id).describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError)
-        throw new AppError('not_found', `optimization "${id}" not found`);
-      throw err;
-    }
-    if (d.type !== WORKFLOW_TYPES.optimizationCycle)
-      throw new AppError('not_found', `optimization "${id}" not found`);
-    return {
-      id,
-      target: d.typedSearchAttributes.get(TargetKey) ?? '',
-      status: d.status.name.toLowerCase(),
-      started_at: d.startTime.toISOString(),
-      closed_at: d.closeTime?.toISOString() ?? '',
-      decisions: (await deps.repos.decisions.byCycle(id)).map(toDecision),
-      temporal_ui_url: temporalUiUrl(deps, id),
-    };
-  }
+  const cycles = createCyclesService(deps);
+  const summary = (s: CycleSummary): Optimization => ({
+    id: s.id,
+    run_id: s.runId,
+    target: s.target ?? '',
+    segment: s.segment ?? '',
+    trigger: s.trigger,
+    status: s.status,
+    started_at: s.startedAt,
+    closed_at: s.closedAt ?? '',
+    temporal_ui_url: temporalUiUrl(deps, s.id),
+    decisions: [],
+    phase: '',
+    failure: '',
+    cancel_requested: false,
+  });
+  const state = (d: CycleDetail): Optimization => ({
+    ...summary(d),
+    decisions: d.decisions.map(toDecision),
+    phase: d.phase ?? '',
+    failure: d.failure ?? '',
+    cancel_requested: d.cancelRequested,
+  });
 
   return {
-    trigger: guard.unary(async (req) => {
-      const target = parse(TargetName, req.target, 'target');
-      const segment = req.segment ? parse(SegmentName, req.segment, 'segment') : undefined;
-      const t = await deps.repos.targets.require(target);
-      if (segment && !t.segments.includes(segment))
-        throw new AppError('not_found', `segment "${segment}" of target "${target}" not found`);
-      // An idempotency key names the cycle, so a repeat finds the run it started (per target).
-      const key = req.idempotency_key ? parse(TargetName, req.idempotency_key, 'idempotency_key') : undefined;
-      const id = key ? `cycle-${target}-key-${key}` : workflowIds.cycle(target, Date.now());
+    trigger: guard.unary(async (req, who) => {
+      const started = await cycles.start(caller(who), {
+        target: req.target,
+        ...(req.segment ? { segment: req.segment } : {}),
+        ...(req.idempotency_key ? { idempotencyKey: req.idempotency_key } : {}),
+      });
+      return { id: started.id, run_id: started.runId, target: started.target };
+    }),
+    get: guard.unary(async (req, who) => state(await cycles.describe(caller(who), req.id))),
+    list: guard.unary(async (req, who) => {
+      const page = await cycles.list(caller(who), {
+        limit: req.limit || 20,
+        ...(req.target ? { target: req.target } : {}),
+        ...(req.cursor ? { cursor: req.cursor } : {}),
+      });
+      return { items: page.items.map(summary), next_cursor: page.nextCursor ?? '' };
+    }),
+    cancel: guard.unary(async (req, who) => {
       try {
-        const handle = await deps.temporal.workflow.start(WORKFLOW_TYPES.optimizationCycle, {
-          workflowId: id,
-          taskQueue: deps.taskQueues.orchestration,
-          args: [{ target, ...(segment ? { segment } : {}), trigger: 'api', taskQueues: deps.taskQueues }],
-          workflowIdConflictPolicy: key ? 'USE_EXISTING' : 'FAIL',
-          typedSearchAttributes: [{ key: TargetKey, value: target }],
-          staticSummary: `Optimization cycle for **${target}** (requested through gRPC)`,
-          workflowExecutionTimeout: cycleExecutionTimeoutMs(t.policy),
-        });
-        return { id, run_id: handle.firstExecutionRunId, target };
+        return state(await cycles.cancel(caller(who), req.id, req.reason ? { reason: req.reason } : {}));
       } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError)
-          throw new AppError('conflict', `optimization ${id} is already running`);
+        // A finished cycle is in the wrong state, not a duplicate: FAILED_PRECONDITION (REST: 409).
+        if (err instanceof AppError && err.type === 'conflict')
+          throw new AppError('precondition_failed', err.message, err.details);
         throw err;
       }
-    }),
-    get: guard.unary(async (req) => describeCycle(parse(CycleId, req.id, 'id'))),
-    list: guard.unary(async (req) => {
-      const target = req.target ? parse(TargetName, req.target, 'target') : undefined;
-      const limit = Math.min(Math.max(req.limit || 20, 1), 100);
-      const query = `WorkflowType = '${WORKFLOW_TYPES.optimizationCycle}'${target ? ` AND Target = '${target}'` : ''}`;
-      const items: Optimization[] = [];
-      for await (const w of deps.temporal.workflow.list({ query, pageSize: limit })) {
-        items.push({
-          id: w.workflowId,
-          target: w.typedSearchAttributes.get(TargetKey) ?? '',
-          status: w.status.name.toLowerCase(),
-          started_at: w.startTime.toISOString(),
-          closed_at: w.closeTime?.toISOString() ?? '',
-          decisions: [],
-          temporal_ui_url: temporalUiUrl(deps, w.workflowId),
-        });
-        if (items.length >= limit) break;
-      }
-      return { items };
     }),
     watchDecisions: guard.serverStream(async (req, _id, emit, alive) => {
       const target = parse(TargetName, req.target, 'target');

@@ -134,6 +134,8 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('POST', '/v1/prompt-proposals/{id}/reject', 'decisions:approve'),
 
   r('POST', '/v1/optimizations', 'optimizations:trigger', true),
+  // Who may start cycles may stop them.
+  r('POST', '/v1/optimizations/{id}/cancel', 'optimizations:trigger', true),
   r('GET', '/v1/optimizations', 'optimizations:read'),
   r('GET', '/v1/optimizations/**', 'optimizations:read'),
 
@@ -257,6 +259,7 @@ export const GRPC_METHOD_RULES: Record<string, Permission> = {
   '/llmopt.v1.OptimizationService/Trigger': 'optimizations:trigger',
   '/llmopt.v1.OptimizationService/Get': 'optimizations:read',
   '/llmopt.v1.OptimizationService/List': 'optimizations:read',
+  '/llmopt.v1.OptimizationService/Cancel': 'optimizations:trigger',
   '/llmopt.v1.OptimizationService/WatchDecisions': 'decisions:read',
   '/llmopt.v1.RolloutService/List': 'rollouts:read',
   '/llmopt.v1.RolloutService/Get': 'rollouts:read',

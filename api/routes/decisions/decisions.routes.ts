@@ -12,8 +12,9 @@ export const DecisionId = z.object({
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
 
+// The one who decides is the authenticated caller: a body cannot name someone else.
 const ApprovalBody = z
-  .object({ by: z.string().max(200).optional(), reason: z.string().max(2000).optional() })
+  .object({ reason: z.string().max(2000).optional() })
   .strict()
   .openapi('DecisionApproval');
 
@@ -54,12 +55,16 @@ const decide = (verb: 'approve' | 'reject', summary: string) =>
     request: { params: DecisionId, body: { ...jsonBody(ApprovalBody).body, required: false } },
     responses: {
       200: jsonResponse(
-        z.object({ decision: DecisionSchema, rollout_id: z.string().nullable() }),
+        z.object({
+          decision: DecisionSchema,
+          rollout_id: z.string().nullable(),
+          decided_by: z.string().describe('The authenticated caller, recorded as the one who decided'),
+        }),
         'The decision with its new status (and the rollout it starts)',
       ),
       ...decisionResponses.notFound,
       409: problemResponse(
-        'The decision does not await approval, or another rollout is active for its target and segment',
+        'The decision does not await approval, its cycle no longer waits, or another rollout is active for its target and segment',
       ),
       422: problemResponse('Invalid body'),
     },

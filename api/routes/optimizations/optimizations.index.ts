@@ -5,5 +5,9 @@ import * as routes from './optimizations.routes';
 
 export function optimizationsRouter(deps: ApiDeps) {
   const h = optimizationHandlers(deps);
-  return createRouter().openapi(routes.triggerOptimization, h.trigger).openapi(routes.getOptimization, h.get);
+  return createRouter()
+    .openapi(routes.triggerOptimization, h.trigger)
+    .openapi(routes.listOptimizations, h.list)
+    .openapi(routes.getOptimization, h.get)
+    .openapi(routes.cancelOptimization, h.cancel);
 }

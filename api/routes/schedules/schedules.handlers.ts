@@ -1,10 +1,8 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type ScheduleDescription } from '@temporalio/client';
 import { notFound } from '../../../domain/errors';
-import { cycleExecutionTimeoutMs } from '../../../domain/model';
-import { WORKFLOW_TYPES } from '../../../domain/names';
-import { TargetKey } from '../../../workflows/search-attributes';
-import type { CycleInput } from '../../../workflows/types';
+import { createCyclesService } from '../../../app/cycles';
+import { callerOf } from '../../lib/caller';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { deleteSchedule, getSchedule, putSchedule } from './schedules.routes';
 
@@ -18,6 +16,7 @@ const intervalSeconds = (d: ScheduleDescription): number => {
 
 export function scheduleHandlers(deps: ApiDeps) {
   const schedules = deps.temporal.schedule;
+  const cycles = createCyclesService(deps);
 
   const view = (target: string, d: ScheduleDescription) => ({
     target,
@@ -49,20 +48,8 @@ export function scheduleHandlers(deps: ApiDeps) {
   const put: RouteHandler<typeof putSchedule, AppBindings> = async (c) => {
     const { target } = c.req.valid('param');
     const { interval_seconds, paused } = c.req.valid('json');
-    const t = await deps.repos.targets.require(target);
-    const input: CycleInput = { target, trigger: 'schedule', taskQueues: deps.taskQueues };
-    const action = {
-      type: 'startWorkflow' as const,
-      workflowType: WORKFLOW_TYPES.optimizationCycle,
-      // Temporal appends the scheduled time, so each run is cycle-<target>-scheduled-<time>.
-      workflowId: `cycle-${target}-scheduled`,
-      taskQueue: deps.taskQueues.orchestration,
-      args: [input],
-      typedSearchAttributes: [{ key: TargetKey, value: target }],
-      staticSummary: `Scheduled optimization cycle for **${target}** (every ${interval_seconds} s)`,
-      // Derived from the policy as it is now; PUT the schedule again after changing approval_timeout_seconds.
-      workflowExecutionTimeout: cycleExecutionTimeoutMs(t.policy),
-    };
+    // The cycles service's start, with the id every scheduled run extends (see workflowIds.cycleScheduled).
+    const action = await cycles.scheduledAction(callerOf(c), target, interval_seconds);
     const spec = { intervals: [{ every: interval_seconds * 1000 }] };
     try {
       await schedules.create({

@@ -29,7 +29,10 @@ export const protobufFileName = "llmopt/v1/optimization.proto";
 export interface TriggerRequest {
   target: string;
   segment: string;
-  /** Same meaning as the REST Idempotency-Key header. */
+  /**
+   * Same meaning as the REST Idempotency-Key header (1 to 255 visible ASCII characters): the cycle id is
+   * cycle-<target>-key-<digest of caller and key>, so a repeat through either door answers the same cycle.
+   */
   idempotency_key: string;
 }
 
@@ -46,20 +49,44 @@ export interface GetOptimizationRequest {
 export interface Optimization {
   id: string;
   target: string;
+  /** running, completed, failed, canceled, terminated, timed_out, continued_as_new or unknown (as REST). */
   status: string;
   started_at: string;
+  /** Empty while it runs. */
   closed_at: string;
+  /** Get and Cancel only: the decisions recorded so far (List leaves it empty). */
   decisions: Decision[];
   temporal_ui_url: string;
+  run_id: string;
+  /** The one segment decided for; empty for every segment. */
+  segment: string;
+  /** api or schedule. */
+  trigger: string;
+  /** Get and Cancel only: the phase while it runs (empty when its worker does not answer), done, failed. */
+  phase: string;
+  failure: string;
+  cancel_requested: boolean;
 }
 
 export interface ListOptimizationsRequest {
+  /** Empty for every target. */
   target: string;
+  /** 1 to 100; 20 when 0. */
   limit: number;
+  /** next_cursor of the previous page (REST's next_cursor too); empty for the first page. */
+  cursor: string;
 }
 
 export interface ListOptimizationsResponse {
   items: Optimization[];
+  /** Empty on the last page. */
+  next_cursor: string;
+}
+
+export interface CancelOptimizationRequest {
+  id: string;
+  /** Recorded with the caller in the cycle's history. */
+  reason: string;
 }
 
 export interface WatchDecisionsRequest {
@@ -345,7 +372,21 @@ export const GetOptimizationRequest: MessageFns<GetOptimizationRequest> = {
 };
 
 function createBaseOptimization(): Optimization {
-  return { id: "", target: "", status: "", started_at: "", closed_at: "", decisions: [], temporal_ui_url: "" };
+  return {
+    id: "",
+    target: "",
+    status: "",
+    started_at: "",
+    closed_at: "",
+    decisions: [],
+    temporal_ui_url: "",
+    run_id: "",
+    segment: "",
+    trigger: "",
+    phase: "",
+    failure: "",
+    cancel_requested: false,
+  };
 }
 
 export const Optimization: MessageFns<Optimization> = {
@@ -370,6 +411,24 @@ export const Optimization: MessageFns<Optimization> = {
     }
     if (message.temporal_ui_url !== "") {
       writer.uint32(58).string(message.temporal_ui_url);
+    }
+    if (message.run_id !== "") {
+      writer.uint32(66).string(message.run_id);
+    }
+    if (message.segment !== "") {
+      writer.uint32(74).string(message.segment);
+    }
+    if (message.trigger !== "") {
+      writer.uint32(82).string(message.trigger);
+    }
+    if (message.phase !== "") {
+      writer.uint32(90).string(message.phase);
+    }
+    if (message.failure !== "") {
+      writer.uint32(98).string(message.failure);
+    }
+    if (message.cancel_requested !== false) {
+      writer.uint32(104).bool(message.cancel_requested);
     }
     return writer;
   },
@@ -443,6 +502,54 @@ export const Optimization: MessageFns<Optimization> = {
             message.temporal_ui_url = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.run_id = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.segment = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.trigger = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.failure = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.cancel_requested = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -478,6 +585,20 @@ export const Optimization: MessageFns<Optimization> = {
         : isSet(object.temporal_ui_url)
         ? globalThis.String(object.temporal_ui_url)
         : "",
+      run_id: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      segment: isSet(object.segment) ? globalThis.String(object.segment) : "",
+      trigger: isSet(object.trigger) ? globalThis.String(object.trigger) : "",
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      failure: isSet(object.failure) ? globalThis.String(object.failure) : "",
+      cancel_requested: isSet(object.cancelRequested)
+        ? globalThis.Boolean(object.cancelRequested)
+        : isSet(object.cancel_requested)
+        ? globalThis.Boolean(object.cancel_requested)
+        : false,
     };
   },
 
@@ -504,6 +625,24 @@ export const Optimization: MessageFns<Optimization> = {
     if (message.temporal_ui_url !== "") {
       obj.temporalUiUrl = message.temporal_ui_url;
     }
+    if (message.run_id !== "") {
+      obj.runId = message.run_id;
+    }
+    if (message.segment !== "") {
+      obj.segment = message.segment;
+    }
+    if (message.trigger !== "") {
+      obj.trigger = message.trigger;
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.failure !== "") {
+      obj.failure = message.failure;
+    }
+    if (message.cancel_requested !== false) {
+      obj.cancelRequested = message.cancel_requested;
+    }
     return obj;
   },
 
@@ -519,12 +658,18 @@ export const Optimization: MessageFns<Optimization> = {
     message.closed_at = object.closed_at ?? "";
     message.decisions = object.decisions?.map((e) => Decision.fromPartial(e)) || [];
     message.temporal_ui_url = object.temporal_ui_url ?? "";
+    message.run_id = object.run_id ?? "";
+    message.segment = object.segment ?? "";
+    message.trigger = object.trigger ?? "";
+    message.phase = object.phase ?? "";
+    message.failure = object.failure ?? "";
+    message.cancel_requested = object.cancel_requested ?? false;
     return message;
   },
 };
 
 function createBaseListOptimizationsRequest(): ListOptimizationsRequest {
-  return { target: "", limit: 0 };
+  return { target: "", limit: 0, cursor: "" };
 }
 
 export const ListOptimizationsRequest: MessageFns<ListOptimizationsRequest> = {
@@ -534,6 +679,9 @@ export const ListOptimizationsRequest: MessageFns<ListOptimizationsRequest> = {
     }
     if (message.limit !== 0) {
       writer.uint32(16).int32(message.limit);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(26).string(message.cursor);
     }
     return writer;
   },
@@ -567,6 +715,14 @@ export const ListOptimizationsRequest: MessageFns<ListOptimizationsRequest> = {
             message.limit = reader.int32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -583,6 +739,7 @@ export const ListOptimizationsRequest: MessageFns<ListOptimizationsRequest> = {
     return {
       target: isSet(object.target) ? globalThis.String(object.target) : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
     };
   },
 
@@ -594,6 +751,9 @@ export const ListOptimizationsRequest: MessageFns<ListOptimizationsRequest> = {
     if (message.limit !== 0) {
       obj.limit = Math.round(message.limit);
     }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
     return obj;
   },
 
@@ -604,18 +764,22 @@ export const ListOptimizationsRequest: MessageFns<ListOptimizationsRequest> = {
     const message = createBaseListOptimizationsRequest();
     message.target = object.target ?? "";
     message.limit = object.limit ?? 0;
+    message.cursor = object.cursor ?? "";
     return message;
   },
 };
 
 function createBaseListOptimizationsResponse(): ListOptimizationsResponse {
-  return { items: [] };
+  return { items: [], next_cursor: "" };
 }
 
 export const ListOptimizationsResponse: MessageFns<ListOptimizationsResponse> = {
   encode(message: ListOptimizationsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.items) {
       Optimization.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.next_cursor !== "") {
+      writer.uint32(18).string(message.next_cursor);
     }
     return writer;
   },
@@ -641,6 +805,14 @@ export const ListOptimizationsResponse: MessageFns<ListOptimizationsResponse> = 
             message.items.push(Optimization.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.next_cursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -656,6 +828,11 @@ export const ListOptimizationsResponse: MessageFns<ListOptimizationsResponse> = 
   fromJSON(object: any): ListOptimizationsResponse {
     return {
       items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => Optimization.fromJSON(e)) : [],
+      next_cursor: isSet(object.nextCursor)
+        ? globalThis.String(object.nextCursor)
+        : isSet(object.next_cursor)
+        ? globalThis.String(object.next_cursor)
+        : "",
     };
   },
 
@@ -663,6 +840,9 @@ export const ListOptimizationsResponse: MessageFns<ListOptimizationsResponse> = 
     const obj: any = {};
     if (message.items?.length) {
       obj.items = message.items.map((e) => Optimization.toJSON(e));
+    }
+    if (message.next_cursor !== "") {
+      obj.nextCursor = message.next_cursor;
     }
     return obj;
   },
@@ -673,6 +853,92 @@ export const ListOptimizationsResponse: MessageFns<ListOptimizationsResponse> = 
   fromPartial<I extends Exact<DeepPartial<ListOptimizationsResponse>, I>>(object: I): ListOptimizationsResponse {
     const message = createBaseListOptimizationsResponse();
     message.items = object.items?.map((e) => Optimization.fromPartial(e)) || [];
+    message.next_cursor = object.next_cursor ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelOptimizationRequest(): CancelOptimizationRequest {
+  return { id: "", reason: "" };
+}
+
+export const CancelOptimizationRequest: MessageFns<CancelOptimizationRequest> = {
+  encode(message: CancelOptimizationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelOptimizationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelOptimizationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelOptimizationRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CancelOptimizationRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelOptimizationRequest>, I>>(base?: I): CancelOptimizationRequest {
+    return CancelOptimizationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelOptimizationRequest>, I>>(object: I): CancelOptimizationRequest {
+    const message = createBaseCancelOptimizationRequest();
+    message.id = object.id ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -784,6 +1050,7 @@ export const OptimizationServiceService = {
     responseSerialize: (value: Optimization): Buffer => Buffer.from(Optimization.encode(value).finish()),
     responseDeserialize: (value: Buffer): Optimization => Optimization.decode(value),
   },
+  /** Cycles of a target (or of every target), newest start first, a page at a time. */
   list: {
     path: "/llmopt.v1.OptimizationService/List" as const,
     requestStream: false as const,
@@ -794,6 +1061,17 @@ export const OptimizationServiceService = {
     responseSerialize: (value: ListOptimizationsResponse): Buffer =>
       Buffer.from(ListOptimizationsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListOptimizationsResponse => ListOptimizationsResponse.decode(value),
+  },
+  /** Asks a running cycle to stop (FAILED_PRECONDITION once it finished). Rollouts it started go on. */
+  cancel: {
+    path: "/llmopt.v1.OptimizationService/Cancel" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelOptimizationRequest): Buffer =>
+      Buffer.from(CancelOptimizationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelOptimizationRequest => CancelOptimizationRequest.decode(value),
+    responseSerialize: (value: Optimization): Buffer => Buffer.from(Optimization.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Optimization => Optimization.decode(value),
   },
   /** Every decision recorded for a target from now on (and the last `replay` ones first). */
   watchDecisions: {
@@ -811,7 +1089,10 @@ export const OptimizationServiceService = {
 export interface OptimizationServiceServer extends UntypedServiceImplementation {
   trigger: handleUnaryCall<TriggerRequest, TriggerResponse>;
   get: handleUnaryCall<GetOptimizationRequest, Optimization>;
+  /** Cycles of a target (or of every target), newest start first, a page at a time. */
   list: handleUnaryCall<ListOptimizationsRequest, ListOptimizationsResponse>;
+  /** Asks a running cycle to stop (FAILED_PRECONDITION once it finished). Rollouts it started go on. */
+  cancel: handleUnaryCall<CancelOptimizationRequest, Optimization>;
   /** Every decision recorded for a target from now on (and the last `replay` ones first). */
   watchDecisions: handleServerStreamingCall<WatchDecisionsRequest, Decision>;
 }
@@ -847,6 +1128,7 @@ export interface OptimizationServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Optimization) => void,
   ): ClientUnaryCall;
+  /** Cycles of a target (or of every target), newest start first, a page at a time. */
   list(
     request: ListOptimizationsRequest,
     callback: (error: ServiceError | null, response: ListOptimizationsResponse) => void,
@@ -861,6 +1143,22 @@ export interface OptimizationServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListOptimizationsResponse) => void,
+  ): ClientUnaryCall;
+  /** Asks a running cycle to stop (FAILED_PRECONDITION once it finished). Rollouts it started go on. */
+  cancel(
+    request: CancelOptimizationRequest,
+    callback: (error: ServiceError | null, response: Optimization) => void,
+  ): ClientUnaryCall;
+  cancel(
+    request: CancelOptimizationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Optimization) => void,
+  ): ClientUnaryCall;
+  cancel(
+    request: CancelOptimizationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Optimization) => void,
   ): ClientUnaryCall;
   /** Every decision recorded for a target from now on (and the last `replay` ones first). */
   watchDecisions(request: WatchDecisionsRequest, options?: Partial<CallOptions>): ClientReadableStream<Decision>;
