@@ -1,6 +1,7 @@
 /**
  * Ingest throughput, end to end into durable aggregates:
- *  - HTTP batches on embedded defaults (WAL + in-process pipeline, in-process dedup) over a real socket;
+ *  - HTTP batches on embedded defaults (WAL + in-process pipeline, in-process dedup) over a real socket,
+ *    the shard on the API thread and then in a worker thread (INGEST_SHARD_THREAD);
  *  - Kafka: produce with acks=all, consume with the stream's consumer group, Redis dedup;
  * both committed to PostgreSQL (DATABASE_URL), with p50/p99 ack latency; beside them, the rate at which
  * the same payload is merely JSON-parsed (the ceiling). `npx tsx bench/ingest.ts [--json]`.
@@ -58,9 +59,14 @@ function parseCeiling(body: string, events: number): Figures {
   };
 }
 
-async function httpBench(): Promise<Figures> {
+/**
+ * One HTTP run; `thread`: the shard in a worker thread (INGEST_SHARD_THREAD=true). Its figures are
+ * prefixed `http_` (on the API thread) or `http_thread_`, each with its ratio to the ceiling.
+ */
+async function httpBench(thread: boolean): Promise<Figures> {
   const env = {
     ...loadEnv(),
+    INGEST_SHARD_THREAD: thread,
     KAFKA_BROKERS: undefined,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-bench-')),
     INGEST_RATE_LIMIT_EPS: 100_000_000,
@@ -85,8 +91,6 @@ async function httpBench(): Promise<Figures> {
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`;
   const target = `bench-http-${Date.now()}`;
-  // The same payload as a client batch (never sent: the clients make their own).
-  const ceiling = parseCeiling(JSON.stringify(makeEvents(target, BATCH)), BATCH);
 
   const plan: ClientPlan = {
     url,
@@ -114,20 +118,32 @@ async function httpBench(): Promise<Figures> {
   await new Promise<void>((r) => server.close(() => r()));
   await ingest.stop();
   await c.close();
-  return {
-    ...ceiling,
-    http_batch_events: BATCH,
-    http_clients: HTTP_CLIENTS,
-    http_client_thread: CLIENT_MODE,
-    http_events_acked: sent,
-    http_events_aggregated: count,
-    http_acked_events_per_s: Math.round(sent / ((ackedAt - startedAt) / 1000)),
-    http_end_to_end_events_per_s: Math.round(count / ((doneAt - startedAt) / 1000)),
-    http_ack_p50_ms: round(pct(latencies, 0.5)),
-    http_ack_p99_ms: round(pct(latencies, 0.99)),
+  const acked = sent / ((ackedAt - startedAt) / 1000);
+  const figures: Figures = {
+    batch_events: BATCH,
+    clients: HTTP_CLIENTS,
+    client_thread: CLIENT_MODE,
+    events_acked: sent,
+    events_aggregated: count,
+    acked_events_per_s: Math.round(acked),
+    end_to_end_events_per_s: Math.round(count / ((doneAt - startedAt) / 1000)),
+    ack_p50_ms: round(pct(latencies, 0.5)),
+    ack_p99_ms: round(pct(latencies, 0.99)),
     // CPU time of the whole process (server and the clients' sending) per event: unlike the rates,
     // barely moved by other load on a shared machine.
-    http_process_cpu_us_per_event: round((cpu.user + cpu.system) / Math.max(1, count), 2),
+    process_cpu_us_per_event: round((cpu.user + cpu.system) / Math.max(1, count), 2),
+  };
+  const prefix = thread ? 'http_thread_' : 'http_';
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [prefix + k, v]));
+}
+
+/** Acknowledged events/s of each HTTP run as a share of the JSON.parse ceiling of this same run. */
+function ratios(figures: Figures): Figures {
+  const ceiling = Number(figures.json_parse_ceiling_events_per_s);
+  const ratio = (acked: unknown) => round(Number(acked) / ceiling, 3);
+  return {
+    http_acked_to_ceiling_ratio: ratio(figures.http_acked_events_per_s),
+    http_thread_acked_to_ceiling_ratio: ratio(figures.http_thread_acked_events_per_s),
   };
 }
 
@@ -214,11 +230,14 @@ async function kafkaBench(): Promise<Figures> {
 }
 
 export async function runIngestBench(): Promise<Figures> {
-  const http = await httpBench();
+  // The same payload as a client batch (never sent: the clients make their own).
+  const ceiling = parseCeiling(JSON.stringify(makeEvents('bench-ceiling', BATCH)), BATCH);
+  // Back to back, so both see the same load on a shared machine.
+  const http = { ...ceiling, ...(await httpBench(false)), ...(await httpBench(true)) };
   const kafka = await kafkaBench().catch((err: unknown) => ({
     kafka_error: err instanceof Error ? err.message : String(err),
   }));
-  return { ...http, ...kafka };
+  return { ...http, ...ratios(http), ...kafka };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -8,7 +8,9 @@
  * the directory's lock stays with this thread. What the worker counts (dead letters), its breaker and
  * its commit errors come back as messages, so metrics and /readyz stay this thread's.
  */
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { PROJECT_ROOT } from '../platform/paths';
 import type { Redis } from 'ioredis';
 import type { Env } from '../platform/env';
 import type { ReadinessCheck } from '../platform/process';
@@ -33,11 +35,15 @@ function redisUrlOf(redis: Redis): string {
   return `${o.tls ? 'rediss' : 'redis'}://${auth}${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`;
 }
 
-/** The worker's module: the TypeScript source through tsx when running from source, else the build. */
+/**
+ * The worker's module: the TypeScript source through tsx when running from source, else its bundle in
+ * dist/ (infra/build.ts builds pipeline/shard-thread.ts beside the process entry points).
+ */
 function spawnShardThread(data: ShardThreadData): Worker {
   const self = import.meta.url;
   const workerData = { shardThread: data };
-  if (!self.endsWith('.ts')) return new Worker(new URL('./shard-thread.js', self), { workerData });
+  if (!self.endsWith('.ts'))
+    return new Worker(join(PROJECT_ROOT, 'dist', 'pipeline', 'shard-thread.js'), { workerData });
   const entry = new URL('./shard-thread.ts', self).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
