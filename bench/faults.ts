@@ -123,6 +123,13 @@ const stageOneWritten = (db: Db) => {
   return async (workflowId: string) => (await rollouts.get(workflowId))?.weights?.small === 2000;
 };
 
+/** Waits for the rollout's stage 1 to be written; returns the ms from `since`. */
+async function stageOneAfter(db: Db, workflowId: string, since: number, timeoutMs: number): Promise<number> {
+  const written = stageOneWritten(db);
+  await eventually(() => written(workflowId), { timeoutMs, intervalMs: 25, what: 'stage 1 to be written' });
+  return Date.now() - since;
+}
+
 const describeOutcome = (o: { state: string; versions: readonly (readonly unknown[])[] }) =>
   `${o.state}, versions ${o.versions.map((v) => String(v[0])).join('/')}`;
 
@@ -167,15 +174,9 @@ async function postgresConfigWrite(): Promise<Figures> {
     await postgres.start();
     const back = Date.now();
     const [ready] = readyAfter([rollout.worker.url], back);
-    const written = stageOneWritten(rollout.db);
-    await eventually(() => written(rollout.workflowId), {
-      timeoutMs: 180_000,
-      intervalMs: 25,
-      what: 'stage 1 to be written',
-    });
-    const writtenAfter = Date.now() - back;
+    const written = await stageOneAfter(rollout.db, rollout.workflowId, back, 180_000);
     return {
-      postgres_config_write_back_to_stage_written_ms: writtenAfter,
+      postgres_config_write_back_to_stage_written_ms: written,
       postgres_config_write_back_to_worker_ready_ms: await ready!,
       postgres_config_write_outcome: describeOutcome(await rollout.outcome()),
     };
@@ -282,12 +283,7 @@ async function temporalRestart(): Promise<Figures> {
       intervalMs: 100,
       what: 'a rollout to start',
     });
-    await eventually(() => stage1(fresh.workflowId), {
-      timeoutMs: 120_000,
-      intervalMs: 25,
-      what: 'the new rollout to apply stage 1',
-    });
-    const applied = Date.now() - back;
+    const applied = await stageOneAfter(db, fresh.workflowId, back, 120_000);
     return {
       temporal_back_to_new_rollout_stage_applied_ms: applied,
       temporal_back_to_worker_ready_ms: await ready!,
