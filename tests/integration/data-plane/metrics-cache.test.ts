@@ -56,7 +56,7 @@ describe('metrics query over hot aggregates', () => {
     const events = Array.from({ length: 40 }, (_, i) => request(target, i, i % 2 ? 'b' : 'a', 100 + i * 10));
     expect((await call(sys.app, 'POST', '/v1/events', events)).status).toBe(202);
     await sys.ingest!.pipeline.drain();
-    const reader = sys.deps.caches!.aggregates!;
+    const reader = sys.deps.caches.aggregates!;
 
     const first = await eventually(async () => {
       const m = await metrics(target);
