@@ -40,6 +40,8 @@ import { connectRedis, type RedisPurpose } from '../adapters/redis';
 import { createAggregatesReader, type AggregatesReader } from '../pipeline/adapters/aggregates-cache';
 import { createAggregatesRepo, type AggregatesRepo } from '../pipeline/adapters/store';
 import { createSettingsResolver, type SettingsResolver } from './integration-settings';
+import { createCyclesService, type CyclesService } from './cycles';
+import { createDecisionsService, type DecisionsService } from './decisions';
 import { createRolloutsService, type RolloutsService } from './rollouts';
 
 /** Every repository of the process, each created once over the process's pool. */
@@ -121,6 +123,8 @@ export interface Container {
 
 /** The use cases of app/, built once over the container; every door (REST, gRPC, Slack) calls these. */
 export interface Services {
+  cycles: CyclesService;
+  decisions: DecisionsService;
   rollouts: RolloutsService;
 }
 
@@ -246,7 +250,11 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
 
     const taskQueues = opts.taskQueues ?? taskQueuesOf(env);
     const services: Services | undefined = temporal
-      ? { rollouts: createRolloutsService({ repos, temporal, taskQueues, env, logger }) }
+      ? {
+          cycles: createCyclesService({ repos, temporal, taskQueues, env, logger }),
+          decisions: createDecisionsService({ repos, temporal }),
+          rollouts: createRolloutsService({ repos, temporal, taskQueues, env, logger }),
+        }
       : undefined;
     return {
       env,

@@ -37,9 +37,8 @@ import {
 import { WORKFLOW_TYPES, workflowIds, type TaskQueues } from '../domain/names';
 import type { Env } from '../platform/env';
 import type { Logger } from '../platform/logger';
-import type { Db } from '../adapters/db/pool';
-import { createDecisionsRepo, type DecisionsRepo } from '../adapters/db/repos/decisions';
-import { createTargetsRepo } from '../adapters/db/repos/targets';
+import type { DecisionsRepo } from '../adapters/db/repos/decisions';
+import type { TargetsRepo } from '../adapters/db/repos/targets';
 import { cycleStatusQuery } from '../workflows/optimization-cycle';
 import { SegmentKey, TargetKey } from '../workflows/search-attributes';
 import type { CycleInput } from '../workflows/types';
@@ -54,7 +53,8 @@ export interface Caller {
 
 /** What the service needs; `ApiDeps` has these fields. */
 export interface CyclesDeps {
-  db: Db;
+  /** The container's repositories (app/compose.ts). */
+  repos: { targets: TargetsRepo; decisions: DecisionsRepo };
   temporal: Client;
   taskQueues: TaskQueues;
   env: Env;
@@ -323,8 +323,7 @@ async function detailOf(
 export type CyclesService = ReturnType<typeof createCyclesService>;
 
 export function createCyclesService(deps: CyclesDeps) {
-  const targets = createTargetsRepo(deps.db);
-  const decisions = createDecisionsRepo(deps.db);
+  const { targets, decisions } = deps.repos;
   const handle = (id: string) => deps.temporal.workflow.getHandle(id);
 
   /** Everything a start needs but its id: the same for a start now and for a schedule's action. */

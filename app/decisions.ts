@@ -14,15 +14,15 @@ import { z } from 'zod';
 import { AppError, conflict } from '../domain/errors';
 import type { Decision } from '../domain/model';
 import { workflowIds } from '../domain/names';
-import type { Db } from '../adapters/db/pool';
-import { createDecisionsRepo } from '../adapters/db/repos/decisions';
-import { createRolloutsRepo } from '../adapters/db/repos/rollouts';
+import type { DecisionsRepo } from '../adapters/db/repos/decisions';
+import type { RolloutsRepo } from '../adapters/db/repos/rollouts';
 import { decideApprovalUpdate } from '../workflows/messages';
 import type { Caller } from './cycles';
 
 /** What the service needs; `ApiDeps` has these fields. */
 export interface DecisionsDeps {
-  db: Db;
+  /** The container's repositories (app/compose.ts). */
+  repos: { decisions: DecisionsRepo; rollouts: RolloutsRepo };
   temporal: Client;
 }
 
@@ -40,8 +40,7 @@ const DecisionId = z.string().uuid('a decision id (uuid)');
 export type DecisionsService = ReturnType<typeof createDecisionsService>;
 
 export function createDecisionsService(deps: DecisionsDeps) {
-  const decisions = createDecisionsRepo(deps.db);
-  const rollouts = createRolloutsRepo(deps.db);
+  const { decisions, rollouts } = deps.repos;
 
   async function answer(
     caller: Caller,

@@ -1,5 +1,5 @@
 /** llmopt.v1.OptimizationService over app/cycles.ts: start, read, list and cancel cycles; watch decisions. */
-import { createCyclesService, type Caller, type CycleDetail, type CycleSummary } from '../../app/cycles';
+import type { Caller, CycleDetail, CycleSummary } from '../../app/cycles';
 import { AppError } from '../../domain/errors';
 import { TargetName } from '../../domain/model';
 import type { Optimization, OptimizationServiceServer } from '../../proto/gen/llmopt/v1/optimization';
@@ -12,7 +12,7 @@ import type { Guard } from './guard';
 const caller = ({ id, actor }: Identity): Caller => ({ id, actor });
 
 export function optimizationService(deps: ApiDeps, guard: Guard, pollMs: number): OptimizationServiceServer {
-  const cycles = createCyclesService(deps);
+  const { cycles } = deps.services;
   const summary = (s: CycleSummary): Optimization => ({
     id: s.id,
     run_id: s.runId,

@@ -1,7 +1,6 @@
 /** REST of decisions: lists and reads from the repository; answers through app/decisions.ts. */
 import type { RouteHandler } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { createDecisionsService } from '../../../app/decisions';
 import { callerOf } from '../../lib/caller';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
@@ -19,7 +18,7 @@ const isCursor = (v: unknown): v is Cursor =>
 
 export function decisionHandlers(deps: ApiDeps) {
   const { decisions } = deps.repos;
-  const service = createDecisionsService(deps);
+  const service = deps.services.decisions;
 
   const list: RouteHandler<typeof listDecisions, AppBindings> = async (c) => {
     const { target, status, kind, limit, cursor } = c.req.valid('query');

@@ -1,6 +1,6 @@
 /** REST over app/cycles.ts: the wire shapes and the caller's identity; the service decides. */
 import type { RouteHandler } from '@hono/zod-openapi';
-import { createCyclesService, type CycleDetail, type CycleSummary } from '../../../app/cycles';
+import type { CycleDetail, CycleSummary } from '../../../app/cycles';
 import { AppError } from '../../../domain/errors';
 import { callerOf } from '../../lib/caller';
 import { temporalUiUrl } from '../../lib/temporal-ui';
@@ -16,7 +16,7 @@ import type {
 export { temporalUiUrl } from '../../lib/temporal-ui';
 
 export function optimizationHandlers(deps: ApiDeps) {
-  const cycles = createCyclesService(deps);
+  const { cycles } = deps.services;
   const summary = (s: CycleSummary) => ({
     id: s.id,
     run_id: s.runId,

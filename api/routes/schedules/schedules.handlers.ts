@@ -1,7 +1,6 @@
 import type { RouteHandler } from '@hono/zod-openapi';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type ScheduleDescription } from '@temporalio/client';
 import { notFound } from '../../../domain/errors';
-import { createCyclesService } from '../../../app/cycles';
 import { callerOf } from '../../lib/caller';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { deleteSchedule, getSchedule, putSchedule } from './schedules.routes';
@@ -16,7 +15,7 @@ const intervalSeconds = (d: ScheduleDescription): number => {
 
 export function scheduleHandlers(deps: ApiDeps) {
   const schedules = deps.temporal.schedule;
-  const cycles = createCyclesService(deps);
+  const { cycles } = deps.services;
 
   const view = (target: string, d: ScheduleDescription) => ({
     target,
