@@ -215,9 +215,8 @@ function finished(d: WorkflowExecutionDescription): AppError {
   const status = STATUS[d.status.name] ?? 'unknown';
   return conflict(
     `optimization ${d.workflowId} has finished (${status}); only a running cycle can be canceled`,
-    {
-      status,
-    },
+    // Not `status`: a problem document has its HTTP status under that name.
+    { cycle_status: status },
   );
 }
 

@@ -28,7 +28,7 @@ export const DEFAULT_SEGMENT = 'default';
  * Workflow ids carry the business key so a person can find a run by its target.
  *
  * Optimization cycles have one scheme for every starter (app/cycles.ts builds them, nothing else):
- * - `cycle-<target>-<yyyymmddthhmmssmmmz>`: started without an idempotency key (REST, gRPC, CLI), by
+ * - `cycle-<target>-<yyyy-mm-ddthhmmssmmmz>`: started without an idempotency key (REST, gRPC, CLI), by
  *   the time of the start; two starts in the same millisecond are one duplicate start.
  * - `cycle-<target>-key-<digest>`: started with an idempotency key; the digest (hex) of the caller and
  *   the key, so a repeat through any door names the same run, and two callers' keys never meet.
