@@ -1,6 +1,7 @@
 import {
   ParentClosePolicy,
   executeChild,
+  patched,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
@@ -49,8 +50,12 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
       { decisionId: input.decisionId, status: 'rolled_back' },
     ]);
   }
-  if (input.rolloutId && input.trigger === 'health_watch') {
-    // After promotion the rollout run is over; the rollback is what changes its recorded outcome.
+  const afterPromotion =
+    input.trigger === 'health_watch' ||
+    (input.trigger === 'manual' && patched('manual-revert-records-rollout'));
+  if (input.rolloutId && afterPromotion) {
+    // After promotion the rollout run is over (a health watch's verdict, or a person's revert of the
+    // promoted change): the rollback is what changes its recorded outcome.
     await acts.recordRolloutState.executeWithOptions({ summary: 'record rollout rolled back' }, [
       {
         rolloutId: input.rolloutId,
