@@ -16,6 +16,8 @@ export const ENTRYPOINTS = [
   'workers/integrations.ts',
   'workers/stream.ts',
   'infra/supervisor.ts',
+  // Not a process: the data plane's shard worker thread (INGEST_SHARD_THREAD), loaded by pipeline/threaded.ts.
+  'pipeline/shard-thread.ts',
 ];
 
 const SOURCE_DIRS = [

@@ -43,7 +43,7 @@ function spawnShardThread(data: ShardThreadData): Worker {
   const self = import.meta.url;
   const workerData = { shardThread: data };
   if (!self.endsWith('.ts'))
-    return new Worker(join(PROJECT_ROOT, 'dist', 'pipeline', 'shard-thread.js'), { workerData });
+    return new Worker(join(PROJECT_ROOT, 'dist', 'pipeline', 'shard-thread.mjs'), { workerData });
   const entry = new URL('./shard-thread.ts', self).href;
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`;
