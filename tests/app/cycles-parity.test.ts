@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import { startGrpcServer, type GrpcServer } from '../../api/grpc/server';
 import type { ApiDeps } from '../../api/lib/types';
+import { createCyclesService } from '../../app/cycles';
 import { workflowIds } from '../../domain/names';
 import { OptimizationServiceClient, type Optimization } from '../../proto/gen/llmopt/v1/optimization';
 import { eventually, uniqueName } from '../helpers/env';
@@ -26,7 +27,9 @@ beforeAll(async () => {
   sys = await startTestSystem();
   // The analysis queue has no worker, so every cycle started here holds in its first step (loading the
   // target) until it is canceled: a running cycle that stays running for as long as the test needs.
-  const deps: ApiDeps = { ...sys.deps, taskQueues: { ...sys.taskQueues, analysis: uniqueName('idle') } };
+  const taskQueues = { ...sys.taskQueues, analysis: uniqueName('idle') };
+  const cycles = createCyclesService({ ...sys.deps, taskQueues });
+  const deps: ApiDeps = { ...sys.deps, taskQueues, services: { ...sys.deps.services, cycles } };
   app = createApp(deps);
   server = await startGrpcServer(deps, app.security, { host: '127.0.0.1', port: 0, pollMs: 100 });
   client = new OptimizationServiceClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
