@@ -223,7 +223,7 @@ describe('OptimizationService', () => {
       const l = await unary<unknown, { items: { id: string }[] }>(
         optimizations,
         'list',
-        { target, limit: 10 },
+        { target, limit: 10, cursor: '' },
         sys.adminKey,
       );
       return l.items.some((i) => i.id === started.id) ? l : undefined;
