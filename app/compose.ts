@@ -131,6 +131,18 @@ export interface Services {
 /** A container composed with `temporal: true`: the client, and the services that start and steer runs. */
 export type ContainerWithTemporal = Container & { temporal: Client; services: Services };
 
+/** The use-case services over one Temporal client (a test steering runs on its own server builds them again). */
+export function createServices(
+  c: Pick<Container, 'repos' | 'taskQueues' | 'env' | 'logger'> & { temporal: Client },
+): Services {
+  const { repos, temporal, taskQueues, env, logger } = c;
+  return {
+    cycles: createCyclesService({ repos, temporal, taskQueues, env, logger }),
+    decisions: createDecisionsService({ repos, temporal }),
+    rollouts: createRolloutsService({ repos, temporal, taskQueues, env, logger }),
+  };
+}
+
 function taskQueuesOf(env: Env): TaskQueues {
   return {
     orchestration: env.TASK_QUEUE_ORCHESTRATION,
@@ -249,13 +261,7 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
     };
 
     const taskQueues = opts.taskQueues ?? taskQueuesOf(env);
-    const services: Services | undefined = temporal
-      ? {
-          cycles: createCyclesService({ repos, temporal, taskQueues, env, logger }),
-          decisions: createDecisionsService({ repos, temporal }),
-          rollouts: createRolloutsService({ repos, temporal, taskQueues, env, logger }),
-        }
-      : undefined;
+    const services = temporal ? createServices({ repos, temporal, taskQueues, env, logger }) : undefined;
     return {
       env,
       logger,

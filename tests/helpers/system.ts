@@ -7,7 +7,7 @@ import { Worker, NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/lib/types';
-import { compose } from '../../app/compose';
+import { compose, createServices } from '../../app/compose';
 import { analysisActivities, orchestrationActivities } from '../../workers/activities';
 import type { TaskQueues } from '../../domain/names';
 import { createLogger } from '../../platform/logger';
@@ -31,6 +31,8 @@ export interface TestSystem {
   app: ReturnType<typeof createApp>;
   client: Client;
   taskQueues: TaskQueues;
+  /** The API steers runs on another Temporal server from now on (a time-skipping test environment). */
+  steerWith(client: Client): void;
   stop(): Promise<void>;
 }
 
@@ -128,6 +130,12 @@ export async function startTestSystem(
     app,
     client: c.temporal,
     taskQueues,
+    steerWith(client) {
+      deps.temporal = client;
+      // The adapters took their service objects when the app was built: renew those objects in place.
+      const fresh = createServices({ ...c, temporal: client });
+      for (const k of Object.keys(fresh) as (keyof typeof fresh)[]) Object.assign(deps.services[k], fresh[k]);
+    },
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.all(runs);

@@ -40,7 +40,7 @@ afterAll(async () => {
 // next test's clock.
 beforeEach(async () => {
   t = await startRolloutEnv();
-  api.deps.temporal = t.env.client;
+  api.steerWith(t.env.client);
 });
 afterEach(async () => {
   await t?.stop();
