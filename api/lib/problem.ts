@@ -39,12 +39,14 @@ const TITLES: Record<ErrorType, string> = {
 export const PROBLEM_BASE = 'https://llm-auto-optimizer.dev/problems/';
 
 export function problemBody(type: ErrorType, detail: string, extra: Record<string, unknown> = {}): Problem {
+  // Extension members come first: one named like a member of the problem itself (a domain error's
+  // `status` detail, say) must not replace the HTTP status or the type the answer is sent with.
   return {
+    ...extra,
     type: `${PROBLEM_BASE}${type.replace(/_/g, '-')}`,
     title: TITLES[type],
     status: ERROR_TYPES[type],
     detail,
-    ...extra,
   };
 }
 
