@@ -3,9 +3,18 @@ import type { Logger } from '../../platform/logger';
 import type { ReadinessCheck } from '../../platform/process';
 import type { ContainerWithTemporal } from '../../app/compose';
 import type { Identity } from './permissions';
-import type { SecurityRepos } from '../middleware/security';
+import type { ApiKeysRepo } from '../../adapters/db/repos/api-keys';
+import type { AuditLogRepo } from '../../adapters/db/repos/audit-log';
+import type { IdempotencyRepo } from '../../adapters/db/repos/idempotency';
 import type { RateLimitFields } from '../middleware/rate-limit';
 import type { IngestFront } from '../../pipeline/front';
+
+/** The stores the security middleware writes and reads (api/middleware/security.ts). */
+export interface SecurityRepos {
+  apiKeys: ApiKeysRepo;
+  audit: AuditLogRepo;
+  idempotency: IdempotencyRepo;
+}
 
 /**
  * Everything the API needs: the process's container (app/compose.ts) whole, with a Temporal client, and

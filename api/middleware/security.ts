@@ -7,13 +7,10 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import type { ApiKeysRepo } from '../../adapters/db/repos/api-keys';
-import type { AuditLogRepo } from '../../adapters/db/repos/audit-log';
-import type { IdempotencyRepo } from '../../adapters/db/repos/idempotency';
 import { AppError } from '../../domain/errors';
 import { createRuleMatcher, rolesGrant, type Identity, type MatchedRule } from '../lib/permissions';
 import { problem } from '../lib/problem';
-import type { ApiDeps, AppBindings, AppRouter } from '../lib/types';
+import type { ApiDeps, AppBindings, AppRouter, SecurityRepos } from '../lib/types';
 import { audit } from './audit';
 import { createAuthenticator, type Authenticator } from './auth';
 import { idempotency } from './idempotency';
@@ -25,11 +22,7 @@ import {
   type RateLimiter,
 } from './rate-limit';
 
-export interface SecurityRepos {
-  apiKeys: ApiKeysRepo;
-  audit: AuditLogRepo;
-  idempotency: IdempotencyRepo;
-}
+export type { SecurityRepos };
 
 export interface Security {
   repos: SecurityRepos;
