@@ -192,8 +192,7 @@ class OptimizationCycle {
         if (updated) this.decisions[this.decisions.indexOf(d)] = updated;
       }
       await this.proposePrompts(target, segments);
-      for (const d of changes.filter((c) => c.status === 'awaiting_approval')) this.awaiting.add(d.id);
-      if (this.awaiting.size > 0) await this.awaitApprovals(target);
+      if (this.awaiting.size > 0 || this.answers.length > 0) await this.awaitApprovals(target);
       this.phase = 'done';
       setCurrentDetails(this.details());
       return { target: input.target, decisions: this.decisions, rolloutIds: this.rolloutIds };
@@ -239,6 +238,9 @@ class OptimizationCycle {
       { summary: `record ${drafts.length} decision(s) for ${input.target}` },
       [{ cycleId: this.cycleId, drafts }],
     );
+    // From the moment a decision is stored as awaiting approval, a person may answer it (the API lists
+    // it at once); the answer is queued and carried out once the cycle's own work is done.
+    for (const d of this.decisions) if (d.status === 'awaiting_approval') this.awaiting.add(d.id);
     setCurrentDetails(this.details());
   }
 

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { parseEnv } from '../../platform/env';
 
+/**
+ * One secret key for every system a test run starts, in-process or spawned. Unset, each process would
+ * derive its key from its DATA_DIR, and test files that give their system a DATA_DIR of its own would
+ * seal the shared rows of an integration with keys of the same id that the others cannot open.
+ */
+process.env.SECRETS_KEY ??= Buffer.alloc(32, 'llmopt-test-secrets').toString('base64');
+
 /** The test run's configuration (set by infra/test.sh from the running services). */
 export const testEnv = parseEnv({ ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -58,6 +58,8 @@ export async function startLiveSystem(
     DATABASE_URL: testEnv.DATABASE_URL,
     // Routing-config versions the orchestration worker writes reach the API's cache through Redis pub/sub.
     REDIS_URL: testEnv.REDIS_URL,
+    // The key the test files' own systems use, so a spawned process opens what they sealed.
+    SECRETS_KEY: testEnv.SECRETS_KEY!,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     TEMPORAL_CORE_METRICS: 'false',
     DATA_DIR: dataDir,
