@@ -10,9 +10,13 @@ export interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
 }
 
-/** A TypeScript entrypoint run from source through tsx. */
+/**
+ * A TypeScript entrypoint run from source through tsx, with the test run's secret key (tests/helpers/env.ts)
+ * unless `env` names one: a spawned process must open what the test files' systems sealed.
+ */
 export function spawnEntrypoint(file: string, env: Record<string, string | undefined>): Spawned {
-  return spawnNode(['--import', 'tsx', file], env);
+  const secrets = process.env.SECRETS_KEY ? { SECRETS_KEY: process.env.SECRETS_KEY } : {};
+  return spawnNode(['--import', 'tsx', file], { ...secrets, ...env });
 }
 
 /** Node with these arguments, a minimal environment, and its output captured. */
