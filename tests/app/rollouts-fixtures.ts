@@ -88,3 +88,16 @@ export async function servedConfig(sys: TestSystem, target: string) {
 
 /** A fresh id for a rollout that does not exist. */
 export const missingRollout = () => `rollout-none-${randomUUID()}`;
+
+/**
+ * Terminates every run still open on the system's task queues: once the file's worker stops, a run left
+ * open would answer "no worker" to anyone who finds it in the shared database (the OpenAPI fuzzer does).
+ */
+export async function endOpenRuns(sys: TestSystem): Promise<void> {
+  const query = `TaskQueue="${sys.taskQueues.orchestration}" AND ExecutionStatus="Running"`;
+  for await (const run of sys.client.workflow.list({ query }))
+    await sys.client.workflow
+      .getHandle(run.workflowId)
+      .terminate('the test file ended')
+      .catch(() => undefined);
+}

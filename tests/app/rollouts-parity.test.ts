@@ -13,7 +13,7 @@ import { RolloutServiceClient } from '../../proto/gen/llmopt/v1/rollout';
 import { eventually } from '../helpers/env';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
 import { md } from '../grpc/helpers';
-import { seedPromotedRollout, servedConfig, startGatedRollout } from './rollouts-fixtures';
+import { seedPromotedRollout, servedConfig, startGatedRollout, endOpenRuns } from './rollouts-fixtures';
 
 let sys: TestSystem;
 let server: GrpcServer;
@@ -25,6 +25,7 @@ beforeAll(async () => {
   rpc = new RolloutServiceClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
 });
 afterAll(async () => {
+  if (sys) await endOpenRuns(sys);
   rpc?.close();
   await server?.stop();
   await sys?.stop();

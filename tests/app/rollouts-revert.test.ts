@@ -8,13 +8,20 @@ import '@hono/zod-openapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTargetsRepo } from '../../adapters/db/repos/targets';
 import { call, startTestSystem, type TestSystem } from '../helpers/system';
-import { missingRollout, seedPromotedRollout, servedConfig, startGatedRollout } from './rollouts-fixtures';
+import {
+  missingRollout,
+  seedPromotedRollout,
+  servedConfig,
+  startGatedRollout,
+  endOpenRuns,
+} from './rollouts-fixtures';
 
 let sys: TestSystem;
 beforeAll(async () => {
   sys = await startTestSystem();
 });
 afterAll(async () => {
+  if (sys) await endOpenRuns(sys);
   await sys?.stop();
 });
 
