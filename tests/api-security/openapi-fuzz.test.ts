@@ -14,7 +14,9 @@ import { createApp } from '../../api/app';
 import { listenApi } from '../../api/server';
 import { API_KEY_PATTERN } from '../../adapters/db/repos/api-keys';
 import { startIngestFront } from '../../pipeline';
-import { testEnv } from '../helpers/env';
+import pg from 'pg';
+import { migrate } from '../../adapters/db/migrate';
+import { testEnv, uniqueName } from '../helpers/env';
 import { startTestSystem, type TestSystem } from '../helpers/system';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,12 +24,20 @@ let sys: TestSystem;
 let server: Server;
 let stopIngest: () => Promise<void>;
 let base: string;
+// The fuzzer reads ids from the answers and sends them back (DELETE included): on the shared database it
+// would revoke other files' keys and delete their targets. It gets a database of its own.
+const dbName = uniqueName('fuzz').replace(/-/g, '_');
+const dbUrl = Object.assign(new URL(testEnv.DATABASE_URL), { pathname: `/${dbName}` }).toString();
+const admin = new pg.Client({ connectionString: testEnv.DATABASE_URL });
 
 beforeAll(async () => {
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await migrate(dbUrl);
   // With workers, so the cycles the fuzzer starts run and can be read, and with the routing-config
   // cache (so the config read's fast path runs), as in production.
-  sys = await startTestSystem({ cache: true });
-  const ingest = await startIngestFront({ env: testEnv, db: sys.deps.db, logger: sys.deps.logger });
+  sys = await startTestSystem({ cache: true, env: { DATABASE_URL: dbUrl } });
+  const ingest = await startIngestFront({ env: sys.deps.env, db: sys.deps.db, logger: sys.deps.logger });
   stopIngest = ingest.stop;
   // Limits off: the fuzzer sends far more than a client would in a minute.
   const deps = {
@@ -43,6 +53,8 @@ afterAll(async () => {
   await new Promise((r) => server?.close(r));
   await stopIngest?.();
   await sys?.stop();
+  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await admin.end();
 });
 
 describe('OpenAPI fuzz (schemathesis)', () => {

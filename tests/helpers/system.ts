@@ -43,6 +43,8 @@ export async function startTestSystem(
     cache?: boolean;
     /** Run the embedded ingest pipeline (WAL in DATA_DIR under this name, Redis dedup from REDIS_URL when `redis` is given). */
     ingest?: { name: string; redis?: Redis; env?: Partial<ApiDeps['env']> };
+    /** Settings over the test run's (a database of the file's own, say). */
+    env?: Partial<ApiDeps['env']>;
   } = {},
 ): Promise<TestSystem> {
   const logger = createLogger('test', testEnv.LOG_LEVEL);
@@ -54,7 +56,7 @@ export async function startTestSystem(
     integrations: `optimizer-integrations-${suffix}`,
   };
   // The composition of api/main.ts, on task queues of this test file (the schema is migrated once, globally).
-  const env = opts.ingest ? { ...testEnv, ...opts.ingest.env } : testEnv;
+  const env = { ...testEnv, ...opts.env, ...opts.ingest?.env };
   const c = await compose(env, {
     logger,
     metrics: createMetrics('test'),
