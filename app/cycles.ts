@@ -14,6 +14,7 @@
  *   decided it; stop a rollout with its own abort. A decision still awaiting a person stays as recorded
  *   and can no longer be answered (its cycle is gone: 409).
  */
+import type { Caller } from './caller';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   isGrpcServiceError,
@@ -43,13 +44,7 @@ import { cycleStatusQuery } from '../workflows/optimization-cycle';
 import { SegmentKey, TargetKey } from '../workflows/search-attributes';
 import type { CycleInput } from '../workflows/types';
 
-/** The authenticated caller, as the API's authenticator resolved it. */
-export interface Caller {
-  /** Stable id: `key:<prefix>`, `jwt:<sub>`. */
-  id: string;
-  /** Who acted, as people read it in history and audit: the key's name or the token's subject. */
-  actor: string;
-}
+export type { Caller };
 
 /** What the service needs; `ApiDeps` has these fields. */
 export interface CyclesDeps {

@@ -17,7 +17,7 @@ import { workflowIds } from '../domain/names';
 import type { DecisionsRepo } from '../adapters/db/repos/decisions';
 import type { RolloutsRepo } from '../adapters/db/repos/rollouts';
 import { decideApprovalUpdate } from '../workflows/messages';
-import type { Caller } from './cycles';
+import type { Caller } from './caller';
 
 /** What the service needs; `ApiDeps` has these fields. */
 export interface DecisionsDeps {

@@ -9,6 +9,7 @@
  * - Pausing a paused rollout, or resuming one that is not paused, is a `conflict` (not a silent no-op).
  * - Stages are 0-based indexes everywhere, as in `stages[]` and `current_stage`.
  */
+import type { Caller } from './caller';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
@@ -36,13 +37,7 @@ import {
 } from '../workflows/messages';
 import { SegmentKey, TargetKey } from '../workflows/search-attributes';
 
-/** The authenticated caller, as the API's authenticator (or Slack's signed user) resolved it. */
-export interface Caller {
-  /** Stable id: `key:<prefix>`, `jwt:<sub>`, `slack:<user>`. */
-  id: string;
-  /** Who acted, as people read it in history and audit: the key's name or the token's subject. */
-  actor: string;
-}
+export type { Caller };
 
 /** What the service needs; the container of app/compose.ts has these fields. */
 export interface RolloutsDeps {

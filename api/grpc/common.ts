@@ -92,10 +92,6 @@ export const toRollout = (r: DomainRollout): Rollout => ({
 });
 
 // Ids are slugs: never a path or a query fragment.
-export const CycleId = z
-  .string()
-  .max(200)
-  .regex(/^cycle-[a-z0-9._-]+$/, 'an optimization id (cycle-<target>-<time>)');
 export const RolloutId = z
   .string()
   .min(1)

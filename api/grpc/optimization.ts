@@ -1,15 +1,15 @@
 /** llmopt.v1.OptimizationService over app/cycles.ts: start, read, list and cancel cycles; watch decisions. */
-import type { Caller, CycleDetail, CycleSummary } from '../../app/cycles';
+import type { CycleDetail, CycleSummary } from '../../app/cycles';
+import { callerOfIdentity } from '../lib/caller';
 import { AppError } from '../../domain/errors';
 import { TargetName } from '../../domain/model';
 import type { Optimization, OptimizationServiceServer } from '../../proto/gen/llmopt/v1/optimization';
-import type { Identity } from '../lib/permissions';
 import { temporalUiUrl } from '../lib/temporal-ui';
 import type { ApiDeps } from '../lib/types';
 import { parse, sleep, toDecision } from './common';
 import type { Guard } from './guard';
 
-const caller = ({ id, actor }: Identity): Caller => ({ id, actor });
+const caller = callerOfIdentity;
 
 export function optimizationService(deps: ApiDeps, guard: Guard, pollMs: number): OptimizationServiceServer {
   const { cycles } = deps.services;

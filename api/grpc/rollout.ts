@@ -1,9 +1,8 @@
 /** llmopt.v1.RolloutService over app/rollouts.ts: list, read, steer, revert and watch canary rollouts. */
 import { AppError } from '../../domain/errors';
 import { RolloutState, TargetName } from '../../domain/model';
-import type { Caller } from '../../app/rollouts';
+import { callerOfIdentity } from '../lib/caller';
 import type { RolloutServiceServer } from '../../proto/gen/llmopt/v1/rollout';
-import type { Identity } from '../lib/permissions';
 import type { ApiDeps } from '../lib/types';
 import { parse, RolloutId, sleep, toRollout } from './common';
 import type { Guard } from './guard';
@@ -26,7 +25,7 @@ async function stateful<T>(work: Promise<T>): Promise<T> {
 
 export function rolloutService(deps: ApiDeps, guard: Guard, pollMs: number): RolloutServiceServer {
   const { rollouts } = deps.services;
-  const caller = ({ id, actor }: Identity): Caller => ({ id, actor });
+  const caller = callerOfIdentity;
   const idOf = (req: { id: string }) => parse(RolloutId, req.id, 'id');
   const reasonOf = (req: { reason: string }) => (req.reason ? { reason: req.reason } : {});
   /** Runs the action, then answers with the rollout as stored now. */

@@ -13,7 +13,6 @@ import type {
 } from './optimizations.routes';
 
 /** Kept while api/routes/rollouts imports it from here; its home is api/lib/temporal-ui.ts. */
-export { temporalUiUrl } from '../../lib/temporal-ui';
 
 export function optimizationHandlers(deps: ApiDeps) {
   const { cycles } = deps.services;

@@ -1,10 +1,9 @@
 /** REST over app/rollouts.ts: the wire shapes and the caller's identity; the service decides. */
 import type { RouteHandler } from '@hono/zod-openapi';
-import type { Context } from 'hono';
-import type { Caller } from '../../../app/rollouts';
 import { decodeCursor, pageOf } from '../../lib/pagination';
 import type { ApiDeps, AppBindings } from '../../lib/types';
-import { temporalUiUrl } from '../optimizations/optimizations.handlers';
+import { callerOf } from '../../lib/caller';
+import { temporalUiUrl } from '../../lib/temporal-ui';
 import type {
   abortRollout,
   approveRollout,
@@ -24,12 +23,6 @@ const isCursor = (v: unknown): v is Cursor =>
   v !== null &&
   typeof (v as Cursor).createdAt === 'string' &&
   typeof (v as Cursor).id === 'string';
-
-/** The authenticated identity of the request (the security middleware refused anyone else). */
-const callerOf = (c: Context<AppBindings>): Caller => {
-  const { id, actor } = c.get('identity');
-  return { id, actor };
-};
 
 export function rolloutHandlers(deps: ApiDeps) {
   const { rollouts } = deps.services;
