@@ -31,8 +31,9 @@ export const INGEST_REFUSALS = [
 ] as const;
 export type IngestRefusal = (typeof INGEST_REFUSALS)[number];
 
-/** Counts what the front door turned away (platform/metrics.ts ingestCounters). */
+/** Counts what the front door acknowledged and what it turned away (platform/metrics.ts ingestCounters). */
 export interface IngestObserver {
+  accepted?(events: number): void;
   refused(reason: IngestRefusal, events: number): void;
 }
 
@@ -121,6 +122,19 @@ export interface IngestFront {
 }
 
 /**
+ * A batch none of whose events is valid ingested nothing and is refused as a whole, naming every
+ * event's problems: REST answers 422, gRPC INVALID_ARGUMENT. A batch with at least one valid event is
+ * accepted with the rejected ones listed.
+ */
+export function refuseIfNoneAccepted(result: { accepted: number; rejected: RejectedEvent[] }): void {
+  if (result.accepted === 0 && result.rejected.length > 0)
+    throw new AppError('validation', `all ${result.rejected.length} events were rejected`, {
+      issues: result.rejected.flatMap((r) => r.errors),
+      rejected: result.rejected,
+    });
+}
+
+/**
  * Rate-limits, validates and hands the valid events to the sink; throws AppError for whole-batch faults.
  * With the decoded body the items were split from, the sink may store that once (see RawBatch).
  */
@@ -167,6 +181,7 @@ export async function ingestItems(
         );
       throw err;
     }
+    front.observer?.accepted?.(outcome.accepted.length);
   }
   return { accepted: outcome.accepted.length, rejected: outcome.rejected };
 }

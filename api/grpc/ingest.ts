@@ -4,12 +4,14 @@
  * so a stream costs the memory of the messages in hand, not of the whole stream. A stream is
  * bounded in messages and bytes (GRPC_INGEST_STREAM_MAX_MESSAGES / _BYTES): past either it ends with
  * RESOURCE_EXHAUSTED saying how much was accepted (trailer `x-ingested-messages` on any error), and the
- * client sends the rest on a new stream. grpc-js reads ahead up to 16 messages of a stream (its object
+ * client sends the rest on a new stream. A message none of whose events is valid ends the stream with
+ * INVALID_ARGUMENT naming each event's problems (IngestBatch answers such a batch the same way, as REST
+ * answers 422), with the same trailer. grpc-js reads ahead up to 16 messages of a stream (its object
  * stream's high-water mark), each at most `grpc.max_receive_message_length` (API_MAX_BODY_BYTES).
  */
 import type * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../domain/errors';
-import { ingestItems } from '../../pipeline/front';
+import { ingestItems, refuseIfNoneAccepted } from '../../pipeline/front';
 import {
   IngestServiceService,
   type IngestBatchRequest,
@@ -44,9 +46,13 @@ export function ingestService(deps: ApiDeps, guard: Guard): IngestServiceServer 
     return deps.ingest;
   };
 
-  /** Ingests one message into `out`, its events numbered from `offset`. */
+  /** Ingests one message into `out`, its events numbered from `offset`; a message of only invalid events is refused, as REST refuses such a batch. */
   async function ingestInto(out: IngestResponse, b: IngestBatchRequest, identity: Identity, offset: number) {
     const r = await ingestItems(front(), identity.id, b.events);
+    refuseIfNoneAccepted({
+      accepted: r.accepted,
+      rejected: r.rejected.map((e) => ({ ...e, index: offset + e.index })),
+    });
     out.accepted += r.accepted;
     out.rejected += r.rejected.length;
     out.errors.push(

@@ -88,7 +88,7 @@ const client = <T extends grpc.Client>(
 
 async function newTarget() {
   const name = uniqueName('grpc');
-  expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+  expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
   return name;
 }
 
@@ -169,11 +169,11 @@ describe('ConfigService', () => {
     const seen = collect(stream, (items) => items.length >= 2);
     // Write only once the watcher holds version 1, so the push of version 2 is what is observed.
     await eventually(async () => received.length >= 1, { what: 'the current version pushed at once' });
-    const etag = (await call(sys.app, 'GET', `/v1/targets/${target}/config`)).headers.get('etag')!;
+    const etag = (await call(sys, 'GET', `/v1/targets/${target}/config`)).headers.get('etag')!;
     expect(
       (
         await call(
-          sys.app,
+          sys,
           'PUT',
           `/v1/targets/${target}/config`,
           { weights: { big: 5000, small: 5000 } },
@@ -310,6 +310,21 @@ describe('IngestService', () => {
       s.end();
     });
     expect(streamed).toMatchObject({ accepted: 3, rejected: 0 });
+    // A batch of only invalid events is refused as a whole, as REST refuses it with 422.
+    const refused = await unary(
+      ingest,
+      'ingestBatch',
+      { events: [{ ...event(target), latency_ms: 'slow' }] },
+      key,
+    ).then(
+      () => null,
+      (err: grpc.ServiceError) => err,
+    );
+    expect(refused?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(refused?.details).toContain('latency_ms');
+    expect(JSON.parse(String(refused?.metadata.get('x-field-errors')[0]))).toEqual([
+      expect.objectContaining({ path: '[0].latency_ms' }),
+    ]);
     await expect(
       unary(ingest, 'ingestBatch', { events: [event(target)] }, await sys.keyFor('analyst')),
     ).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { AppError } from '../../../domain/errors';
-import { decodeBody, ingestBody, type RejectedEvent } from '../../../pipeline/front';
+import { decodeBody, ingestBody, refuseIfNoneAccepted, type RejectedEvent } from '../../../pipeline/front';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 
 /** The caller's identity (API key, token subject or address) is the rate-limit source. */
@@ -13,12 +13,7 @@ export function ingestAnswer(
   c: Context<AppBindings>,
   result: { accepted: number; rejected: RejectedEvent[] },
 ): Response {
-  if (result.accepted === 0 && result.rejected.length > 0) {
-    throw new AppError('validation', `all ${result.rejected.length} events were rejected`, {
-      issues: result.rejected.flatMap((r) => r.errors),
-      rejected: result.rejected,
-    });
-  }
+  refuseIfNoneAccepted(result);
   return c.json(
     { accepted: result.accepted, rejected: result.rejected.length, errors: result.rejected },
     202,
