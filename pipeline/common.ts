@@ -15,8 +15,9 @@ import { createRedisDedup } from './adapters/redis-dedup';
 import type { IngestObserver, SourceLimiter } from './front';
 import { deadLetterReason, type DeadLetter } from './adapters/store';
 import { ingestCounters, type Metrics } from '../platform/metrics';
+import { shardMetrics } from '../platform/stage-metrics';
 import { createRedisJoinIndex } from './adapters/join-index';
-import type { ShardConfig, ShardDeps } from './core/shard';
+import type { ShardConfig, ShardDeps, ShardObserver } from './core/shard';
 
 export function shardConfig(env: Env): ShardConfig {
   return {
@@ -113,16 +114,22 @@ export function createPriceSource(db: Db, logger: Logger, intervalMs = 5_000) {
 }
 
 /**
- * What the ingest side reports to /metrics: refusals at the front door and dead letters by reason
- * (platform/metrics.ts ingestCounters), and each dead-lettered offset in the log with its reason.
+ * What the ingest side reports to /metrics: acknowledged events and refusals at the front door, dead
+ * letters by reason (platform/metrics.ts ingestCounters), each shard's claims and commits
+ * (platform/stage-metrics.ts), and each dead-lettered offset in the log with its reason.
  */
 export function ingestObservers(
   logger: Logger,
   metrics?: Metrics,
-): { observer?: IngestObserver; onDeadLetters: (letters: readonly DeadLetter[]) => void } {
+): {
+  observer?: IngestObserver;
+  shards?: ShardObserver;
+  onDeadLetters: (letters: readonly DeadLetter[]) => void;
+} {
   const counters = metrics && ingestCounters(metrics.registry);
   return {
-    ...(counters ? { observer: { refused: counters.refused } } : {}),
+    ...(counters ? { observer: { accepted: counters.accepted, refused: counters.refused } } : {}),
+    ...(metrics ? { shards: shardMetrics(metrics.registry) } : {}),
     onDeadLetters: (letters) => {
       const byReason = new Map<string, number>();
       for (const d of letters) {

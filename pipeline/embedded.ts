@@ -45,6 +45,8 @@ export interface EmbeddedPipelineOptions {
   guard?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** The dead letters each commit stored (metrics). */
   onDeadLetters?: ShardDeps['onDeadLetters'];
+  /** The shard's claims and commits (metrics); not carried into a shard thread. */
+  observer?: ShardDeps['observer'];
   /** The WAL's file system (node:fs unless a test injects faults). */
   walFs?: WalFs;
 }
@@ -255,6 +257,7 @@ export class EmbeddedPipeline extends WalPipeline {
       prices: this.opts.prices,
       ...this.opts.shared,
       ...(this.opts.onDeadLetters ? { onDeadLetters: this.opts.onDeadLetters } : {}),
+      ...(this.opts.observer ? { observer: this.opts.observer } : {}),
     });
     this.loop = new ShardLoop(processor, {
       flushIntervalMs: this.opts.flushIntervalMs,

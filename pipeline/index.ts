@@ -84,6 +84,7 @@ export async function startEmbeddedIngest(opts: {
     logger,
     guard: breaker.guard,
     onDeadLetters: observers.onDeadLetters,
+    ...(observers.shards ? { observer: observers.shards } : {}),
   });
   // Retired shards are adopted on this thread: rare, short, and they share this thread's dedup store.
   const pipelineFor = (name: string) => new EmbeddedPipeline(optionsFor(name));
@@ -191,7 +192,7 @@ export async function startIngestFront(opts: {
         maxFutureSkewMs: env.INGEST_MAX_FUTURE_SKEW_MS,
       },
       buckets: createSourceLimiter(env, opts.redis, opts.logger),
-      ...(opts.metrics ? { observer: { refused: ingestCounters(opts.metrics.registry).refused } } : {}),
+      ...(opts.metrics ? { observer: ingestCounters(opts.metrics.registry) } : {}),
     },
     checks: [sink.readiness()],
     // The stream process prices events; it refreshes its own book from the table.

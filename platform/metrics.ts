@@ -217,11 +217,37 @@ export function ingestCounters(registry: Registry) {
     'llmopt_ingest_dead_letters_total',
     'Events and messages sent to the ingest dead letters, by reason',
   );
+  const accepted = acceptedCounter(registry);
   return {
+    accepted: (n: number) => (accepted.pending += n),
     refused: (reason: string, n: number) => refused.inc({ reason }, n),
     deadLettered: (reason: string, n: number) => deadLettered.inc({ reason }, n),
   };
 }
+
+/**
+ * Events the front door made durable and acknowledged. Added to a plain number on the ingest path and
+ * handed to the counter at collection, like the deferred counters: no label work per batch.
+ */
+function acceptedCounter(registry: Registry): { pending: number } {
+  const name = 'llmopt_ingest_events_accepted_total';
+  const existing = ACCEPTED.get(registry);
+  if (existing) return existing;
+  const sum = { pending: 0 };
+  new Counter({
+    name,
+    help: 'Events the ingest front door made durable and acknowledged (202)',
+    registers: [registry],
+    collect() {
+      if (sum.pending === 0) return;
+      this.inc(sum.pending);
+      sum.pending = 0;
+    },
+  });
+  ACCEPTED.set(registry, sum);
+  return sum;
+}
+const ACCEPTED = new WeakMap<Registry, { pending: number }>();
 
 /** Why a gRPC call was refused at its authentication gate (a fixed set, so the label stays bounded). */
 export type GrpcAuthFailure =

@@ -34,6 +34,7 @@ import {
   shardConfig,
 } from '../common';
 import type { Metrics } from '../../platform/metrics';
+import { stageMetrics } from '../../platform/stage-metrics';
 import type { AcceptedEvent, IngestSink } from '../core/types';
 import { ShardProcessor, type IngestRecord, type TooLate } from '../core/shard';
 
@@ -182,7 +183,8 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
   const repo = createAggregatesRepo(db);
   const dedup = createDedup(env, opts.redis);
   const shared = createShardShared(env, logger, opts.redis);
-  const { onDeadLetters } = ingestObservers(logger, opts.metrics);
+  const { onDeadLetters, shards: observer } = ingestObservers(logger, opts.metrics);
+  const lag = opts.metrics && stageMetrics(opts.metrics.registry).stream.consumerLag;
   const prices = createPriceSource(db, logger);
   await prices.refresh();
   const shards = new Map<number, ShardProcessor>();
@@ -220,6 +222,7 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
       prices: prices.get,
       ...shared,
       onDeadLetters,
+      ...(observer ? { observer } : {}),
       deadLetter: (records: TooLate[]) =>
         deadLetter(
           partition,
@@ -318,6 +321,7 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
         await deadLetter(partition, poison);
         await shard.process(records);
         resolveOffset(String(records.at(-1)!.offset));
+        lag?.set({ partition }, Math.max(0, Number(batch.highWatermark) - shard.nextOffset));
         // Queued behind this batch on the partition's lane rather than awaited: the consumer fetches on
         // while the commit is in flight, and this partition's next batch waits for it.
         if (Date.now() - (lastFlush.get(partition) ?? 0) >= env.INGEST_FLUSH_INTERVAL_MS)

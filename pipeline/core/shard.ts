@@ -79,6 +79,23 @@ export interface ShardDeps {
   onHotError?: (err: unknown) => void;
   /** The dead letters a commit stored (metrics, logs). */
   onDeadLetters?: (letters: readonly DeadLetter[]) => void;
+  /** Told of each claim and each commit (platform/stage-metrics.ts shardMetrics). */
+  observer?: ShardObserver;
+}
+
+/** What a shard reports for /metrics: counts are of committed work, so a rewind never counts twice. */
+export interface ShardObserver {
+  claimed(shard: string): void;
+  committed(report: {
+    shard: string;
+    seconds: number;
+    events: number;
+    duplicates: number;
+    late: number;
+    tooLate: number;
+    watermark: number | null;
+  }): void;
+  commitFailed(shard: string): void;
 }
 
 /**
@@ -126,6 +143,14 @@ export class ShardProcessor {
   private deadLetters: DeadLetter[] = [];
   private tooLateOut: TooLate[] = [];
   private uncommitted = 0;
+  /** Late events (behind the watermark, within the lateness bound) counted since the last commit. */
+  private late = 0;
+  /** The counters of the last commit, from which each commit's report counts. */
+  private reported: Pick<Checkpoint, 'events' | 'duplicates' | 'tooLate'> = {
+    events: 0,
+    duplicates: 0,
+    tooLate: 0,
+  };
   /** Requests remembered since the last commit, for the shared join index. */
   private joinOut: [string, Joined][] = [];
   /** Requests found in the shared join index for the batch being processed. */
@@ -160,6 +185,7 @@ export class ShardProcessor {
     await this.restore(claimed);
     this.unflushed = [];
     this.stale = false;
+    this.deps.observer?.claimed(this.shard);
     return claimed.nextOffset;
   }
 
@@ -186,6 +212,8 @@ export class ShardProcessor {
       duplicates: claimed.duplicates,
       tooLate: claimed.tooLate,
     };
+    this.reported = { events: claimed.events, duplicates: claimed.duplicates, tooLate: claimed.tooLate };
+    this.late = 0;
     this.engine = new WindowEngine<AggregateState>({
       spec: { kind: 'tumbling', sizeMs: this.config.windowMs },
       maxOutOfOrdernessMs: this.config.maxOutOfOrdernessMs,
@@ -467,6 +495,8 @@ export class ShardProcessor {
     this.joinOut = [];
     this.finalized = [];
     const uncommitted = this.uncommitted;
+    const late = this.late;
+    const started = performance.now();
     try {
       if (tooLate.length > 0 && this.deps.deadLetter) await this.deps.deadLetter(tooLate);
       // Before the offset moves past these requests, so a committed request is always findable.
@@ -488,9 +518,25 @@ export class ShardProcessor {
       this.finalized = [...finalized, ...this.finalized];
       // Changes made since the snapshot are newer: they win over the failed ones of the same event.
       this.pendingOut = new Map([...pendingOut, ...this.pendingOut]);
+      this.deps.observer?.commitFailed(this.shard);
       throw err;
     }
     this.uncommitted -= uncommitted;
+    this.late -= late;
+    this.deps.observer?.committed({
+      shard: this.shard,
+      seconds: (performance.now() - started) / 1000,
+      events: checkpoint.events - this.reported.events,
+      duplicates: checkpoint.duplicates - this.reported.duplicates,
+      late,
+      tooLate: checkpoint.tooLate - this.reported.tooLate,
+      watermark: checkpoint.watermark,
+    });
+    this.reported = {
+      events: checkpoint.events,
+      duplicates: checkpoint.duplicates,
+      tooLate: checkpoint.tooLate,
+    };
     this.unflushed = this.unflushed.filter((r) => r.offset >= checkpoint.nextOffset);
     if (deadLetters.length > 0) this.deps.onDeadLetters?.(deadLetters);
     // Readers learn of the change; a failure here only delays it (cache TTLs), the commit stands.
@@ -605,6 +651,7 @@ export class ShardProcessor {
       this.recordTooLate(r);
       return false;
     }
+    if (arrival === 'late') this.late++;
     return true;
   }
 
