@@ -37,6 +37,8 @@ import { decisionsRouter } from './routes/decisions/decisions.index';
 import { promptProposalsRouter } from './routes/prompt-proposals/prompt-proposals.index';
 import { schedulesRouter } from './routes/schedules/schedules.index';
 import { docsRouter } from './routes/docs/docs.index';
+import { providersRouter } from './routes/providers/providers.index';
+import { gatewayRouter } from './routes/gateway/gateway.index';
 
 export const API_VERSION = '0.1.0';
 
@@ -135,6 +137,8 @@ export function createApp(deps: ApiDeps) {
   app.route('/', promptProposalsRouter(deps));
   app.route('/', schedulesRouter(deps));
   app.route('/', analysisRouter(deps));
+  app.route('/', providersRouter(deps));
+  app.route('/', gatewayRouter(deps));
 
   // Generated once (the routes are fixed by now), with Idempotency-Key on every POST that starts work.
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;

@@ -25,6 +25,7 @@ import { createIdempotencyRepo, type IdempotencyRepo } from '../adapters/db/repo
 import { createIntegrationsRepo, type IntegrationsRepo } from '../adapters/db/repos/integrations';
 import { createJudgeRepo, type JudgeRepo } from '../adapters/db/repos/judge';
 import { createPricesRepo, type PricesRepo } from '../adapters/db/repos/prices';
+import { createProvidersRepo, type ProvidersRepo } from '../adapters/db/repos/providers';
 import { createRolloutsRepo, type RolloutsRepo } from '../adapters/db/repos/rollouts';
 import { createTargetCatalogRepo, type TargetCatalogRepo } from '../adapters/db/repos/target-catalog';
 import { createTargetsRepo, type TargetsRepo } from '../adapters/db/repos/targets';
@@ -61,6 +62,8 @@ export interface Repos {
   analysisReports: AnalysisReportsRepo;
   domainEvents: DomainEventsRepo;
   prices: PricesRepo;
+  /** Providers the gateway calls; their API keys sealed and opened with the container's secret box. */
+  providers: ProvidersRepo;
   /** Stored window aggregates and dead letters (pipeline/adapters/store.ts). */
   aggregates: AggregatesRepo;
 }
@@ -167,6 +170,7 @@ function createRepos(db: Db, secrets: SecretBox, targets: TargetsRepo = createTa
     analysisReports: createAnalysisReportsRepo(db),
     domainEvents: createDomainEventsRepo(db),
     prices: createPricesRepo(db),
+    providers: createProvidersRepo(db, secrets),
     aggregates: createAggregatesRepo(db),
   };
 }

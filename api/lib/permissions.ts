@@ -33,6 +33,8 @@ export const PERMISSIONS = [
   'dead_letters:replay',
   'system:metrics',
   'system:docs',
+  'providers:manage',
+  'gateway:invoke',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -42,7 +44,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   /** Everything, including API keys. */
   admin: PERMISSIONS,
   /** Runs the optimizer day to day: changes targets and configs, decides, steers rollouts. */
-  operator: PERMISSIONS.filter((p) => p !== 'api_keys:manage'),
+  // Providers hold credentials of the company's LLM accounts and may point at private addresses: admins only.
+  operator: PERMISSIONS.filter((p) => p !== 'api_keys:manage' && p !== 'providers:manage'),
   /** Reads everything except the audit log; changes nothing. */
   analyst: [
     // Dead letters hold whole payloads (feedback comments, attributes): operators' business.
@@ -50,8 +53,8 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'system:metrics',
     'system:docs',
   ],
-  /** Applications: send telemetry and read the routing config they serve from. */
-  ingest: ['events:ingest', 'config:read', 'system:docs'],
+  /** Applications: send telemetry, read the routing config they serve from, call LLMs through the gateway. */
+  ingest: ['events:ingest', 'config:read', 'system:docs', 'gateway:invoke'],
 };
 
 /** `public` routes need no identity; `docs`/`metrics` are public when API_PUBLIC_DOCS/_METRICS say so. */
@@ -175,6 +178,16 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('DELETE', '/v1/api-keys/{id}', 'api_keys:manage'),
 
   r('GET', '/v1/audit', 'audit:read'),
+
+  r('GET', '/v1/providers', 'providers:manage'),
+  r('GET', '/v1/providers/{name}', 'providers:manage'),
+  r('PUT', '/v1/providers/{name}', 'providers:manage'),
+  r('DELETE', '/v1/providers/{name}', 'providers:manage'),
+
+  // The gateway speaks the providers' wire formats under their own paths.
+  r('POST', '/gateway/openai/v1/chat/completions', 'gateway:invoke'),
+  r('GET', '/gateway/openai/v1/models', 'gateway:invoke'),
+  r('POST', '/gateway/anthropic/v1/messages', 'gateway:invoke'),
 ];
 
 export interface MatchedRule {

@@ -43,7 +43,8 @@ export function audit(deps: {
     if (!MUTATING.has(c.req.method)) return next();
     await next();
     const matched = deps.match(c.req.method, c.req.path);
-    if (matched?.rule.access === 'events:ingest') return;
+    // Calls through the gateway are traffic (recorded as llm.request telemetry), not changes.
+    if (matched?.rule.access === 'events:ingest' || matched?.rule.access === 'gateway:invoke') return;
     const outcome = outcomeOf(c.res.status);
     if (!outcome) return;
     const identity = c.get('identity');
