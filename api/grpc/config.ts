@@ -1,37 +1,30 @@
-/** llmopt.v1.ConfigService: the routing config an application serves, read once or watched. */
-import { AppError } from '../../domain/errors';
+/** llmopt.v1.ConfigService over app/targets.ts: the routing config an application serves, read once or watched. */
+import { configEtag, createTargetsService } from '../../app/targets';
 import { SegmentName, TargetName } from '../../domain/model';
 import { DEFAULT_SEGMENT } from '../../domain/names';
 import type { ConfigServiceServer } from '../../proto/gen/llmopt/v1/config';
 import type { ApiDeps } from '../lib/types';
-import { configEtag } from '../routes/targets/config-read';
 import { parse, sleep, toConfig } from './common';
 import type { Guard } from './guard';
 
 export function configService(deps: ApiDeps, guard: Guard, pollMs: number): ConfigServiceServer {
-  const readConfig = async (target: string, segment: string) => {
-    const cached = deps.caches?.routingConfigs;
-    return cached ? cached.get(target, segment) : deps.repos.targets.currentConfig(target, segment);
-  };
-  const requireConfig = async (target: string, segment: string) => {
-    const cfg = await readConfig(target, segment);
-    if (cfg) return cfg;
-    await deps.repos.targets.require(target);
-    throw new AppError('not_found', `segment "${segment}" of target "${target}" not found`);
-  };
+  // Over the server's own repositories and cache, as the REST routes (targets.index.ts) are.
+  const targets = createTargetsService(deps);
+  const inputOf = (req: { target: string; segment: string }) => ({
+    target: parse(TargetName, req.target, 'target'),
+    segment: parse(SegmentName, req.segment || DEFAULT_SEGMENT, 'segment'),
+  });
   return {
     getRoutingConfig: guard.unary(async (req) => {
-      const target = parse(TargetName, req.target, 'target');
-      const segment = parse(SegmentName, req.segment || DEFAULT_SEGMENT, 'segment');
-      return toConfig(await requireConfig(target, segment));
+      const { target, segment } = inputOf(req);
+      return toConfig(await targets.config(target, segment));
     }),
     watchRoutingConfig: guard.serverStream(async (req, _id, emit, alive) => {
-      const target = parse(TargetName, req.target, 'target');
-      const segment = parse(SegmentName, req.segment || DEFAULT_SEGMENT, 'segment');
+      const { target, segment } = inputOf(req);
       // Compared by ETag, not by version: a target deleted and created again starts over at version 1.
       let etag = '';
       while (alive()) {
-        const cfg = await requireConfig(target, segment);
+        const cfg = await targets.config(target, segment);
         const current = configEtag(cfg);
         if (current !== etag) {
           etag = current;

@@ -1,7 +1,8 @@
+/** REST of API keys over app/keys.ts. */
 import type { RouteHandler } from '@hono/zod-openapi';
-import { notFound } from '../../../domain/errors';
+import type { KeysService } from '../../../app/keys';
 import type { ApiKeyRecord } from '../../../adapters/db/repos/api-keys';
-import type { Security } from '../../middleware/security';
+import { callerOf } from '../../lib/caller';
 import { isRole } from '../../lib/permissions';
 import { decodeCursor, encodeCursor } from '../../lib/pagination';
 import type { AppBindings } from '../../lib/types';
@@ -19,19 +20,9 @@ const isCursor = (v: unknown): v is Cursor =>
 /** Roles outside today's set (from a newer release) are not shown rather than failing the response. */
 const toApi = (r: ApiKeyRecord) => ({ ...r, roles: r.roles.filter(isRole) });
 
-export function apiKeyHandlers(security: Security) {
-  const { apiKeys } = security.repos;
-
+export function apiKeyHandlers(keys: KeysService) {
   const create: RouteHandler<typeof createApiKey, AppBindings> = async (c) => {
-    const body = c.req.valid('json');
-    const { key, record } = await apiKeys.create({
-      name: body.name,
-      roles: body.roles,
-      createdBy: c.get('identity').id,
-      expiresAt: body.expires_at ?? null,
-    });
-    // A replica that cached this prefix as unknown (someone probed it) learns that it exists now.
-    await security.announceKeyChange(record.prefix);
+    const { key, record } = await keys.create(callerOf(c), c.req.valid('json'));
     c.get('logger').info({ key: record.prefix, roles: record.roles }, 'API key created');
     return c.json({ ...toApi(record), key }, 201, {
       location: `/v1/api-keys/${record.id}`,
@@ -41,11 +32,10 @@ export function apiKeyHandlers(security: Security) {
 
   const list: RouteHandler<typeof listApiKeys, AppBindings> = async (c) => {
     const { limit, cursor, include_revoked } = c.req.valid('query');
-    const before = decodeCursor(cursor, isCursor);
-    const items = await apiKeys.list({
+    const items = await keys.list({
       limit: limit + 1,
       includeRevoked: include_revoked === 'true',
-      ...(before ? { before } : {}),
+      before: decodeCursor(cursor, isCursor),
     });
     const page = items.slice(0, limit);
     const last = page.at(-1);
@@ -59,19 +49,11 @@ export function apiKeyHandlers(security: Security) {
     );
   };
 
-  const get: RouteHandler<typeof getApiKey, AppBindings> = async (c) => {
-    const { id } = c.req.valid('param');
-    const record = await apiKeys.get(id);
-    if (!record) throw notFound(`API key "${id}"`);
-    return c.json(toApi(record), 200);
-  };
+  const get: RouteHandler<typeof getApiKey, AppBindings> = async (c) =>
+    c.json(toApi(await keys.get(c.req.valid('param').id)), 200);
 
   const revoke: RouteHandler<typeof revokeApiKey, AppBindings> = async (c) => {
-    const { id } = c.req.valid('param');
-    const record = await apiKeys.revoke(id);
-    if (!record) throw notFound(`API key "${id}"`);
-    // Every replica stops accepting it within a second (invalidation bus), this one at once.
-    await security.announceKeyChange(record.prefix);
+    const record = await keys.revoke(callerOf(c), c.req.valid('param').id);
     c.get('logger').info({ key: record.prefix }, 'API key revoked');
     return c.json(toApi(record), 200);
   };

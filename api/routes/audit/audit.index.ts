@@ -1,6 +1,8 @@
+/** REST of the audit log over app/audit.ts. */
 import type { RouteHandler } from '@hono/zod-openapi';
+import { createAuditService } from '../../../app/audit';
 import type { Security } from '../../middleware/security';
-import { decodeCursor, encodeCursor } from '../../lib/pagination';
+import { decodeCursor, pageOf } from '../../lib/pagination';
 import { createRouter } from '../../lib/router';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import { listAudit } from './audit.routes';
@@ -8,22 +10,13 @@ import { listAudit } from './audit.routes';
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 
 export function auditRouter(_deps: ApiDeps, security: Security) {
+  // The log the audit middleware writes (security.repos.audit), read back.
+  const audit = createAuditService({ repos: security.repos });
   const list: RouteHandler<typeof listAudit, AppBindings> = async (c) => {
-    const q = c.req.valid('query');
-    const beforeId = decodeCursor(q.cursor, isId);
-    const items = await security.repos.audit.list({
-      limit: q.limit + 1,
-      ...(q.actor ? { actor: q.actor } : {}),
-      ...(q.action ? { action: q.action } : {}),
-      ...(q.resource ? { resourcePrefix: q.resource } : {}),
-      ...(q.outcome ? { outcome: q.outcome } : {}),
-      ...(q.since ? { since: q.since } : {}),
-      ...(q.until ? { until: q.until } : {}),
-      ...(beforeId ? { beforeId } : {}),
-    });
-    const page = items.slice(0, q.limit);
+    const { cursor, ...q } = c.req.valid('query');
+    const items = await audit.list({ ...q, limit: q.limit + 1, beforeId: decodeCursor(cursor, isId) });
     return c.json(
-      { items: page, next_cursor: items.length > q.limit ? encodeCursor(page.at(-1)!.id) : null },
+      pageOf(items, q.limit, (e) => e.id),
       200,
     );
   };

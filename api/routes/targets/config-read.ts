@@ -15,14 +15,14 @@
  * the same rate-limit cell. Anything else -- a refusal, a miss, a CORS request, a Host that Hono would
  * question -- goes to Hono untouched, before a cell is spent, so nothing is decided twice.
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { registeredDeferredCounter } from '../../../platform/metrics';
 import type { Context } from 'hono';
-import { type RoutingConfig } from '../../../domain/model';
+// The config's JSON and ETag, computed once per version, are the use case's: the same for every door.
+import { serializedConfig } from '../../../app/targets';
 import { commonHeaderList, requestIdOf } from '../../lib/headers';
-import { rolesGrant, type Permission } from '../../lib/permissions';
+import { PERMISSIONS, rolesGrant, type Permission } from '../../lib/permissions';
 import { validationHook } from '../../lib/problem';
 import type { RequestInstruments } from '../../lib/request-metrics';
 import { TargetParam } from '../../lib/schemas';
@@ -42,45 +42,6 @@ const fastPathCounter = (registry: Registry) =>
     help: 'Requests answered from memory in front of the Hono app (api/server.ts), by route',
     labelNames: ['route'],
   });
-
-interface Serialized {
-  body: string;
-  bytes: Buffer;
-  length: string;
-  etag: string;
-}
-
-/**
- * The JSON and ETag of a routing config, computed once per config object: the cache hands out the same
- * object until a new version replaces it, so a poll costs a WeakMap lookup instead of a JSON.stringify.
- */
-const SERIALIZED = new WeakMap<RoutingConfig, Serialized>();
-export function serializedConfig(cfg: RoutingConfig): Serialized {
-  let s = SERIALIZED.get(cfg);
-  if (!s) {
-    const body = JSON.stringify(cfg);
-    const bytes = Buffer.from(body);
-    const digest = createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
-    s = { body, bytes, length: String(bytes.length), etag: `"v${cfg.version}.${digest}"` };
-    SERIALIZED.set(cfg, s);
-  }
-  return s;
-}
-
-/**
- * The ETag of a routing config: its version and a digest of the exact JSON served (a strong validator).
- * The version alone repeats: a target deleted and created again starts over at version 1, and a poller
- * holding the old lifetime's ETag would be told "not modified" about a different config. The digest
- * covers every field, creation time included, so a 304 means the very same answer. Taken in If-None-Match
- * here and by the SDK, and in If-Match by PUT .../config (`configEtagVersion`).
- */
-export const configEtag = (cfg: RoutingConfig): string => serializedConfig(cfg).etag;
-
-/** The version an ETag of `configEtag` names, or undefined when the value is no such ETag. */
-export function configEtagVersion(etag: string): number | undefined {
-  const m = /^(?:W\/)?"v(\d{1,9})\.[A-Za-z0-9_-]{22}"$/.exec(etag.trim());
-  return m ? Number(m[1]) : undefined;
-}
 
 export type ConfigInput = { target: string; segment: string; /** routingConfigKey of the two */ key: string };
 
@@ -160,9 +121,11 @@ export function createConfigReadFastPath(
   if (!cache) return undefined; // every read goes to the repository: nothing to answer from memory
   // The permission the table gives this route, read from the table itself.
   const access = security.match('GET', CONFIG_ROUTE.replace(':target', 'x'))?.rule.access;
-  if (access === undefined || access === 'public' || access.startsWith('system:'))
+  // A permission a caller's roles grant: not `public`, nor one any identity has, nor a system one.
+  const isPermission = (a: string): a is Permission => (PERMISSIONS as readonly string[]).includes(a);
+  if (access === undefined || !isPermission(access) || access.startsWith('system:'))
     throw new Error(`the permission table has no caller permission for GET ${CONFIG_ROUTE}`);
-  const permission: Permission = access;
+  const permission = access;
   const cors = (deps.env.API_CORS_ORIGINS ?? '').trim() !== '';
   const { env } = deps;
   const observed = instruments.route('GET', CONFIG_ROUTE);

@@ -1,3 +1,4 @@
+import { createTargetsService } from '../../../app/targets';
 import { createRouter } from '../../lib/router';
 import type { ApiDeps } from '../../lib/types';
 import { targetHandlers } from './targets.handlers';
@@ -6,8 +7,11 @@ import { targetAdminHandlers } from './target-admin.handlers';
 import * as admin from './target-admin.routes';
 
 export function targetsRouter(deps: ApiDeps) {
-  const h = targetHandlers(deps);
-  const a = targetAdminHandlers(deps);
+  // Over this app's own repositories and cache, not the container's service: an API replica (or a test
+  // standing one up beside another) serves from its own routing-config cache, which its fast path reads.
+  const targets = createTargetsService(deps);
+  const h = targetHandlers(targets);
+  const a = targetAdminHandlers(targets);
   const router = createRouter();
   // The hottest read validates its input itself, memoized (targets.handlers.ts): the contract is
   // documented as declared, but no per-request zod validator middleware runs in front of it.
