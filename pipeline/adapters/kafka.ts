@@ -34,7 +34,7 @@ import {
   shardConfig,
 } from '../common';
 import type { Metrics } from '../../platform/metrics';
-import { stageMetrics } from '../../platform/stage-metrics';
+import { streamMetrics } from '../../platform/stage-metrics';
 import type { AcceptedEvent, IngestSink } from '../core/types';
 import { ShardProcessor, type IngestRecord, type TooLate } from '../core/shard';
 
@@ -184,7 +184,7 @@ export async function startKafkaStream(opts: StreamOptions): Promise<RunningStre
   const dedup = createDedup(env, opts.redis);
   const shared = createShardShared(env, logger, opts.redis);
   const { onDeadLetters, shards: observer } = ingestObservers(logger, opts.metrics);
-  const lag = opts.metrics && stageMetrics(opts.metrics.registry).stream.consumerLag;
+  const lag = opts.metrics && streamMetrics(opts.metrics.registry).consumerLag;
   const prices = createPriceSource(db, logger);
   await prices.refresh();
   const shards = new Map<number, ShardProcessor>();
