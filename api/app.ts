@@ -37,6 +37,8 @@ import { decisionsRouter } from './routes/decisions/decisions.index';
 import { promptProposalsRouter } from './routes/prompt-proposals/prompt-proposals.index';
 import { schedulesRouter } from './routes/schedules/schedules.index';
 import { docsRouter } from './routes/docs/docs.index';
+import { adminRouter } from './routes/admin/admin.index';
+import { meRouter } from './routes/me/me.index';
 import { providersRouter } from './routes/providers/providers.index';
 import { gatewayRouter } from './routes/gateway/gateway.index';
 
@@ -137,6 +139,8 @@ export function createApp(deps: ApiDeps) {
   app.route('/', promptProposalsRouter(deps));
   app.route('/', schedulesRouter(deps));
   app.route('/', analysisRouter(deps));
+  app.route('/', adminRouter(deps));
+  app.route('/', meRouter());
   app.route('/', providersRouter(deps));
   app.route('/', gatewayRouter(deps));
 

@@ -44,6 +44,10 @@ import { createSettingsResolver, type SettingsResolver } from './integration-set
 import { createCyclesService, type CyclesService } from './cycles';
 import { createDecisionsService, type DecisionsService } from './decisions';
 import { createRolloutsService, type RolloutsService } from './rollouts';
+import { createAdminService, type AdminService } from './admin';
+import { createIntegrationsService, type IntegrationsService } from './integrations';
+import { createSchedulesService, type SchedulesService } from './schedules';
+import { createWebhooksService, type WebhooksService } from './webhooks';
 
 /** Every repository of the process, each created once over the process's pool. */
 export interface Repos {
@@ -129,6 +133,11 @@ export interface Services {
   cycles: CyclesService;
   decisions: DecisionsService;
   rollouts: RolloutsService;
+  schedules: SchedulesService;
+  webhooks: WebhooksService;
+  /** Without an outbound path: the API hands its own in to send test messages. */
+  integrations: IntegrationsService;
+  admin: AdminService;
 }
 
 /** A container composed with `temporal: true`: the client, and the services that start and steer runs. */
@@ -136,13 +145,20 @@ export type ContainerWithTemporal = Container & { temporal: Client; services: Se
 
 /** The use-case services over one Temporal client (a test steering runs on its own server builds them again). */
 export function createServices(
-  c: Pick<Container, 'repos' | 'taskQueues' | 'env' | 'logger'> & { temporal: Client },
+  c: Pick<Container, 'repos' | 'taskQueues' | 'env' | 'logger' | 'db' | 'secrets' | 'bus' | 'redis'> & {
+    temporal: Client;
+  },
 ): Services {
   const { repos, temporal, taskQueues, env, logger } = c;
+  const cycles = createCyclesService({ repos, temporal, taskQueues, env, logger });
   return {
-    cycles: createCyclesService({ repos, temporal, taskQueues, env, logger }),
+    cycles,
     decisions: createDecisionsService({ repos, temporal }),
     rollouts: createRolloutsService({ repos, temporal, taskQueues, env, logger }),
+    schedules: createSchedulesService({ repos, temporal, cycles }),
+    webhooks: createWebhooksService({ repos, temporal, taskQueues, env, logger }),
+    integrations: createIntegrationsService({ db: c.db, repos, secrets: c.secrets, env, logger }),
+    admin: createAdminService({ db: c.db, temporal, logger, bus: c.bus, redis: c.redis }),
   };
 }
 
@@ -265,7 +281,19 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
     };
 
     const taskQueues = opts.taskQueues ?? taskQueuesOf(env);
-    const services = temporal ? createServices({ repos, temporal, taskQueues, env, logger }) : undefined;
+    const services = temporal
+      ? createServices({
+          repos,
+          temporal,
+          taskQueues,
+          env,
+          logger,
+          db,
+          secrets,
+          ...(shared ? { bus: shared.bus } : {}),
+          ...(shared?.redis ? { redis: shared.redis } : {}),
+        })
+      : undefined;
     return {
       env,
       logger,

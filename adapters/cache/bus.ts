@@ -37,6 +37,12 @@ export interface InvalidationBus {
 
 export const INVALIDATION_CHANNEL = 'llmopt:cache:invalidate';
 
+/**
+ * The namespace of "drop everything": every cache of every process that hears it empties its first tier
+ * (an operator's flush, POST /v1/admin/cache/flush). The key is ignored.
+ */
+export const FLUSH_ALL_NS = 'cache:flush-all';
+
 /** Single-process bus: synchronous delivery to local subscribers. */
 export function createLocalBus(): InvalidationBus {
   const emitter = new EventEmitter();

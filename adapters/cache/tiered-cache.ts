@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { registeredDeferredCounter } from '../../platform/metrics';
 import type { Logger } from '../../platform/logger';
-import type { InvalidationBus } from './bus';
+import { FLUSH_ALL_NS, type InvalidationBus } from './bus';
 
 export interface TieredCacheOptions<V extends object> {
   /** Namespace of keys and invalidations, e.g. "routing-config". */
@@ -106,11 +106,14 @@ export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>)
   }
 
   const unsubscribe = bus.subscribe(ns, (m) => evict(m.key, m.version));
-  const unresync = bus.onResync(() => {
+  const dropAll = () => {
     l1.clear();
     inflight.clear();
     for (const k of epochs.keys()) epochs.set(k, (epochs.get(k) ?? 0) + 1);
-  });
+  };
+  const unresync = bus.onResync(dropAll);
+  // An operator's flush reaches every process through the bus, as a missed message would be handled.
+  const unflush = bus.subscribe(FLUSH_ALL_NS, dropAll);
 
   async function readL2(key: string): Promise<V | undefined> {
     if (!redis) return undefined;
@@ -195,6 +198,7 @@ export function createTieredCache<V extends object>(opts: TieredCacheOptions<V>)
     close() {
       unsubscribe();
       unresync();
+      unflush();
       l1.clear();
     },
   };

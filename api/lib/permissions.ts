@@ -35,6 +35,8 @@ export const PERMISSIONS = [
   'system:docs',
   'providers:manage',
   'gateway:invoke',
+  /** Operating the whole installation: its figures, flushing every cache (admins only). */
+  'system:admin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -45,7 +47,9 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
   /** Runs the optimizer day to day: changes targets and configs, decides, steers rollouts. */
   // Providers hold credentials of the company's LLM accounts and may point at private addresses: admins only.
-  operator: PERMISSIONS.filter((p) => p !== 'api_keys:manage' && p !== 'providers:manage'),
+  operator: PERMISSIONS.filter(
+    (p) => p !== 'api_keys:manage' && p !== 'providers:manage' && p !== 'system:admin',
+  ),
   /** Reads everything except the audit log; changes nothing. */
   analyst: [
     // Dead letters hold whole payloads (feedback comments, attributes): operators' business.
@@ -57,8 +61,11 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   ingest: ['events:ingest', 'config:read', 'system:docs', 'gateway:invoke'],
 };
 
-/** `public` routes need no identity; `docs`/`metrics` are public when API_PUBLIC_DOCS/_METRICS say so. */
-export type Access = Permission | 'public';
+/**
+ * `public` routes need no identity; `docs`/`metrics` are public when API_PUBLIC_DOCS/_METRICS say so;
+ * `authenticated` routes need an identity, whatever its roles (the caller's own identity).
+ */
+export type Access = Permission | 'public' | 'authenticated';
 
 export interface RouteRule {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -168,6 +175,8 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/v1/integrations/{kind}', 'webhooks:read'),
   r('PUT', '/v1/integrations/{kind}', 'webhooks:write'),
   r('DELETE', '/v1/integrations/{kind}', 'webhooks:write'),
+  // A test message goes where notifications go, with their secrets: who may configure may test.
+  r('POST', '/v1/integrations/{kind}/test', 'webhooks:write'),
   // Callers authenticated by their own signatures (Slack v0, X-Hub-Signature-256), checked by the handler.
   r('POST', '/v1/slack/commands', 'public'),
   r('POST', '/v1/github/webhooks', 'public'),
@@ -178,6 +187,10 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('DELETE', '/v1/api-keys/{id}', 'api_keys:manage'),
 
   r('GET', '/v1/audit', 'audit:read'),
+
+  r('GET', '/v1/me', 'authenticated'),
+  r('GET', '/v1/admin/stats', 'system:admin'),
+  r('POST', '/v1/admin/cache/flush', 'system:admin'),
 
   r('GET', '/v1/providers', 'providers:manage'),
   r('GET', '/v1/providers/{name}', 'providers:manage'),

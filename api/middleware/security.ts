@@ -256,8 +256,8 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
           limitHeaders,
         );
       }
-      const permission = matched.rule.access as Exclude<typeof access, 'public' | undefined>;
-      if (!rolesGrant(identity!.roles, permission)) {
+      const permission = matched.rule.access as Exclude<typeof access, 'public' | 'authenticated' | undefined>;
+      if (matched.rule.access !== 'authenticated' && !rolesGrant(identity!.roles, permission)) {
         const roles = identity!.roles.length > 0 ? identity!.roles.join(', ') : 'no role';
         return withHeaders(
           problem(c, 'forbidden', `${roles} lacks the permission "${permission}"`, {

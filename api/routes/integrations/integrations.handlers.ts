@@ -1,130 +1,58 @@
+/** REST of integration settings, their test message and the judge's samples: the wire format over app/integrations.ts. */
 import type { RouteHandler } from '@hono/zod-openapi';
-import { AppError, notFound } from '../../../domain/errors';
-import { createIntegrationsRepo, publicView } from '../../../adapters/db/repos/integrations';
-import { withTransaction } from '../../../adapters/db/pool';
-import {
-  IntegrationSchemas,
-  judgeSampleRate,
-  sampledForJudge,
-  secretsMovedBy,
-} from '../../../app/integration-settings';
-import { checkDestination, destinationPolicy, DestinationRefused } from '../../../platform/outbound';
-import { zodIssues } from '../../lib/problem';
+import { createIntegrationsService } from '../../../app/integrations';
+import { callerOf } from '../../lib/caller';
 import type { ApiDeps, AppBindings } from '../../lib/types';
+import { createOutboundTester } from './outbound-test';
 import type * as routes from './integrations.routes';
 
-/** Settings and secrets that are URLs we will call: checked against the destination rules. */
-const URL_FIELDS = [
-  ['settings', 'api_base_url'],
-  ['settings', 'base_url'],
-  ['secrets', 'webhook_url'],
-] as const;
-
 export function integrationHandlers(deps: ApiDeps) {
-  const repo = deps.repos.integrations;
-  const destinations = destinationPolicy(deps.env);
+  // Over the app's own settings (allowed destinations), with the outbound path only the API hands in.
+  const service = createIntegrationsService({
+    ...deps,
+    outbound: createOutboundTester({
+      env: deps.env,
+      settings: deps.settings,
+      integrations: deps.repos.integrations,
+    }),
+  });
 
-  const list: RouteHandler<typeof routes.listIntegrations, AppBindings> = async (c) => {
-    return c.json({ items: (await repo.list()).map(publicView) }, 200);
-  };
+  const list: RouteHandler<typeof routes.listIntegrations, AppBindings> = async (c) =>
+    c.json({ items: await service.list(callerOf(c)) }, 200);
 
-  const get: RouteHandler<typeof routes.getIntegration, AppBindings> = async (c) => {
-    const { kind } = c.req.valid('param');
-    const r = await repo.get(kind);
-    if (!r) throw notFound(`integration "${kind}"`);
-    return c.json(publicView(r), 200);
-  };
+  const get: RouteHandler<typeof routes.getIntegration, AppBindings> = async (c) =>
+    c.json(await service.get(callerOf(c), c.req.valid('param').kind), 200);
 
   const put: RouteHandler<typeof routes.putIntegration, AppBindings> = async (c) => {
     const { kind } = c.req.valid('param');
-    const body = c.req.valid('json');
-    const schema = IntegrationSchemas[kind];
-    const settings = schema.settings.safeParse(body.settings);
-    const secrets = schema.secrets.safeParse(body.secrets);
-    const issues = [
-      ...(settings.success ? [] : zodIssues(settings.error, ['settings'])),
-      ...(secrets.success ? [] : zodIssues(secrets.error, ['secrets'])),
-    ];
-    if (issues.length > 0) {
-      throw new AppError(
-        'validation',
-        `invalid ${kind} configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
-        { issues },
-      );
-    }
-    for (const [part, field] of URL_FIELDS) {
-      const value = (part === 'settings' ? body.settings : body.secrets)[field];
-      if (typeof value !== 'string') continue;
-      try {
-        await checkDestination(value, destinations);
-      } catch (err) {
-        if (!(err instanceof DestinationRefused)) throw err;
-        // The message names the host only: a webhook URL is itself a secret.
-        throw new AppError('validation', `${part}.${field} is not an allowed destination`, {
-          issues: [{ path: `${part}.${field}`, message: err.message }],
-        });
-      }
-    }
-    const next = {
-      enabled: body.enabled,
-      settings: settings.data as Record<string, unknown>,
-      secrets: secrets.data as Record<string, string | null>,
-    };
-    const admin = c.get('identity').roles.includes('admin');
-    // Read, judged and written under one lock per kind, so no concurrent PUT can slip a secret in between.
-    const { saved, moved } = await withTransaction(deps.db, async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`integration:${kind}`]);
-      const locked = createIntegrationsRepo(tx, deps.secrets);
-      const moved = secretsMovedBy(deps.env, await locked.get(kind), next);
-      if (moved.length > 0 && !admin) {
-        // A stored secret was entered for one address; sending it to another takes someone who knows it.
-        throw new AppError(
-          'validation',
-          moved
-            .map(
-              (m) =>
-                `settings.${m.setting} changes where the stored secret ${m.secret} is sent: ` +
-                `enter secrets.${m.secret} again in the same request (or ask an admin to make the change)`,
-            )
-            .join('; '),
-          {
-            issues: moved.map((m) => ({
-              path: `secrets.${m.secret}`,
-              message: `required when settings.${m.setting} changes`,
-            })),
-          },
-        );
-      }
-      return { saved: await locked.put(kind, next), moved };
-    });
-    c.get('logger').info(
-      {
-        integration: kind,
-        enabled: saved.enabled,
-        secrets_set: Object.keys(saved.secrets),
-        ...(moved.length > 0 ? { secrets_moved_by_admin: moved.map((m) => m.secret) } : {}),
-      },
-      'integration configured',
-    );
-    return c.json(publicView(saved), 200);
+    // Moving a stored secret to another address without entering it is an admin's call.
+    const mayMoveSecrets = c.get('identity').roles.includes('admin');
+    return c.json(await service.put(callerOf(c), kind, c.req.valid('json'), { mayMoveSecrets }), 200);
   };
 
   const remove: RouteHandler<typeof routes.deleteIntegration, AppBindings> = async (c) => {
-    const { kind } = c.req.valid('param');
-    if (!(await repo.remove(kind))) throw notFound(`integration "${kind}"`);
+    await service.remove(callerOf(c), c.req.valid('param').kind);
     return c.body(null, 204);
   };
 
-  const { judge } = deps.repos;
-  const submitJudgeSamples: RouteHandler<typeof routes.submitJudgeSamples, AppBindings> = async (c) => {
-    const { samples } = c.req.valid('json');
-    const rates: Record<string, number> = {};
-    for (const target of new Set(samples.map((s) => s.target)))
-      rates[target] = await judgeSampleRate(deps.env, repo, target);
-    const kept = samples.filter((s) => sampledForJudge(s.request_id, rates[s.target]!));
-    const stored = await judge.submit(kept);
-    return c.json({ received: samples.length, sampled: kept.length, stored, rates }, 202);
+  const test: RouteHandler<typeof routes.testIntegration, AppBindings> = async (c) => {
+    const r = await service.test(callerOf(c), c.req.valid('param').kind);
+    return c.json(
+      {
+        kind: r.kind,
+        delivered: r.delivered,
+        outcome: r.outcome,
+        status: r.status,
+        detail: r.detail,
+        destination: r.destination,
+        duration_ms: r.durationMs,
+      },
+      200,
+    );
   };
 
-  return { list, get, put, remove, submitJudgeSamples };
+  const submitJudgeSamples: RouteHandler<typeof routes.submitJudgeSamples, AppBindings> = async (c) =>
+    c.json(await service.submitJudgeSamples(callerOf(c), c.req.valid('json').samples), 202);
+
+  return { list, get, put, remove, test, submitJudgeSamples };
 }

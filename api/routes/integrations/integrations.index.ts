@@ -10,5 +10,6 @@ export function integrationsRouter(deps: ApiDeps) {
     .openapi(routes.getIntegration, h.get)
     .openapi(routes.putIntegration, h.put)
     .openapi(routes.deleteIntegration, h.remove)
+    .openapi(routes.testIntegration, h.test)
     .openapi(routes.submitJudgeSamples, h.submitJudgeSamples);
 }

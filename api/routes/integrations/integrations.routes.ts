@@ -84,6 +84,59 @@ export const deleteIntegration = createRoute({
   responses: integrationResponses.remove('Removed'),
 });
 
+export const TestResultSchema = z
+  .object({
+    kind: z.enum(INTEGRATION_KINDS),
+    delivered: z.boolean().describe('Whether the destination accepted the test message'),
+    outcome: z
+      .enum([
+        'delivered',
+        'not_configured',
+        'blocked',
+        'rejected',
+        'unavailable',
+        'timeout',
+        'network_error',
+        'throttled',
+        'unreadable_secret',
+        'unsupported',
+      ])
+      .describe(
+        'delivered; not_configured (not configured, disabled, or missing what sending needs); blocked (the outbound ' +
+          'guard refused the address, nothing was sent); rejected (the destination refused it: 4xx, or Slack ok:false); ' +
+          'unavailable (5xx, 408, 429: a notification would be retried); timeout; network_error; throttled (this ' +
+          "process's rate limit or circuit breaker for the kind); unreadable_secret (another SECRETS_KEY sealed it); " +
+          'unsupported (the kind has no harmless test message)',
+      ),
+    status: z.number().int().nullable().describe('HTTP status the destination answered, if it answered'),
+    detail: z
+      .string()
+      .describe("What happened: the destination's error, the guard's reason, the posted message's reference"),
+    destination: z
+      .string()
+      .nullable()
+      .describe('Host the message went to (never the URL: it may be a secret)'),
+    duration_ms: z.number().int(),
+  })
+  .openapi('IntegrationTestResult');
+
+export const testIntegration = createRoute({
+  method: 'post',
+  path: '/v1/integrations/{kind}/test',
+  tags,
+  summary: "Send a test message through the integration's real outbound path and say what happened",
+  description:
+    'The message goes the way a real notification of the kind goes (settings, message builder, outbound guard, ' +
+    'timeout) and is not remembered as posted. A failure to deliver is an answer (200, delivered: false, with the ' +
+    'outcome), not an error of the request. Slack posts a message; the other kinds answer unsupported.',
+  request: { params: KindParam },
+  responses: {
+    200: jsonResponse(TestResultSchema, 'What happened to the test message'),
+    400: problemResponse('Unknown kind'),
+    503: problemResponse('This process cannot send integration messages'),
+  },
+});
+
 const JudgeSample = z
   .object({
     request_id: z

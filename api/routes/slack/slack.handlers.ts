@@ -2,13 +2,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { RouteHandler } from '@hono/zod-openapi';
 import { AppError } from '../../../domain/errors';
 import { workflowIds } from '../../../domain/names';
-import { createIntegrationsRepo } from '../../../adapters/db/repos/integrations';
-import { createSettingsResolver, SLACK_ROLES, type SlackSettings } from '../../../app/integration-settings';
+import { SLACK_ROLES, type SlackSettings } from '../../../app/integration-settings';
 import type { RolloutView } from '../../../app/rollouts';
 import { signatureFailures } from '../../lib/signature-failures';
 import type { ApiDeps, AppBindings } from '../../lib/types';
 import type { slackCommand } from './slack.routes';
-import { secretBoxFromEnv } from '../../../platform/secrets';
 
 type SlackRole = (typeof SLACK_ROLES)[number];
 
@@ -72,10 +70,8 @@ function statusReply({ rollout: r, workflow: w }: RolloutView): Reply {
 }
 
 export function slackHandlers(deps: ApiDeps) {
-  const settings = createSettingsResolver(
-    deps.env,
-    createIntegrationsRepo(deps.db, secretBoxFromEnv(deps.env)),
-  );
+  // The container's resolver: its repository opens secrets with the container's secret box.
+  const { settings } = deps;
   const refused = signatureFailures(deps.metrics, 'slack');
   const { rollouts } = deps.services;
 
