@@ -22,7 +22,9 @@ import { assignArm } from '../domain/routing';
 import type { Logger } from '../platform/logger';
 import { registeredDeferredCounter, type Metrics } from '../platform/metrics';
 import { DestinationRefused } from '../platform/outbound';
+import type { Redis } from 'ioredis';
 import type { InvalidationBus, RoutingConfigCache } from '../adapters/cache';
+import { createMemoryGcra, createRedisGcra, type Gcra } from '../adapters/cache/gcra';
 import type { ProviderRecord, ProvidersRepo } from '../adapters/db/repos/providers';
 import type { TargetsRepo } from '../adapters/db/repos/targets';
 import { ProviderTimeout, ProviderUnreachable } from '../adapters/providers/http';
@@ -41,6 +43,8 @@ export interface GatewayDeps {
   repos: { targets: TargetsRepo; providers: ProvidersRepo };
   caches: { routingConfigs?: RoutingConfigCache };
   bus?: InvalidationBus;
+  /** Shares the arms' rate limits between API processes; per process without it. */
+  redis?: Redis;
   logger: Logger;
   metrics: Metrics;
   /** The ingest front door; without one, events are counted as dropped. */
@@ -296,6 +300,124 @@ function relay(
   });
 }
 
+/** What one attempt at one arm needs. */
+interface ArmAttempt {
+  provider: ProviderRecord;
+  arm: Arm;
+  body: ChatCompletionsBody;
+  call: ChatCall;
+  timeoutMs: number;
+  /** Time spent waiting on providers, which the overhead header leaves out. */
+  clock: { upstreamMs: number };
+  record: (outcome: Outcome) => void;
+  at: number;
+  /** Frees the arm's concurrency slot; called once the answer is complete. */
+  release: () => void;
+}
+
+/**
+ * Calls the arm's provider once. A 5xx, 429, timeout or unreachable provider throws (the caller falls
+ * back); any other answer is the answer, its event recorded (a stream's when it ends).
+ */
+async function attemptArm(a: ArmAttempt, headersFor: () => Record<string, string>): Promise<GatewayAnswer> {
+  const { body, call, record, at } = a;
+  const sentAt = performance.now();
+  const { response, abort } = await chatCompletions(a.provider, body, a.arm.model, {
+    timeoutMs: a.timeoutMs,
+    ...(call.signal ? { signal: call.signal } : {}),
+  });
+  a.clock.upstreamMs += performance.now() - sentAt;
+  if (response.status === 429 || response.status >= 500) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Retryable(
+      response.status === 429 ? 'rate_limited' : 'error',
+      `http_${response.status}`,
+      `provider answered ${response.status}`,
+    );
+  }
+  const contentType = { 'content-type': response.headers.get('content-type') ?? 'application/json' };
+  if (body.stream && response.ok && response.body) {
+    const stream = relay(
+      response.body,
+      abort,
+      call.signal,
+      (o) => {
+        a.release();
+        record(o);
+      },
+      at,
+    );
+    return { status: response.status, headers: { ...contentType, ...headersFor() }, body: stream };
+  }
+  const readAt = performance.now();
+  const text = await readText(response, a.timeoutMs, abort);
+  a.clock.upstreamMs += performance.now() - readAt;
+  let usage: Usage | undefined;
+  try {
+    usage = usageOf(JSON.parse(text));
+  } catch {
+    usage = undefined;
+  }
+  a.release();
+  record({
+    at,
+    status: response.ok ? 'ok' : 'error',
+    ...(response.ok ? {} : { errorType: `http_${response.status}` }),
+    ...(usage ? { usage } : {}),
+  });
+  return { status: response.status, headers: { ...contentType, ...headersFor() }, body: text };
+}
+
+/**
+ * The serving decisions of an arm, enforced where its traffic passes: `rate_limit_rps` through GCRA
+ * (shared by every API process through Redis when there is one; a burst of one second's worth) and
+ * `max_concurrency` as calls in flight in this process. The config version's `serving` overrides the
+ * arm's own values, as the rollout of a serving decision writes them.
+ */
+function servingGates(deps: Pick<GatewayDeps, 'redis' | 'logger'>) {
+  const gcra: Gcra = deps.redis
+    ? createRedisGcra(deps.redis, { logger: deps.logger, keyPrefix: 'llmopt:gateway:rps:' })
+    : createMemoryGcra();
+  const inFlight = new Map<string, number>();
+  type Refused = { retryAfterSeconds: number; reason: string; detail: string };
+  return {
+    async enter(config: RoutingConfig, arm: Arm): Promise<{ release: () => void } | Refused> {
+      const serving = { ...arm.serving, ...config.serving?.[arm.id] };
+      const key = `${config.target}/${arm.id}`;
+      const name = `arm "${arm.id}" of ${config.target}`;
+      if (serving.max_concurrency !== undefined && (inFlight.get(key) ?? 0) >= serving.max_concurrency)
+        return {
+          retryAfterSeconds: 1,
+          reason: 'arm_concurrency',
+          detail: `${name} serves at most ${serving.max_concurrency} calls at once`,
+        };
+      if (serving.rate_limit_rps !== undefined) {
+        const intervalMs = 1000 / serving.rate_limit_rps;
+        // A burst of one second's worth, and at least one call.
+        const r = await gcra.take(key, { intervalMs, toleranceMs: Math.max(intervalMs, 1000) });
+        if (!r.allowed)
+          return {
+            retryAfterSeconds: Math.max(1, Math.ceil(r.retryMs / 1000)),
+            reason: 'arm_rate_limit',
+            detail: `${name} serves at most ${serving.rate_limit_rps} calls a second`,
+          };
+      }
+      if (serving.max_concurrency === undefined) return { release: () => undefined };
+      inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+      let released = false;
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          const n = (inFlight.get(key) ?? 1) - 1;
+          if (n <= 0) inFlight.delete(key);
+          else inFlight.set(key, n);
+        },
+      };
+    },
+  };
+}
+
 export type GatewayService = ReturnType<typeof createGatewayService>;
 
 export function createGatewayService(deps: GatewayDeps, options: GatewayOptions = {}) {
@@ -307,6 +429,7 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
   );
   deps.bus?.subscribe(PROVIDER_NS, (m) => providers.forget(m.key));
   const telemetry = telemetryQueue(deps, opts.flushMs);
+  const gates = servingGates(deps);
 
   const configOf = (target: string, segment: string): Promise<RoutingConfig | null> =>
     deps.caches.routingConfigs
@@ -331,94 +454,45 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
     const requestId = randomUUID();
     const timeoutMs = Math.min(call.timeoutMs ?? opts.timeoutMs, opts.timeoutMs);
     const attempts: Attempt[] = [];
-    let upstreamMs = 0;
+    const clock = { upstreamMs: 0 };
     const headersFor = (arm: Arm | undefined): Record<string, string> => ({
       'x-llmopt-request-id': requestId,
       'x-llmopt-config-version': String(config.version),
       ...(arm ? { 'x-llmopt-arm': arm.id } : {}),
-      'x-llmopt-overhead-ms': (performance.now() - call.arrivedAt - upstreamMs).toFixed(3),
+      'x-llmopt-overhead-ms': (performance.now() - call.arrivedAt - clock.upstreamMs).toFixed(3),
     });
     for (const arm of fallbackOrder(catalog, chosen, opts.maxAttempts)) {
       const ctx = { config, requestId, attempt: attempts.length + 1 };
       const at = performance.now();
+      const record = (o: Outcome) => recordAttempt(telemetry, call, ctx, arm, o);
+      let release: (() => void) | undefined;
       try {
-        const provider = await providers.get(arm.provider);
-        if (!provider)
-          throw new Retryable(
-            'error',
-            'provider_not_configured',
-            `provider "${arm.provider}" is not configured`,
-          );
-        if (provider.api !== 'openai') {
-          if (attempts.length > 0)
-            throw new Retryable(
-              'error',
-              'not_translatable',
-              `provider "${arm.provider}" speaks ${provider.api}`,
-            );
-          throw new AppError(
-            'bad_request',
-            `arm "${arm.id}" of ${config.target}/${config.segment} calls provider "${arm.provider}", which speaks the ${provider.api} API; translating an OpenAI Chat Completions request to it is not supported`,
-            { code: 'not_translatable' },
-          );
+        const provider = await providerFor(arm, config, attempts.length === 0);
+        const admitted = await gates.enter(config, arm);
+        if ('retryAfterSeconds' in admitted) {
+          if (attempts.length > 0) throw new Retryable('rate_limited', admitted.reason, admitted.detail);
+          record({ at, status: 'rate_limited', errorType: admitted.reason });
+          throw new AppError('rate_limited', admitted.detail, {
+            retryAfterSeconds: admitted.retryAfterSeconds,
+            code: admitted.reason,
+          });
         }
-        const sentAt = performance.now();
-        const { response, abort } = await chatCompletions(provider, body, arm.model, {
-          timeoutMs,
-          ...(call.signal ? { signal: call.signal } : {}),
-        });
-        upstreamMs += performance.now() - sentAt;
-        if (response.status === 429 || response.status >= 500) {
-          await response.body?.cancel().catch(() => undefined);
-          throw new Retryable(
-            response.status === 429 ? 'rate_limited' : 'error',
-            `http_${response.status}`,
-            `provider answered ${response.status}`,
-          );
-        }
-        const headers = {
-          'content-type': response.headers.get('content-type') ?? 'application/json',
-          ...headersFor(arm),
-        };
-        if (body.stream && response.ok && response.body)
-          return {
-            status: response.status,
-            headers,
-            body: relay(
-              response.body,
-              abort,
-              call.signal,
-              (o) => recordAttempt(telemetry, call, ctx, arm, o),
-              at,
-            ),
-          };
-        const readAt = performance.now();
-        const text = await readText(response, timeoutMs, abort);
-        upstreamMs += performance.now() - readAt;
-        let usage: Usage | undefined;
-        try {
-          usage = usageOf(JSON.parse(text));
-        } catch {
-          usage = undefined;
-        }
-        recordAttempt(telemetry, call, ctx, arm, {
-          at,
-          status: response.ok ? 'ok' : 'error',
-          ...(response.ok ? {} : { errorType: `http_${response.status}` }),
-          ...(usage ? { usage } : {}),
-        });
-        return { status: response.status, headers: { ...headers, ...headersFor(arm) }, body: text };
+        release = admitted.release;
+        const answer = await attemptArm(
+          { provider, arm, body, call, timeoutMs, clock, record, at, release },
+          () => headersFor(arm),
+        );
+        release = undefined; // the answer (a stream) releases when it ends
+        return answer;
       } catch (err) {
+        release?.();
+        if (err instanceof AppError) throw err;
         if (call.signal?.aborted) {
-          recordAttempt(telemetry, call, ctx, arm, { at, status: 'ok', cancelled: true });
+          record({ at, status: 'ok', cancelled: true });
           throw new AppError('bad_request', 'the client closed the request');
         }
         const failure = classify(err);
-        recordAttempt(telemetry, call, ctx, arm, {
-          at,
-          status: failure.status,
-          errorType: failure.errorType,
-        });
+        record({ at, status: failure.status, errorType: failure.errorType });
         attempts.push({ arm, status: failure.status, errorType: failure.errorType, detail: failure.message });
         logger.debug({ arm: arm.id, target: config.target, err: failure.message }, 'gateway attempt failed');
       }
@@ -426,8 +500,41 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
     throw exhausted(attempts, headersFor(undefined));
   }
 
+  /** The arm's provider, when the gateway can speak to it in this format. */
+  async function providerFor(arm: Arm, config: RoutingConfig, first: boolean): Promise<ProviderRecord> {
+    const provider = await providers.get(arm.provider);
+    if (!provider)
+      throw new Retryable('error', 'provider_not_configured', `provider "${arm.provider}" is not configured`);
+    if (provider.api === 'openai') return provider;
+    if (!first)
+      throw new Retryable('error', 'not_translatable', `provider "${arm.provider}" speaks ${provider.api}`);
+    throw new AppError(
+      'bad_request',
+      `arm "${arm.id}" of ${config.target}/${config.segment} calls provider "${arm.provider}", which speaks the ${provider.api} API; translating an OpenAI Chat Completions request to it is not supported`,
+      { code: 'not_translatable' },
+    );
+  }
+
+  /** OpenAI's model list: every target (its default segment) and every `target/segment`. */
+  async function models() {
+    const data: { id: string; object: 'model'; created: number; owned_by: string }[] = [];
+    for (const m of await repos.providers.routableModels()) {
+      const created = Math.floor(Date.parse(m.created_at) / 1000);
+      const model = (id: string) => ({
+        id,
+        object: 'model' as const,
+        created,
+        owned_by: 'llm-auto-optimizer',
+      });
+      if (m.segment === DEFAULT_SEGMENT) data.push(model(m.target));
+      data.push(model(`${m.target}/${m.segment}`));
+    }
+    return { object: 'list' as const, data };
+  }
+
   return {
     chat,
+    models,
     /** Hands every queued event to the front door now (shutdown, tests). */
     flush: () => telemetry.flush(),
   };

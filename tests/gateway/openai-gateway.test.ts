@@ -58,9 +58,14 @@ const client = (key = appKey) => new OpenAI({ baseURL: gatewayUrl, apiKey: key, 
 const messages = [{ role: 'user' as const, content: 'hello' }];
 
 /** A target with arms `a` and `b` calling the stub's models `<target>-a` and `<target>-b`. */
-async function target(weights: Record<string, number>) {
+async function target(weights: Record<string, number>, servingOfA: Record<string, number> = {}) {
   const name = uniqueName('gw');
-  const arms = ['a', 'b'].map((id) => ({ id, provider, model: `${name}-${id}` }));
+  const arms = ['a', 'b'].map((id) => ({
+    id,
+    provider,
+    model: `${name}-${id}`,
+    ...(id === 'a' ? { serving: servingOfA } : {}),
+  }));
   const r = await call(sys, 'POST', '/v1/targets', { name, arms, segments: ['default'], weights });
   expect(r.status).toBe(201);
   return name;
@@ -250,5 +255,48 @@ describe('POST /gateway/openai/v1/chat/completions', () => {
     });
     expect(bad.status).toBe(422);
     expect(((await bad.json()) as { errors: { path: string }[] }).errors[0]!.path).toBe('messages');
+  });
+
+  it("enforces an arm's rate_limit_rps: 429 with Retry-After, recorded, the provider not called", async () => {
+    const name = await target({ a: 10_000, b: 0 }, { rate_limit_rps: 0.1 });
+    await client().chat.completions.create({ model: name, messages });
+    const refused = await client()
+      .chat.completions.create({ model: name, messages })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    const headers = (refused as InstanceType<typeof OpenAI.APIError>).headers;
+    expect(Number(headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(callsTo(`${name}-a`)).toBe(1);
+    expect(callsTo(`${name}-b`)).toBe(0);
+    const m = await eventually(async () => {
+      const x = await metricsByArm(name);
+      return x.a?.count === 2 ? x : undefined;
+    });
+    expect(m.a).toMatchObject({ ok: 1, errors: { arm_rate_limit: 1 } });
+  });
+
+  it("enforces an arm's max_concurrency, and frees the slot when a call ends", async () => {
+    const name = await target({ a: 10_000, b: 0 }, { max_concurrency: 1 });
+    stub.behaviours.set(`${name}-a`, { latencyMs: 1_500 });
+    const first = client().chat.completions.create({ model: name, messages });
+    await eventually(async () => callsTo(`${name}-a`) === 1);
+    const refused = await client()
+      .chat.completions.create({ model: name, messages })
+      .catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).message).toMatch(/at most 1 calls at once/);
+    expect((await first).choices[0]!.message.content).toBe(`hello from ${name}-a`);
+    stub.behaviours.delete(`${name}-a`);
+    await client().chat.completions.create({ model: name, messages });
+    expect(callsTo(`${name}-a`)).toBe(2);
+  });
+});
+
+describe('GET /gateway/openai/v1/models', () => {
+  it('lists targets and their segments as models', async () => {
+    const name = await target({ a: 10_000, b: 0 });
+    const ids: string[] = [];
+    for await (const m of client().models.list()) ids.push(m.id);
+    expect(ids).toEqual(expect.arrayContaining([name, `${name}/default`]));
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The providers the gateway calls, as configuration. The API key is sealed (AES-256-GCM,
+ * What the gateway reads and writes: the providers it calls, as configuration, and the models it offers. The API key is sealed (AES-256-GCM,
  * platform/secrets.ts) before it is written and opened only by `get`/`list` for the gateway; the public
  * view says whether a key is set, never what it is.
  */
@@ -92,6 +92,15 @@ export function createProvidersRepo(db: Queryable, box: SecretBox) {
       );
       const row = r.rows[0]!;
       return { record: toRecord(row, box), created: row.created };
+    },
+
+    /** Every target's segments, for the gateway's model list: one query, however many targets. */
+    async routableModels(): Promise<{ target: string; segment: string; created_at: string }[]> {
+      const r = await db.query<{ target: string; segment: string; created_at: Date }>(
+        `SELECT s.target, s.name AS segment, t.created_at FROM segments s JOIN targets t ON t.name = s.target
+          ORDER BY s.target, s.name`,
+      );
+      return r.rows.map((row) => ({ ...row, created_at: row.created_at.toISOString() }));
     },
 
     /** True when a row was deleted. */

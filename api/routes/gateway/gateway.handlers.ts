@@ -58,6 +58,14 @@ const positiveInt = (v: string | undefined): number | undefined => {
 
 export function gatewayHandlers(gateway: GatewayService) {
   return {
+    async models(c: Context<AppBindings>): Promise<Response> {
+      try {
+        return c.json(await gateway.models(), 200);
+      } catch (err) {
+        return errorAnswer(c, err);
+      }
+    },
+
     async chatCompletions(c: Context<AppBindings>): Promise<Response> {
       const arrivedAt = performance.now();
       try {

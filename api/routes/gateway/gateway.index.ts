@@ -12,5 +12,6 @@ export function gatewayRouter(deps: ApiDeps) {
   const h = gatewayHandlers(gateway);
   const router = createRouter();
   router.post('/gateway/openai/v1/chat/completions', (c) => h.chatCompletions(c));
+  router.get('/gateway/openai/v1/models', (c) => h.models(c));
   return router;
 }
