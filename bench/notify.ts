@@ -11,17 +11,11 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
-import { createNotifyStarter, deliveryPolicy } from '../activities/integrations';
 import { createPublishActivities } from '../activities/integrations/publish';
+import { compose } from '../app/compose';
 import type { DomainEvent } from '../domain/domain-events';
-import { createPool } from '../adapters/db/pool';
-import { migrate } from '../adapters/db/migrate';
-import { createDomainEventsRepo } from '../adapters/db/repos/domain-events';
-import { createWebhooksRepo } from '../adapters/db/repos/webhooks';
 import { loadEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
-import { secretBoxFromEnv } from '../platform/secrets';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATENCY_EVENTS = 100;
@@ -36,11 +30,19 @@ export async function runNotifyBench(): Promise<Record<string, number | string>>
   const env = loadEnv();
   const run = `${Date.now().toString(36)}`;
   const queue = `optimizer-integrations-bench-${run}`;
-  await migrate(env.DATABASE_URL);
-  const db = createPool(env.DATABASE_URL, 10);
-  const webhooks = createWebhooksRepo(db, secretBoxFromEnv(env));
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  // Published as a workflow's publish activity does, from a container whose integrations queue is the bench's.
+  const c = await compose(env, {
+    logger: createLogger('bench', 'silent'),
+    migrate: true,
+    poolMax: 10,
+    temporal: true,
+    taskQueues: {
+      orchestration: env.TASK_QUEUE_ORCHESTRATION,
+      analysis: env.TASK_QUEUE_ANALYSIS,
+      integrations: queue,
+    },
+  });
+  const webhooks = c.repos.webhooks;
 
   const waiting = new Map<string, (at: number) => void>();
   let received = 0;
@@ -91,11 +93,8 @@ export async function runNotifyBench(): Promise<Record<string, number | string>>
         ).subscription.id,
       );
     }
-    const publisher = createPublishActivities({
-      events: createDomainEventsRepo(db),
-      logger: createLogger('bench', 'silent'),
-      deliver: createNotifyStarter({ client, taskQueue: queue, policy: deliveryPolicy(env) }),
-    });
+    const publisher = createPublishActivities(c);
+
     const event = (type: DomainEvent['type'], target: string, i: number): DomainEvent => ({
       id: `bench-${run}-${target}-${i}`,
       type,
@@ -152,8 +151,7 @@ export async function runNotifyBench(): Promise<Record<string, number | string>>
     await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once('exit', r)));
     for (const id of subs) await webhooks.remove(id);
     server.close();
-    await connection.close();
-    await db.end();
+    await c.close();
   }
 }
 

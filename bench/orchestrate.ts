@@ -95,14 +95,14 @@ async function cycleLatency(runs: number): Promise<Record<string, number | strin
   const sys = await startTestSystem();
   try {
     const target = uniqueName('bench-cycle');
-    await call(sys.app, 'POST', '/v1/targets', {
+    await call(sys, 'POST', '/v1/targets', {
       name: target,
       arms: [{ id: 'big', provider: 'openai', model: 'gpt-4o' }],
     });
     const ms: number[] = [];
     for (let i = 0; i < runs + 2; i++) {
       const t0 = performance.now();
-      const started = await call(sys.app, 'POST', '/v1/optimizations', { target });
+      const started = await call(sys, 'POST', '/v1/optimizations', { target });
       if (started.status !== 202) throw new Error(`POST /v1/optimizations answered ${started.status}`);
       await sys.client.workflow.getHandle(started.body.id).result();
       const decisions = await sys.deps.repos.decisions.byCycle(started.body.id);

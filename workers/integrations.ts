@@ -1,8 +1,7 @@
 /** Integrations worker: webhooks, Slack, GitHub, Jira and Anthropic on task queue `optimizer-integrations`. */
-import { createNotifyStarter, deliveryPolicy } from '../activities/integrations';
+import { createIntegrationActivities, createNotifyStarter, deliveryPolicy } from '../activities/integrations';
 import { ensureJudgeSchedule } from '../activities/integrations/judge-schedule';
 import { startOutboxSweeper } from '../activities/integrations/outbox-sweeper';
-import { integrationsActivities } from './activities';
 import { runWorkerProcess } from './worker-process';
 
 await runWorkerProcess({
@@ -13,7 +12,7 @@ await runWorkerProcess({
   workflowsEntry: 'notify.ts',
   // The judge schedule and the outbox sweeper start workflows from outside any activity.
   compose: { temporal: true },
-  activities: integrationsActivities,
+  activities: (c) => createIntegrationActivities(c),
   background: async (c) => {
     const { env, logger, repos, secrets, temporal } = c;
     if (!temporal) throw new Error('the integrations worker is composed with a Temporal client');

@@ -1,5 +1,5 @@
 /** Orchestration worker: workflows and light activities on task queue `optimizer-orchestration`. */
-import { orchestrationActivities } from './activities';
+import { createOrchestrationActivities } from '../activities/orchestration';
 import { runWorkerProcess } from './worker-process';
 
 await runWorkerProcess({
@@ -8,5 +8,5 @@ await runWorkerProcess({
   workflows: true,
   // Every routing-config version a rollout writes is announced to the API caches at once (the bus).
   compose: { cache: true },
-  activities: (c) => orchestrationActivities(c),
+  activities: (c) => createOrchestrationActivities(c),
 });

@@ -1,41 +1,40 @@
 /**
  * Activities of the analysis task queue: loading what a cycle needs, running the analyzers, strategies
- * and coordinator, and recording decisions. Built by a factory over injected clients so tests pass real
- * local instances in.
+ * and coordinator, and recording decisions. Built by a factory over the process's container (app/compose.ts), which
+ * tests compose over the real services.
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Decision, DecisionDraft, Target } from '../../domain/model';
-import type { TargetsRepo } from '../../adapters/db/repos/targets';
-import type { DecisionsRepo } from '../../adapters/db/repos/decisions';
-import type { Logger } from '../../platform/logger';
+import type { Container } from '../../app/compose';
 import { runIntelligence } from '../../domain/intelligence/cycle';
 import { fnv1a32 } from '../../domain/routing';
-import type { AnalysisReportsRepo } from '../../adapters/db/repos/analysis-reports';
-import type { RolloutsRepo } from '../../adapters/db/repos/rollouts';
 import type { AnalysisActivities, DecideInput } from '../../workflows/contracts';
-import { createJudgeActivities, type AggregatesSource } from './judge-stage';
+import { createJudgeActivities } from './judge-stage';
 import { FAILURE_TYPES } from '../../domain/errors';
 
 export type { AnalysisActivities, DecideInput };
 
-export interface AnalysisDeps {
-  targets: TargetsRepo;
-  decisions: DecisionsRepo;
-  logger: Logger;
-  /** Window aggregates for the canary judge (pipeline/adapters/store.ts); without it verdicts stay marginal. */
-  aggregates?: AggregatesSource;
-  /** Where analysis reports are stored; without it they are only logged. */
-  reports?: AnalysisReportsRepo;
-  /** Active rollouts block new changes in their segment. */
-  rollouts?: Pick<RolloutsRepo, 'active'>;
-  /** How far back a cycle reads window aggregates (ANALYSIS_LOOKBACK_MINUTES). */
-  lookbackMinutes?: number;
-}
+/** What the analysis queue's activities use of the container. */
+export type AnalysisContainer = Pick<Container, 'repos' | 'logger' | 'env'>;
 
-export function createAnalysisActivities(deps: AnalysisDeps) {
+/**
+ * Every activity of the analysis task queue. The canary judge and the cycle read window aggregates
+ * from the store; analysis reports are stored; an active rollout blocks new changes in its segment; a
+ * cycle reads the last ANALYSIS_LOOKBACK_MINUTES.
+ */
+export function createAnalysisActivities(c: AnalysisContainer) {
+  const deps = {
+    targets: c.repos.targets,
+    decisions: c.repos.decisions,
+    aggregates: c.repos.aggregates,
+    reports: c.repos.analysisReports,
+    rollouts: c.repos.rollouts,
+    logger: c.logger,
+    lookbackMinutes: c.env.ANALYSIS_LOOKBACK_MINUTES,
+  };
   return {
-    ...createJudgeActivities({ aggregates: deps.aggregates, targets: deps.targets }),
+    ...createJudgeActivities(c),
 
     /** Loads a target with its arms and segments. Non-retryable `TargetNotFound` when it does not exist. */
     async loadTarget(name: string): Promise<Target> {
@@ -72,20 +71,13 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
           );
         }
         routing[segment] = { version: config.version, weights: config.weights };
-        if (deps.rollouts && (await deps.rollouts.active(input.target, segment)))
-          activeRollouts.push(segment);
+        if (await deps.rollouts.active(input.target, segment)) activeRollouts.push(segment);
       }
       const now = new Date();
-      const from = new Date(now.getTime() - (deps.lookbackMinutes ?? 60) * 60_000);
-      const aggregates = deps.aggregates
-        ? (
-            await deps.aggregates.query({
-              target: input.target,
-              from: from.toISOString(),
-              to: now.toISOString(),
-            })
-          ).filter((a) => input.segments.includes(a.segment))
-        : [];
+      const from = new Date(now.getTime() - deps.lookbackMinutes * 60_000);
+      const aggregates = (
+        await deps.aggregates.query({ target: input.target, from: from.toISOString(), to: now.toISOString() })
+      ).filter((a) => input.segments.includes(a.segment));
       const out = runIntelligence({
         target: input.target,
         policy: target.policy,
@@ -97,7 +89,7 @@ export function createAnalysisActivities(deps: AnalysisDeps) {
         // Deterministic per cycle: a retried activity draws the same posterior samples.
         seed: fnv1a32(input.cycleId),
       });
-      await deps.reports?.upsert({
+      await deps.reports.upsert({
         cycle_id: input.cycleId,
         target: input.target,
         segments: input.segments,

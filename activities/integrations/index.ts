@@ -1,21 +1,15 @@
 /**
- * Activities of the integrations task queue, built over injected dependencies: webhook delivery,
- * Slack, GitHub, Jira and Anthropic. Workflows import the type only.
+ * Activities of the integrations task queue, built over the process's container (app/compose.ts):
+ * webhook delivery, Slack, GitHub, Jira, Anthropic and the publish activity of the notification
+ * workflows. Workflows import the type only.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { Registry } from 'prom-client';
 import type { DomainEvent } from '../../domain/domain-events';
 import type { EvalResultEvent } from '../../domain/events';
-import { createIntegrationsRepo } from '../../adapters/db/repos/integrations';
-import { createJudgeRepo } from '../../adapters/db/repos/judge';
-import { createTargetsRepo } from '../../adapters/db/repos/targets';
-import { createWebhooksRepo } from '../../adapters/db/repos/webhooks';
-import type { Db } from '../../adapters/db/pool';
 import type { Env } from '../../platform/env';
-import { createSettingsResolver } from '../../app/integration-settings';
-import type { Logger } from '../../platform/logger';
 import { destinationPolicy } from '../../platform/outbound';
-import { SecretDecryptionError, secretBoxFromEnv } from '../../platform/secrets';
+import { SecretDecryptionError } from '../../platform/secrets';
+import type { Container } from '../../app/compose';
 import type { IntegrationActivities, NotificationPlan, NotifyIntegration } from '../../workflows/contracts';
 import type { createAnthropicActivities, JudgeInput, PromptVariantInput } from './anthropic';
 import { createGithubActivities, wantsGithubIssue } from './github';
@@ -25,18 +19,22 @@ import { createJudgeRunActivities } from './judge-run';
 import { integrationMetrics } from './metrics';
 import { createSlackActivities, SLACK_EVENTS } from './slack';
 import { createWebhookActivities } from './webhooks';
+import { createPublishActivities, type PublishOptions } from './publish';
 import { FAILURE_TYPES } from '../../domain/errors';
 
-export interface IntegrationDeps {
-  db: Db;
-  env: Env;
-  logger: Logger;
+/** What the integrations queue's activities use of the container. */
+export type IntegrationsContainer = Pick<
+  Container,
+  'repos' | 'settings' | 'env' | 'logger' | 'metrics' | 'taskQueues' | 'temporal'
+>;
+
+export interface IntegrationOptions {
   /** Jitter source; tests may pin it. */
   random?: () => number;
   /** Where the judge's eval.result events go; by default POSTed to EVAL_EVENTS_URL (the API's ingest). */
   emitEvalEvents?: (events: EvalResultEvent[]) => Promise<void>;
-  /** The process's metrics registry (served on /metrics); a private one when absent. */
-  registry?: Registry;
+  /** How published events are delivered (the env's policy when unset). */
+  publish?: PublishOptions;
 }
 
 /** Posts eval.result events to the API's ingest endpoint, which makes them durable before it answers. */
@@ -68,12 +66,13 @@ function postToIngest(env: Env) {
   };
 }
 
-export function createIntegrationActivities(deps: IntegrationDeps) {
-  const { env, logger } = deps;
-  const box = secretBoxFromEnv(env);
-  const webhooks = createWebhooksRepo(deps.db, box);
-  const integrations = createIntegrationsRepo(deps.db, box);
-  const settings = createSettingsResolver(env, integrations);
+/**
+ * Every activity of the integrations task queue. Integration settings, secrets and webhook rows come
+ * from the container's repositories and resolver; its metrics registry counts deliveries and breakers.
+ */
+export function createIntegrationActivities(c: IntegrationsContainer, opts: IntegrationOptions = {}) {
+  const { env, logger, settings } = c;
+  const { webhooks, integrations } = c.repos;
   const destinations = destinationPolicy(env);
   const isolation = createIsolation(
     {
@@ -84,7 +83,7 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
     },
     destinations,
   );
-  const metrics = integrationMetrics(deps.registry ?? new Registry());
+  const metrics = integrationMetrics(c.metrics.registry);
   metrics.watchBreakers(isolation.breakerStates);
   const webhookActivities = createWebhookActivities({
     webhooks,
@@ -99,7 +98,7 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
       retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
       retryAfterMaxMs: env.WEBHOOK_RETRY_AFTER_MAX_MS,
     },
-    ...(deps.random ? { random: deps.random } : {}),
+    ...(opts.random ? { random: opts.random } : {}),
   });
   const shared = { settings, isolation, integrations };
   // Imported on the first judge call, not with this module: the orchestration worker, which imports this
@@ -113,7 +112,7 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
           isolation,
           destinations,
           logger,
-          emit: deps.emitEvalEvents ?? postToIngest(env),
+          emit: opts.emitEvalEvents ?? postToIngest(env),
           maxRetries: env.ANTHROPIC_MAX_RETRIES,
           timeoutMs: env.ANTHROPIC_TIMEOUT_MS,
           metrics,
@@ -130,14 +129,15 @@ export function createIntegrationActivities(deps: IntegrationDeps) {
   };
 
   const activities = {
+    ...createPublishActivities(c, opts.publish),
     ...webhookActivities,
     ...createSlackActivities(shared),
     ...createGithubActivities(shared),
     ...createJiraActivities(shared),
     ...anthropic,
     ...createJudgeRunActivities({
-      judge: createJudgeRepo(deps.db),
-      targets: createTargetsRepo(deps.db),
+      judge: c.repos.judge,
+      targets: c.repos.targets,
       settings,
       logger,
       judgeSamples: anthropic.judgeSamples,

@@ -1,23 +1,38 @@
 /**
  * The one activity through which workflows publish domain events. It writes the event to the outbox
- * (idempotent on the event id) and hands it to the notification layer through `deliver`, which must
- * never block the caller: delivery runs separately, so a dead Slack never delays a rollback.
+ * (idempotent on the event id) and, with `notify`, starts its delivery (the notifyEvent workflow on the
+ * integrations queue), which never blocks the caller: delivery runs separately, so a dead Slack never
+ * delays a rollback.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { DomainEvent } from '../../domain/domain-events';
-import type { DomainEventsRepo } from '../../adapters/db/repos/domain-events';
-import type { Logger } from '../../platform/logger';
-import type { PublishActivities } from '../../workflows/contracts';
+import type { DeliveryPolicy } from '../../domain/delivery';
 import { FAILURE_TYPES } from '../../domain/errors';
+import type { Container } from '../../app/compose';
+import type { PublishActivities } from '../../workflows/contracts';
+import { createNotifyStarter, deliveryPolicy } from './notify-starter';
 
-export interface PublishDeps {
-  events: DomainEventsRepo;
-  logger: Logger;
-  /** Starts delivery of a stored event (the integrations layer); must return quickly. */
-  deliver?: (event: DomainEvent) => Promise<void>;
+/** What publishing uses of the container. */
+export type PublishContainer = Pick<Container, 'repos' | 'logger' | 'env' | 'taskQueues' | 'temporal'>;
+
+export interface PublishOptions {
+  /** Start the delivery of each stored event (default); false stores only (no integrations worker). */
+  notify?: boolean;
+  /** Delivery policy over the env's (tests shorten heartbeats and attempts). */
+  policy?: Partial<DeliveryPolicy>;
 }
 
-export function createPublishActivities(deps: PublishDeps) {
+export function createPublishActivities(c: PublishContainer, opts: PublishOptions = {}) {
+  const events = c.repos.domainEvents;
+  const deliver =
+    opts.notify === false
+      ? undefined
+      : createNotifyStarter({
+          taskQueue: c.taskQueues.integrations,
+          policy: deliveryPolicy(c.env, opts.policy),
+          // Without a client of its own the activity's client starts the run.
+          ...(c.temporal ? { client: c.temporal } : {}),
+        });
   return {
     /** Publishes a domain event. Non-retryable `InvalidInput` for a malformed event. */
     async publishDomainEvent(event: DomainEvent): Promise<{ stored: boolean }> {
@@ -28,13 +43,13 @@ export function createPublishActivities(deps: PublishDeps) {
           FAILURE_TYPES.InvalidInput,
         );
       }
-      const stored = await deps.events.insert(parsed.data);
-      if (deps.deliver) {
-        await deps.deliver(parsed.data);
+      const stored = await events.insert(parsed.data);
+      if (deliver) {
+        await deliver(parsed.data);
         // A crash before this line leaves the event to the outbox sweeper, which starts the same run id.
-        await deps.events.markNotifyStarted(parsed.data.id);
+        await events.markNotifyStarted(parsed.data.id);
       }
-      deps.logger.info({ event: parsed.data.id, type: parsed.data.type, stored }, 'domain event published');
+      c.logger.info({ event: parsed.data.id, type: parsed.data.type, stored }, 'domain event published');
       return { stored };
     },
   } satisfies PublishActivities;

@@ -1,22 +1,22 @@
 /**
  * Activities of the orchestration task queue: the light, idempotent writes a rollout makes (routing
- * config versions, the rollout read model, decision status). Built by a factory over injected
- * repositories so tests pass real local instances in. Every activity here is safe to retry: a retry
- * after a crash finds what the first attempt wrote and returns it.
+ * config versions, the rollout read model, decision status) and the domain-event outbox. Built by a
+ * factory over the process's container (app/compose.ts), which tests compose over the real services.
+ * Every activity here is safe to retry: a retry after a crash finds what the first attempt wrote and
+ * returns it.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { AppError, FAILURE_TYPES } from '../../domain/errors';
 import { TOTAL_BASIS_POINTS, type Decision, type DecisionStatus, type Weights } from '../../domain/model';
-import type { DecisionsRepo } from '../../adapters/db/repos/decisions';
 import {
   stepTag,
   type NewRollout,
   type Rollout,
   type RolloutProgress,
-  type RolloutsRepo,
 } from '../../adapters/db/repos/rollouts';
 import type { TargetsRepo } from '../../adapters/db/repos/targets';
-import type { Logger } from '../../platform/logger';
+import type { Container } from '../../app/compose';
+import { createPublishActivities, type PublishOptions } from '../integrations/publish';
 import type {
   AppliedConfig,
   ApplyConfigInput,
@@ -27,12 +27,8 @@ import type {
 
 export type { AppliedConfig, ApplyConfigInput, OrchestrationActivities, RestoreConfigInput };
 
-export interface OrchestrationDeps {
-  targets: TargetsRepo;
-  decisions: DecisionsRepo;
-  rollouts: RolloutsRepo;
-  logger: Logger;
-}
+/** What the orchestration queue's activities use of the container. */
+export type OrchestrationContainer = Pick<Container, 'repos' | 'logger' | 'env' | 'taskQueues' | 'temporal'>;
 
 /** Translates the repositories' typed errors into non-retryable failures of the shared taxonomy. */
 function permanent(err: unknown, what: string): never {
@@ -88,7 +84,23 @@ async function checkWeights(
   }
 }
 
-export function createOrchestrationActivities(deps: OrchestrationDeps) {
+/**
+ * Every activity of the orchestration task queue: the rollout writes and `publishDomainEvent`. With
+ * `notify` (the default), each published event starts the notifyEvent workflow on the integrations queue
+ * and returns: delivery never delays a rollout. Without it (no integrations worker) events are only stored.
+ */
+export function createOrchestrationActivities(c: OrchestrationContainer, opts: PublishOptions = {}) {
+  return { ...createRolloutWrites(c), ...createPublishActivities(c, opts) };
+}
+
+/** The writes of a rollout; the targets repository of a cached container announces each version it writes. */
+function createRolloutWrites(c: OrchestrationContainer) {
+  const deps = {
+    targets: c.repos.targets,
+    decisions: c.repos.decisions,
+    rollouts: c.repos.rollouts,
+    logger: c.logger,
+  };
   /**
    * The serving overrides a version written by this rollout carries when its decision is a rate_limit or
    * batching change: the current version's overrides with the decision's field set. Null otherwise

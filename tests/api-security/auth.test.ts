@@ -79,7 +79,7 @@ const hs = (
   return jwt.sign(new TextEncoder().encode(opts.secret ?? SECRET));
 };
 const get = (token: string | false, path = '/v1/targets') =>
-  call(app, 'GET', path, undefined, {}, { auth: token });
+  call({ app }, 'GET', path, undefined, {}, { auth: token });
 
 describe('JWT bearer tokens', () => {
   it('accepts a valid HS256 token and grants its roles', async () => {
@@ -181,7 +181,9 @@ describe('JWT bearer tokens', () => {
   });
 
   it('answers 401 to a non-bearer Authorization scheme', async () => {
-    const r = await call(app, 'GET', '/v1/targets', undefined, { authorization: 'Basic YWRtaW46YWRtaW4=' });
+    const r = await call({ app }, 'GET', '/v1/targets', undefined, {
+      authorization: 'Basic YWRtaW46YWRtaW4=',
+    });
     expect(r.status).toBe(401);
   });
 
@@ -196,7 +198,7 @@ describe('JWT bearer tokens', () => {
       },
     });
     const r = await call(
-      rsOnly,
+      { app: rsOnly },
       'GET',
       '/v1/targets',
       undefined,
@@ -216,7 +218,7 @@ describe('JWT bearer tokens', () => {
 
 describe('API keys', () => {
   it('shows the secret once, stores only a digest, records last use, and stops working when revoked', async () => {
-    const created = await call(sys.app, 'POST', '/v1/api-keys', {
+    const created = await call(sys, 'POST', '/v1/api-keys', {
       name: 'telemetry for support-bot',
       roles: ['ingest'],
     });
@@ -231,39 +233,39 @@ describe('API keys', () => {
     const secret = API_KEY_PATTERN.exec(key)![2]!;
     expect(JSON.stringify(stored.rows[0])).not.toContain(secret);
 
-    const read = await call(sys.app, 'GET', `/v1/api-keys/${id}`);
+    const read = await call(sys, 'GET', `/v1/api-keys/${id}`);
     expect(read.body.key).toBeUndefined();
     expect(read.body.last_used_at).toBeNull();
-    const listed = await call(sys.app, 'GET', '/v1/api-keys?limit=200');
+    const listed = await call(sys, 'GET', '/v1/api-keys?limit=200');
     expect(JSON.stringify(listed.body)).not.toContain(key);
 
     // The ingest role reads routing configs but not targets.
-    expect((await call(sys.app, 'GET', '/v1/targets', undefined, {}, { auth: key })).status).toBe(403);
+    expect((await call(sys, 'GET', '/v1/targets', undefined, {}, { auth: key })).status).toBe(403);
     expect(
-      (await call(sys.app, 'GET', '/v1/targets/none-such/config', undefined, { 'x-api-key': key })).status,
+      (await call(sys, 'GET', '/v1/targets/none-such/config', undefined, { 'x-api-key': key })).status,
     ).toBe(404);
-    await eventually(async () => (await call(sys.app, 'GET', `/v1/api-keys/${id}`)).body.last_used_at, {
+    await eventually(async () => (await call(sys, 'GET', `/v1/api-keys/${id}`)).body.last_used_at, {
       what: 'last_used_at',
     });
 
-    const revoked = await call(sys.app, 'DELETE', `/v1/api-keys/${id}`);
+    const revoked = await call(sys, 'DELETE', `/v1/api-keys/${id}`);
     expect(revoked.status).toBe(200);
     expect(revoked.body.revoked_at).not.toBeNull();
-    const after = await call(sys.app, 'GET', '/v1/targets/none-such/config', undefined, {}, { auth: key });
+    const after = await call(sys, 'GET', '/v1/targets/none-such/config', undefined, {}, { auth: key });
     expect(after.status).toBe(401);
     expect(after.body.detail).toMatch(/revoked/);
     expect(
-      (await call(sys.app, 'GET', '/v1/api-keys')).body.items.map((k: { id: string }) => k.id),
+      (await call(sys, 'GET', '/v1/api-keys')).body.items.map((k: { id: string }) => k.id),
     ).not.toContain(id);
     expect(
-      (await call(sys.app, 'GET', '/v1/api-keys?include_revoked=true&limit=200')).body.items.map(
+      (await call(sys, 'GET', '/v1/api-keys?include_revoked=true&limit=200')).body.items.map(
         (k: { id: string }) => k.id,
       ),
     ).toContain(id);
   });
 
   it('refuses an expired key, a key with a wrong secret, and a malformed key', async () => {
-    const expired = await call(sys.app, 'POST', '/v1/api-keys', {
+    const expired = await call(sys, 'POST', '/v1/api-keys', {
       name: 'short-lived',
       roles: ['analyst'],
       expires_at: new Date(Date.now() - 1000).toISOString(),
@@ -271,29 +273,25 @@ describe('API keys', () => {
     expect(expired.status).toBe(201);
     expect((await get(expired.body.key)).status).toBe(401);
     const forged = `${sys.adminKey.slice(0, 18)}${'A'.repeat(43)}`;
-    const r = await call(sys.app, 'GET', '/v1/targets', undefined, {}, { auth: forged });
+    const r = await call(sys, 'GET', '/v1/targets', undefined, {}, { auth: forged });
     expect(r.status).toBe(401);
-    expect((await call(sys.app, 'GET', '/v1/targets', undefined, {}, { auth: 'llmo_short' })).status).toBe(
-      401,
-    );
+    expect((await call(sys, 'GET', '/v1/targets', undefined, {}, { auth: 'llmo_short' })).status).toBe(401);
   });
 
   it('names the bad fields of a key request and refuses unknown roles', async () => {
-    const r = await call(sys.app, 'POST', '/v1/api-keys', { name: '', roles: ['root'], extra: true });
+    const r = await call(sys, 'POST', '/v1/api-keys', { name: '', roles: ['root'], extra: true });
     expect(r.status).toBe(422);
     expect(r.body.errors.map((e: { path: string }) => e.path)).toEqual(
       expect.arrayContaining(['name', 'roles[0]']),
     );
-    expect((await call(sys.app, 'GET', '/v1/api-keys/not-a-uuid')).status).toBe(400);
-    expect((await call(sys.app, 'DELETE', `/v1/api-keys/00000000-0000-4000-8000-000000000000`)).status).toBe(
-      404,
-    );
+    expect((await call(sys, 'GET', '/v1/api-keys/not-a-uuid')).status).toBe(400);
+    expect((await call(sys, 'DELETE', `/v1/api-keys/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
   });
 
   it('lets only admins manage keys', async () => {
     const operator = await sys.keyFor('operator');
     const r = await call(
-      sys.app,
+      sys,
       'POST',
       '/v1/api-keys',
       { name: uniqueName('escalate'), roles: ['admin'] },
@@ -311,7 +309,7 @@ describe('secrets', () => {
     await get(token);
     await get(`${token}x`);
     await get(sys.adminKey);
-    await call(app, 'GET', '/v1/targets', undefined, { 'x-api-key': 'llmo_aaaaaaaaaaaa_bogus' });
+    await call({ app }, 'GET', '/v1/targets', undefined, { 'x-api-key': 'llmo_aaaaaaaaaaaa_bogus' });
     const text = logLines.join('\n');
     expect(text).not.toContain(token);
     expect(text).not.toContain(sys.adminKey);

@@ -29,7 +29,7 @@ describe('bootstrap admin key', () => {
     const key = (await readFile(file, 'utf8')).trim();
     expect(key).toBe(first.key);
     const created = await call(
-      sys.app,
+      sys,
       'POST',
       '/v1/api-keys',
       { name: 'made with the bootstrap key', roles: ['analyst'] },
@@ -46,7 +46,7 @@ describe('bootstrap admin key', () => {
         key.split('_')[1],
       ])
     ).rows[0]!.id;
-    expect((await call(sys.app, 'DELETE', `/v1/api-keys/${id}`)).status).toBe(200);
+    expect((await call(sys, 'DELETE', `/v1/api-keys/${id}`)).status).toBe(200);
     const replaced = await ensureBootstrapAdminKey(sys.deps.db, file);
     expect(replaced.created).toBe(true);
     expect(replaced.key).not.toBe(key);

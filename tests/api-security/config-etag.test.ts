@@ -42,8 +42,8 @@ const secondLife = {
 };
 
 async function recreate(name: string) {
-  expect((await call(sys.app, 'DELETE', `/v1/targets/${name}`)).status).toBe(204);
-  expect((await call(sys.app, 'POST', '/v1/targets', { name, ...secondLife })).status).toBe(201);
+  expect((await call(sys, 'DELETE', `/v1/targets/${name}`)).status).toBe(204);
+  expect((await call(sys, 'POST', '/v1/targets', { name, ...secondLife })).status).toBe(201);
 }
 
 const fastAnswers = async () => {
@@ -55,7 +55,7 @@ const fastAnswers = async () => {
 describe('config ETags across a target deleted and created again', () => {
   it('answers 200 with the new config to a poller holding the old ETag, on both paths', async () => {
     const name = uniqueName('etag');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, ...firstLife })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name, ...firstLife })).status).toBe(201);
     const key = await sys.keyFor('ingest');
     const url = `${base}/v1/targets/${name}/config`;
     const poll = (etag?: string) =>
@@ -88,12 +88,12 @@ describe('config ETags across a target deleted and created again', () => {
 
   it('refuses a PUT whose If-Match is the old lifetime ETag of the same version (412)', async () => {
     const name = uniqueName('etag');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, ...firstLife })).status).toBe(201);
-    const oldEtag = (await call(sys.app, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
+    expect((await call(sys, 'POST', '/v1/targets', { name, ...firstLife })).status).toBe(201);
+    const oldEtag = (await call(sys, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
     await recreate(name);
 
     const stale = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights: { replacement: 10_000 }, reason: 'written against the deleted target' },
@@ -101,11 +101,11 @@ describe('config ETags across a target deleted and created again', () => {
     );
     expect(stale.status).toBe(412);
     expect(stale.body.detail).toMatch(/deleted and created again/);
-    expect((await call(sys.app, 'GET', `/v1/targets/${name}/config/history`)).body.items).toHaveLength(1);
+    expect((await call(sys, 'GET', `/v1/targets/${name}/config/history`)).body.items).toHaveLength(1);
 
-    const fresh = (await call(sys.app, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
+    const fresh = (await call(sys, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
     const put = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights: { replacement: 10_000 }, reason: 'current' },
@@ -117,11 +117,11 @@ describe('config ETags across a target deleted and created again', () => {
 
   it('lets the SDK move to the new config, even at a lower version than the one it held', async () => {
     const name = uniqueName('etag');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, ...firstLife })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name, ...firstLife })).status).toBe(201);
     // The first lifetime reaches version 2, so the second one's version 1 is lower than what the SDK holds.
-    const etag = (await call(sys.app, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
+    const etag = (await call(sys, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
     const put = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights: { retired: 5_000, kept: 5_000 }, reason: 'split' },

@@ -87,7 +87,7 @@ async function serve(env: Partial<ApiDeps['env']> = {}) {
 
 async function newTarget(): Promise<string> {
   const name = uniqueName('fast');
-  expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+  expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
   return name;
 }
 
@@ -157,9 +157,9 @@ describe('config read fast path', () => {
     const read = async () => (await fetch(url, { headers: { authorization: `Bearer ${key}` } })).json();
     expect(await read()).toMatchObject({ version: 1 });
     expect(await read()).toMatchObject({ version: 1 });
-    const current = await call(sys.app, 'GET', `/v1/targets/${name}/config`);
+    const current = await call(sys, 'GET', `/v1/targets/${name}/config`);
     const put = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights: { large: 5000, small: 5000 }, reason: 'test' },
@@ -177,7 +177,7 @@ describe('config read fast path', () => {
     const api = await serve();
     const name = await newTarget();
     const url = `${api.base}/v1/targets/${name}/config`;
-    const created = await call(sys.app, 'POST', '/v1/api-keys', { name: 'revoke me', roles: ['ingest'] });
+    const created = await call(sys, 'POST', '/v1/api-keys', { name: 'revoke me', roles: ['ingest'] });
     expect(created.status).toBe(201);
     const auth = { authorization: `Bearer ${created.body.key}` };
     for (let i = 0; i < 2; i++) expect((await fetch(url, { headers: auth })).status).toBe(200);
@@ -188,7 +188,7 @@ describe('config read fast path', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('content-type')).toBe('application/problem+json');
 
-    expect((await call(sys.app, 'DELETE', `/v1/api-keys/${created.body.id}`)).status).toBe(200);
+    expect((await call(sys, 'DELETE', `/v1/api-keys/${created.body.id}`)).status).toBe(200);
     await expect.poll(async () => (await fetch(url, { headers: auth })).status, { timeout: 2_000 }).toBe(401);
 
     // A verified token whose roles lack config:read: cached, yet still refused with the route's 403.

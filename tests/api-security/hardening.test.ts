@@ -22,7 +22,7 @@ const arms = [
 ];
 async function newTarget() {
   const name = uniqueName('hard');
-  expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+  expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
   return name;
 }
 
@@ -36,7 +36,7 @@ describe('rate limiting', () => {
     const statuses: number[] = [];
     let last;
     for (let i = 0; i < 4; i++) {
-      last = await call(app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: analyst });
+      last = await call({ app }, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: analyst });
       statuses.push(last.status);
       if (i === 0) {
         expect(last.headers.get('ratelimit-limit')).toBe('3');
@@ -50,15 +50,23 @@ describe('rate limiting', () => {
     expect(last?.body.type).toContain('rate-limited');
     // Another identity has its own allowance.
     expect(
-      (await call(app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: await sys.keyFor('analyst') }))
-        .status,
+      (
+        await call(
+          { app },
+          'GET',
+          '/v1/targets?limit=1',
+          undefined,
+          {},
+          { auth: await sys.keyFor('analyst') },
+        )
+      ).status,
     ).toBe(200);
     // Anonymous callers are limited by address, failed logins included; health probes are exempt.
     const anon = [];
     for (let i = 0; i < 3; i++)
-      anon.push((await call(app, 'GET', '/v1/targets', undefined, {}, { auth: 'llmo_nope' })).status);
+      anon.push((await call({ app }, 'GET', '/v1/targets', undefined, {}, { auth: 'llmo_nope' })).status);
     expect(anon).toEqual([401, 401, 429]);
-    expect((await call(app, 'GET', '/healthz', undefined, {}, { auth: false })).status).toBe(200);
+    expect((await call({ app }, 'GET', '/healthz', undefined, {}, { auth: false })).status).toBe(200);
   });
 });
 
@@ -84,7 +92,7 @@ describe('CORS', () => {
       headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
     });
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
-    const actual = await call(app, 'GET', '/v1/targets?limit=1', undefined, {
+    const actual = await call({ app }, 'GET', '/v1/targets?limit=1', undefined, {
       origin: 'https://console.example.com',
     });
     expect(actual.headers.get('access-control-allow-origin')).toBe('https://console.example.com');
@@ -92,7 +100,7 @@ describe('CORS', () => {
   });
 
   it('sends secure headers', async () => {
-    const r = await call(sys.app, 'GET', '/healthz');
+    const r = await call(sys, 'GET', '/healthz');
     expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     expect(r.headers.get('x-frame-options')).toBeTruthy();
     expect(r.headers.get('x-request-id')).toBeTruthy();
@@ -103,17 +111,17 @@ describe('Idempotency-Key', () => {
   it('returns the first result to a repeat, refuses the key for another request, and keeps keys per identity', async () => {
     const key = uniqueName('idem');
     const name = uniqueName('idem-target');
-    const first = await call(sys.app, 'POST', '/v1/targets', { name, arms }, { 'idempotency-key': key });
+    const first = await call(sys, 'POST', '/v1/targets', { name, arms }, { 'idempotency-key': key });
     expect(first.status).toBe(201);
-    const again = await call(sys.app, 'POST', '/v1/targets', { name, arms }, { 'idempotency-key': key });
+    const again = await call(sys, 'POST', '/v1/targets', { name, arms }, { 'idempotency-key': key });
     expect(again.status).toBe(201);
     expect(again.body).toEqual(first.body);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.headers.get('location')).toBe(`/v1/targets/${name}`);
     // Without the key the same request is a duplicate.
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(409);
+    expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(409);
     const other = await call(
-      sys.app,
+      sys,
       'POST',
       '/v1/targets',
       { name: uniqueName('other'), arms },
@@ -121,18 +129,12 @@ describe('Idempotency-Key', () => {
     );
     expect(other.status).toBe(422);
     expect(other.body.errors[0].path).toBe('header.idempotency-key');
-    const bad = await call(
-      sys.app,
-      'POST',
-      '/v1/targets',
-      { name, arms },
-      { 'idempotency-key': 'has spaces' },
-    );
+    const bad = await call(sys, 'POST', '/v1/targets', { name, arms }, { 'idempotency-key': 'has spaces' });
     expect(bad.status).toBe(400);
     // The same key from another identity is a different request.
     const operator = await sys.keyFor('operator');
     const theirs = await call(
-      sys.app,
+      sys,
       'POST',
       '/v1/targets',
       { name: uniqueName('theirs'), arms },
@@ -145,8 +147,8 @@ describe('Idempotency-Key', () => {
   it('starts one optimization cycle for two identical trigger requests', async () => {
     const target = await newTarget();
     const key = uniqueName('cycle');
-    const a = await call(sys.app, 'POST', '/v1/optimizations', { target }, { 'idempotency-key': key });
-    const b = await call(sys.app, 'POST', '/v1/optimizations', { target }, { 'idempotency-key': key });
+    const a = await call(sys, 'POST', '/v1/optimizations', { target }, { 'idempotency-key': key });
+    const b = await call(sys, 'POST', '/v1/optimizations', { target }, { 'idempotency-key': key });
     expect(a.status).toBe(202);
     expect(b.status).toBe(202);
     expect(b.body.id).toBe(a.body.id);
@@ -160,45 +162,39 @@ describe('Idempotency-Key', () => {
 describe('If-Match on configuration updates', () => {
   it('requires If-Match (428), refuses a stale one (412), and applies a current one', async () => {
     const name = await newTarget();
-    const read = await call(sys.app, 'GET', `/v1/targets/${name}`);
+    const read = await call(sys, 'GET', `/v1/targets/${name}`);
     const etag = read.headers.get('etag')!;
     expect(etag).toBe('"r1"');
-    const missing = await call(sys.app, 'PATCH', `/v1/targets/${name}`, { description: 'new' });
+    const missing = await call(sys, 'PATCH', `/v1/targets/${name}`, { description: 'new' });
     expect(missing.status).toBe(428);
     expect(missing.body.errors[0].path).toBe('header.if-match');
-    const ok = await call(
-      sys.app,
-      'PATCH',
-      `/v1/targets/${name}`,
-      { description: 'new' },
-      { 'if-match': etag },
-    );
+    const ok = await call(sys, 'PATCH', `/v1/targets/${name}`, { description: 'new' }, { 'if-match': etag });
     expect(ok.status).toBe(200);
     expect(ok.body.description).toBe('new');
     expect(ok.headers.get('etag')).toBe('"r2"');
     const stale = await call(
-      sys.app,
+      sys,
       'PATCH',
       `/v1/targets/${name}`,
       { description: 'lost update' },
       { 'if-match': etag },
     );
     expect(stale.status).toBe(412);
-    expect((await call(sys.app, 'GET', `/v1/targets/${name}`)).body.description).toBe('new');
+    expect((await call(sys, 'GET', `/v1/targets/${name}`)).body.description).toBe('new');
     expect(
-      (await call(sys.app, 'PATCH', `/v1/targets/${name}`, { description: 'x' }, { 'if-match': 'garbage' }))
+      (await call(sys, 'PATCH', `/v1/targets/${name}`, { description: 'x' }, { 'if-match': 'garbage' }))
         .status,
     ).toBe(412);
   });
 
   it('writes a routing config only at the version it was read at', async () => {
     const name = await newTarget();
-    const cfg = await call(sys.app, 'GET', `/v1/targets/${name}/config`);
+    const cfg = await call(sys, 'GET', `/v1/targets/${name}/config`);
     const etag = cfg.headers.get('etag')!;
     const weights = { big: 9000, small: 1000 };
-    expect((await call(sys.app, 'PUT', `/v1/targets/${name}/config`, { weights })).status).toBe(428);
+    expect((await call(sys, 'PUT', `/v1/targets/${name}/config`, { weights })).status).toBe(428);
     const put = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights, reason: 'manual trial' },
@@ -207,10 +203,10 @@ describe('If-Match on configuration updates', () => {
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ version: 2, weights, reason: 'manual trial' });
     expect(
-      (await call(sys.app, 'PUT', `/v1/targets/${name}/config`, { weights }, { 'if-match': etag })).status,
+      (await call(sys, 'PUT', `/v1/targets/${name}/config`, { weights }, { 'if-match': etag })).status,
     ).toBe(412);
     const wrong = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights: { big: 5000, ghost: 5000 } },
@@ -219,7 +215,7 @@ describe('If-Match on configuration updates', () => {
     expect(wrong.status).toBe(422);
     expect(wrong.body.errors[0].path).toBe('weights.ghost');
     const sum = await call(
-      sys.app,
+      sys,
       'PUT',
       `/v1/targets/${name}/config`,
       { weights: { big: 1 } },
@@ -250,7 +246,7 @@ describe('bad input', () => {
     ['a deeply nested body', `${'['.repeat(5000)}${']'.repeat(5000)}`, 422, '(root)'],
     ['a path-like name', JSON.stringify({ name: '../../etc/passwd', arms }), 422, 'name'],
   ])('answers %s with a 4xx naming the field', async (_what, body, status, path) => {
-    const r = await call(sys.app, 'POST', '/v1/targets', body, { 'content-type': 'application/json' });
+    const r = await call(sys, 'POST', '/v1/targets', body, { 'content-type': 'application/json' });
     expect(r.status).toBe(status);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
     if (path) expect(r.body.errors.map((e: { path: string }) => e.path)).toContain(path);
@@ -273,7 +269,11 @@ describe('bad input', () => {
 
   it('answers an oversized body with 413', async () => {
     const app = createApp({ ...sys.deps, env: { ...testEnv, API_MAX_BODY_BYTES: 1024 } });
-    const r = await call(app, 'POST', '/v1/targets', { name: 'x-big', description: 'x'.repeat(5000), arms });
+    const r = await call({ app }, 'POST', '/v1/targets', {
+      name: 'x-big',
+      description: 'x'.repeat(5000),
+      arms,
+    });
     expect(r.status).toBe(413);
   });
 
@@ -284,7 +284,7 @@ describe('bad input', () => {
       '/v1/api-keys/..%2F..',
       '/v1/targets/x/config/versions/..%2F1',
     ]) {
-      const r = await call(sys.app, 'GET', path);
+      const r = await call(sys, 'GET', path);
       expect(r.status, path).toBe(400);
       expect(r.body.errors[0].path, path).toMatch(/^param\./);
     }

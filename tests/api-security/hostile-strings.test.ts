@@ -48,7 +48,7 @@ function api(method: string, path: string, body?: unknown, headers: Record<strin
   const overHttp = {
     request: (p: string, init: RequestInit) => fetch(`${base}${p}`, init),
   } as unknown as TestSystem['app'];
-  return call(overHttp, method, path, body, headers, { auth: sys.adminKey });
+  return call({ app: overHttp }, method, path, body, headers, { auth: sys.adminKey });
 }
 
 /** A string field of an admin body: how to send a value in it, and how to read the stored value back. */

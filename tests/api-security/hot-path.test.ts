@@ -75,20 +75,15 @@ describe('credential cache', () => {
     });
     // B verifies the key and caches it for AUTH_API_KEY_CACHE_MS (5 s by default).
     for (let i = 0; i < 3; i++)
-      expect((await call(b.app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key })).status).toBe(
-        200,
-      );
-    expect((await call(a.app, 'DELETE', `/v1/api-keys/${record.id}`, undefined, {}, admin())).status).toBe(
-      200,
-    );
+      expect((await call(b, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key })).status).toBe(200);
+    expect((await call(a, 'DELETE', `/v1/api-keys/${record.id}`, undefined, {}, admin())).status).toBe(200);
     const revokedAt = Date.now();
     await eventually(
-      async () =>
-        (await call(b.app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key })).status === 401,
+      async () => (await call(b, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key })).status === 401,
       { timeoutMs: 1_000, intervalMs: 20, what: 'replica B refusing the revoked key' },
     );
     expect(Date.now() - revokedAt).toBeLessThan(1_000);
-    const refused = await call(b.app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
+    const refused = await call(b, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
     expect(refused.body.detail).toBe('API key has been revoked');
   });
 
@@ -218,9 +213,9 @@ describe('the cached config route', () => {
   it('answers 200 and 304 with every common header and the config version as ETag', async () => {
     const { app } = await replica();
     const name = uniqueName('hot');
-    expect((await call(app, 'POST', '/v1/targets', { name, arms }, {}, admin())).status).toBe(201);
+    expect((await call({ app }, 'POST', '/v1/targets', { name, arms }, {}, admin())).status).toBe(201);
     const key = await sys.keyFor('ingest');
-    const first = await call(app, 'GET', `/v1/targets/${name}/config`, undefined, {}, { auth: key });
+    const first = await call({ app }, 'GET', `/v1/targets/${name}/config`, undefined, {}, { auth: key });
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ target: name, segment: 'default', version: 1 });
     expect(first.headers.get('etag')).toMatch(/^"v1\.[\w-]{22}"$/);
@@ -229,7 +224,7 @@ describe('the cached config route', () => {
     expect(first.headers.get('ratelimit-limit')).toBe(String(testEnv.API_RATE_LIMIT_PER_MINUTE));
     for (const [h, v] of Object.entries(SECURITY_HEADERS)) expect(first.headers.get(h), h).toBe(v);
     const again = await call(
-      app,
+      { app },
       'GET',
       `/v1/targets/${name}/config`,
       undefined,
@@ -243,9 +238,9 @@ describe('the cached config route', () => {
 
   it('answers 400 naming the field for a bad target or segment, also once valid pairs are remembered', async () => {
     const name = uniqueName('hot');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
     const key = await sys.keyFor('ingest');
-    const get = (path: string) => call(sys.app, 'GET', path, undefined, {}, { auth: key });
+    const get = (path: string) => call(sys, 'GET', path, undefined, {}, { auth: key });
     for (let i = 0; i < 2; i++) {
       expect((await get(`/v1/targets/${name}/config?segment=default`)).status).toBe(200);
       expect((await get(`/v1/targets/${name}/config`)).status).toBe(200);
@@ -281,7 +276,7 @@ describe('deleting segments and targets', () => {
     const b = await replica();
     const name = uniqueName('del');
     expect(
-      (await call(a.app, 'POST', '/v1/targets', { name, arms, segments: ['default', 'short'] }, {}, admin()))
+      (await call(a, 'POST', '/v1/targets', { name, arms, segments: ['default', 'short'] }, {}, admin()))
         .status,
     ).toBe(201);
     // Both processes hold both configs in memory (first tier) and Redis holds them (second tier).
@@ -289,24 +284,24 @@ describe('deleting segments and targets', () => {
       for (const s of ['default', 'short']) expect((await cache.get(name, s))?.version).toBe(1);
 
     expect(
-      (await call(a.app, 'DELETE', `/v1/targets/${name}/segments/short`, undefined, {}, admin())).status,
+      (await call(a, 'DELETE', `/v1/targets/${name}/segments/short`, undefined, {}, admin())).status,
     ).toBe(204);
     await leavesWithinASecond(b.cache, name, 'short');
     expect(await redis.exists(`llmopt:cache:routing-config:${name}/short`)).toBe(0);
     expect(
-      (await call(b.app, 'GET', `/v1/targets/${name}/config?segment=short`, undefined, {}, admin())).status,
+      (await call(b, 'GET', `/v1/targets/${name}/config?segment=short`, undefined, {}, admin())).status,
     ).toBe(404);
     expect((await b.cache.get(name, 'default'))?.version).toBe(1);
 
-    expect((await call(a.app, 'DELETE', `/v1/targets/${name}`, undefined, {}, admin())).status).toBe(204);
+    expect((await call(a, 'DELETE', `/v1/targets/${name}`, undefined, {}, admin())).status).toBe(204);
     await leavesWithinASecond(b.cache, name, 'default');
-    expect((await call(b.app, 'GET', `/v1/targets/${name}/config`, undefined, {}, admin())).status).toBe(404);
+    expect((await call(b, 'GET', `/v1/targets/${name}/config`, undefined, {}, admin())).status).toBe(404);
   });
 });
 
 describe('Idempotency-Key', () => {
   it('is documented on exactly the POSTs that honour it', async () => {
-    const doc = await call(sys.app, 'GET', '/openapi.json');
+    const doc = await call(sys, 'GET', '/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.body.components.parameters.IdempotencyKey).toMatchObject({
       name: 'Idempotency-Key',
@@ -344,20 +339,20 @@ describe('Idempotency-Key', () => {
 
   it('replays the first answer of a documented route other than target creation', async () => {
     const name = uniqueName('idem');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
     const key = uniqueName('k');
     const body = { name: 'summarize' };
-    const first = await call(sys.app, 'POST', `/v1/targets/${name}/segments`, body, {
+    const first = await call(sys, 'POST', `/v1/targets/${name}/segments`, body, {
       'idempotency-key': key,
     });
     expect(first.status).toBe(201);
-    const again = await call(sys.app, 'POST', `/v1/targets/${name}/segments`, body, {
+    const again = await call(sys, 'POST', `/v1/targets/${name}/segments`, body, {
       'idempotency-key': key,
     });
     expect(again.status).toBe(201);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.body).toEqual(first.body);
     // Without the key the same request is a conflict: the replay above did not run the work again.
-    expect((await call(sys.app, 'POST', `/v1/targets/${name}/segments`, body)).status).toBe(409);
+    expect((await call(sys, 'POST', `/v1/targets/${name}/segments`, body)).status).toBe(409);
   });
 });

@@ -70,7 +70,7 @@ describe('the permission table', () => {
   });
 
   it('documents every route of /openapi.json and names only known permissions', async () => {
-    const doc = await call(sys.app, 'GET', '/openapi.json');
+    const doc = await call(sys, 'GET', '/openapi.json');
     for (const [path, ops] of Object.entries(doc.body.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(ops))
         expect(match(method.toUpperCase(), concrete(path)), `${method} ${path}`).toBeDefined();
@@ -104,7 +104,7 @@ describe('every guarded route', () => {
     expect(routes.length).toBeGreaterThan(20);
     for (const r of routes) {
       const res = await call(
-        sys.app,
+        sys,
         r.method,
         concrete(r.template),
         r.method === 'GET' || r.method === 'DELETE' ? undefined : {},
@@ -122,7 +122,7 @@ describe('every guarded route', () => {
     for (const r of guarded()) {
       for (const role of ROLES.filter((x) => !ROLE_PERMISSIONS[x].includes(r.access))) {
         const res = await call(
-          sys.app,
+          sys,
           r.method,
           concrete(r.template),
           r.method === 'GET' || r.method === 'DELETE' ? undefined : {},
@@ -146,7 +146,7 @@ describe('every guarded route', () => {
       const path = concrete(r.template).replace('probe-x', '..%2F..%2Fetc%2Fpasswd');
       const hasBody = r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH';
       const res = await call(
-        sys.app,
+        sys,
         r.method,
         path,
         hasBody ? '[1,2,3]' : undefined,
@@ -168,18 +168,18 @@ describe('every guarded route', () => {
 
 describe('public routes', () => {
   it('serves health, readiness, docs and metrics without a credential as configured', async () => {
-    expect((await call(sys.app, 'GET', '/healthz', undefined, {}, { auth: false })).status).toBe(200);
-    expect((await call(sys.app, 'GET', '/readyz', undefined, {}, { auth: false })).status).toBe(200);
-    expect((await call(sys.app, 'GET', '/openapi.json', undefined, {}, { auth: false })).status).toBe(
+    expect((await call(sys, 'GET', '/healthz', undefined, {}, { auth: false })).status).toBe(200);
+    expect((await call(sys, 'GET', '/readyz', undefined, {}, { auth: false })).status).toBe(200);
+    expect((await call(sys, 'GET', '/openapi.json', undefined, {}, { auth: false })).status).toBe(
       testEnv.API_PUBLIC_DOCS ? 200 : 401,
     );
-    expect((await call(sys.app, 'GET', '/metrics', undefined, {}, { auth: false })).status).toBe(
+    expect((await call(sys, 'GET', '/metrics', undefined, {}, { auth: false })).status).toBe(
       testEnv.API_PUBLIC_METRICS ? 200 : 401,
     );
   });
 
   it('answers an unknown route 404 to a known identity and 401 to anyone else', async () => {
-    expect((await call(sys.app, 'GET', '/v1/nothing-here')).status).toBe(404);
-    expect((await call(sys.app, 'GET', '/v1/nothing-here', undefined, {}, { auth: false })).status).toBe(401);
+    expect((await call(sys, 'GET', '/v1/nothing-here')).status).toBe(404);
+    expect((await call(sys, 'GET', '/v1/nothing-here', undefined, {}, { auth: false })).status).toBe(401);
   });
 });

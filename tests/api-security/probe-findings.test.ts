@@ -62,7 +62,7 @@ describe('numeric query parameters', () => {
 
   it('answers a step of 400 digits, or wider than ten years, with 422 naming query.step', async () => {
     for (const step of [huge, `${huge}ms`, '3661d']) {
-      const r = await call(sys.app, 'GET', `/v1/targets/any/metrics?step=${step}`);
+      const r = await call(sys, 'GET', `/v1/targets/any/metrics?step=${step}`);
       expect(r.status, step).toBe(422);
       expect(r.body.errors[0].path, step).toBe('query.step');
     }
@@ -80,12 +80,12 @@ describe('numeric query parameters', () => {
       const target = uniqueName('probe-step');
       const at = Date.now() - 60_000;
       const events = [0, 1, 2].map((n) => llmRequest(target, n, at + n));
-      expect((await call(withData.app, 'POST', '/v1/events', events)).status).toBe(202);
+      expect((await call(withData, 'POST', '/v1/events', events)).status).toBe(202);
       await withData.ingest!.pipeline.drain();
       const from = new Date(at - 3_600_000).toISOString();
-      const ok = await call(withData.app, 'GET', `/v1/targets/${target}/metrics?from=${from}&step=1h`);
+      const ok = await call(withData, 'GET', `/v1/targets/${target}/metrics?from=${from}&step=1h`);
       expect(ok.body.series[0].points[0].count).toBe(3);
-      const r = await call(withData.app, 'GET', `/v1/targets/${target}/metrics?from=${from}&step=${huge}`);
+      const r = await call(withData, 'GET', `/v1/targets/${target}/metrics?from=${from}&step=${huge}`);
       expect(r.status).toBe(422);
       expect(r.body.errors[0].path).toBe('query.step');
     } finally {
@@ -95,7 +95,7 @@ describe('numeric query parameters', () => {
 
   it('answers a range of millennia with 422 naming query.from instead of walking it hour by hour', async () => {
     const r = await call(
-      sys.app,
+      sys,
       'GET',
       '/v1/targets/any/metrics?from=0001-01-01T00:00:00Z&to=9999-01-01T00:00:00Z&step=3000d',
     );
@@ -113,7 +113,7 @@ describe('numeric query parameters', () => {
       [`/v1/webhooks?limit=${huge}`, 'query.limit'],
       [`/v1/targets/any/config/versions/${huge}`, 'param.version'],
     ] as const) {
-      const r = await call(sys.app, 'GET', path);
+      const r = await call(sys, 'GET', path);
       expect(r.status, path).toBeGreaterThanOrEqual(400);
       expect(r.status, path).toBeLessThan(500);
       expect(r.body.errors?.[0]?.path, path).toBe(field);
@@ -141,13 +141,13 @@ describe('JWT subject', () => {
         .setExpirationTime('5m')
         .sign(new TextEncoder().encode(secret));
     for (const sub of [42, { id: 'x' }, ['a'], true, '']) {
-      const r = await call(app, 'GET', '/v1/targets', undefined, {}, { auth: await sign(sub) });
+      const r = await call({ app }, 'GET', '/v1/targets', undefined, {}, { auth: await sign(sub) });
       expect(r.status, JSON.stringify(sub)).toBe(401);
       expect(r.body.detail, JSON.stringify(sub)).toMatch(/"sub"/);
     }
-    expect((await call(app, 'GET', '/v1/targets', undefined, {}, { auth: await sign('alice') })).status).toBe(
-      200,
-    );
+    expect(
+      (await call({ app }, 'GET', '/v1/targets', undefined, {}, { auth: await sign('alice') })).status,
+    ).toBe(200);
   });
 });
 
@@ -187,7 +187,7 @@ describe('API-key cache', () => {
     const app = createApp({ ...sys.deps, security: { apiKeys: keys.repo } });
     const admin = { auth: sys.adminKey };
     const created = await call(
-      app,
+      { app },
       'POST',
       '/v1/api-keys',
       { name: uniqueName('race'), roles: ['analyst'] },
@@ -197,13 +197,13 @@ describe('API-key cache', () => {
     expect(created.status).toBe(201);
     const { key, id, prefix } = created.body;
     const held = keys.hold(prefix);
-    const first = call(app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
+    const first = call({ app }, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
     await held.reached; // the row was read while the key was still valid
-    expect((await call(app, 'DELETE', `/v1/api-keys/${id}`, undefined, {}, admin)).status).toBe(200);
+    expect((await call({ app }, 'DELETE', `/v1/api-keys/${id}`, undefined, {}, admin)).status).toBe(200);
     held.release();
     // The lookup is read again once the revocation is known, so even the request in flight is refused.
     expect((await first).status).toBe(401);
-    const after = await call(app, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
+    const after = await call({ app }, 'GET', '/v1/targets?limit=1', undefined, {}, { auth: key });
     expect(after.status).toBe(401);
     expect(after.body.detail).toMatch(/revoked/);
   });
@@ -217,7 +217,7 @@ describe('API-key cache', () => {
     });
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++)
-      statuses.push((await call(app, 'GET', '/v1/targets', undefined, {}, { auth: randomKey() })).status);
+      statuses.push((await call({ app }, 'GET', '/v1/targets', undefined, {}, { auth: randomKey() })).status);
     expect(keys.counter.lookups).toBe(5);
     expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
     expect(new Set(statuses.slice(5))).toEqual(new Set([429]));
@@ -250,7 +250,7 @@ describe('API-key cache', () => {
 
 describe('X-Forwarded-For behind trusted proxies', () => {
   const anonymous = (app: TestSystem['app'], forwardedFor: string) =>
-    call(app, 'GET', '/v1/targets', undefined, { 'x-forwarded-for': forwardedFor }, { auth: false });
+    call({ app }, 'GET', '/v1/targets', undefined, { 'x-forwarded-for': forwardedFor }, { auth: false });
 
   it('takes the address the trusted proxy appended, whatever the caller put before it', async () => {
     const app = createApp({
@@ -286,14 +286,14 @@ describe('signed inbound routes', () => {
   beforeAll(async () => {
     // The Slack settings row is one for the whole database: files that change it take turns.
     release = await holdTestLock('integration-settings');
-    const put = await call(sys.app, 'PUT', '/v1/integrations/slack', {
+    const put = await call(sys, 'PUT', '/v1/integrations/slack', {
       settings: { user_roles: { U0OPERATOR: 'operator' } },
       secrets: { signing_secret: SIGNING_SECRET },
     });
     expect(put.status).toBe(200);
   }, 900_000);
   afterAll(async () => {
-    await call(sys.app, 'DELETE', '/v1/integrations/slack');
+    await call(sys, 'DELETE', '/v1/integrations/slack');
     await release?.();
   });
 
@@ -343,7 +343,7 @@ describe('signed inbound routes', () => {
       body: '{}',
     });
     expect(github.status).not.toBe(429);
-    expect((await call(app, 'GET', '/v1/targets', undefined, {}, { auth: false })).status).toBe(401);
+    expect((await call({ app }, 'GET', '/v1/targets', undefined, {}, { auth: false })).status).toBe(401);
   });
 });
 
@@ -370,12 +370,12 @@ describe('Idempotency-Key claims', () => {
       `UPDATE idempotency_keys SET created_at = now() - make_interval(secs => $2) WHERE key = $1`,
       [dead, testEnv.API_REQUEST_TIMEOUT_MS / 1000 + 11],
     );
-    const retried = await call(sys.app, 'POST', '/v1/targets', body, {
+    const retried = await call(sys, 'POST', '/v1/targets', body, {
       'idempotency-key': dead,
       'content-type': 'application/json',
     });
     expect(retried.status).toBe(201);
-    const replayed = await call(sys.app, 'POST', '/v1/targets', body, {
+    const replayed = await call(sys, 'POST', '/v1/targets', body, {
       'idempotency-key': dead,
       'content-type': 'application/json',
     });
@@ -384,7 +384,7 @@ describe('Idempotency-Key claims', () => {
     // A claim within its lease is still running as far as anyone can tell.
     const alive = uniqueName('live-owner');
     expect((await claim(alive)).kind).toBe('claimed');
-    const waiting = await call(sys.app, 'POST', '/v1/targets', body, {
+    const waiting = await call(sys, 'POST', '/v1/targets', body, {
       'idempotency-key': alive,
       'content-type': 'application/json',
     });

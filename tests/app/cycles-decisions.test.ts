@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
 import { createCyclesService } from '../../app/cycles';
 import { workflowIds } from '../../domain/names';
-import { analysisActivities } from '../../workers/activities';
+import { createAnalysisActivities } from '../../activities/analysis';
 import type { DecideInput } from '../../workflows/contracts';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { switchDraft } from '../helpers/rollout';
@@ -32,7 +32,7 @@ beforeAll(async () => {
     namespace: testEnv.TEMPORAL_NAMESPACE,
     taskQueue: queue,
     activities: {
-      ...analysisActivities(sys.deps),
+      ...createAnalysisActivities(sys.container),
       decideCycle: async (input: DecideInput) => [switchDraft(input.target, true)],
     },
   });
@@ -51,18 +51,18 @@ afterAll(async () => {
 describe('answering a decision', { timeout: 90_000 }, () => {
   it('records the caller as the approver, and refuses a body that names another', async () => {
     const target = uniqueName('approver');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
-    const started = await call(app, 'POST', '/v1/optimizations', { target }, {}, { auth: sys.adminKey });
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    const started = await call({ app }, 'POST', '/v1/optimizations', { target }, {}, { auth: sys.adminKey });
     expect(started.status).toBe(202);
     const decision = await eventually(async () => {
-      const d = await call(sys.app, 'GET', `/v1/decisions?target=${target}&status=awaiting_approval`);
+      const d = await call(sys, 'GET', `/v1/decisions?target=${target}&status=awaiting_approval`);
       return d.body.items?.[0] as { id: string } | undefined;
     });
 
     const name = uniqueName('alice');
     const { key } = await sys.deps.repos.apiKeys.create({ name, roles: ['operator'], createdBy: 'test' });
     const impersonating = await call(
-      app,
+      { app },
       'POST',
       `/v1/decisions/${decision.id}/approve`,
       { by: 'mallory' },
@@ -72,12 +72,10 @@ describe('answering a decision', { timeout: 90_000 }, () => {
     expect(impersonating.status).toBe(422);
     // A strict body: the unknown key is named in the message of the root's issue.
     expect(JSON.stringify(impersonating.body.errors)).toContain('by');
-    expect((await call(sys.app, 'GET', `/v1/decisions/${decision.id}`)).body.status).toBe(
-      'awaiting_approval',
-    );
+    expect((await call(sys, 'GET', `/v1/decisions/${decision.id}`)).body.status).toBe('awaiting_approval');
 
     const approved = await call(
-      app,
+      { app },
       'POST',
       `/v1/decisions/${decision.id}/approve`,
       { reason: 'cheaper' },

@@ -76,7 +76,7 @@ interface Cycle {
 const viaRest = {
   key: '',
   async ask<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const r = await call(app, method, path, body, headers, { auth: sys.adminKey });
+    const r = await call({ app }, method, path, body, headers, { auth: sys.adminKey });
     return (
       r.status < 300 ? { ok: true, value: r.body as T } : { ok: false, failure: fromHttp(r.status) }
     ) as Outcome<T>;
@@ -164,7 +164,7 @@ type Door = typeof viaRest | typeof viaGrpc;
 /** The scenario, through one door; what it saw, with the door's own ids replaced by their shapes. */
 async function scenario(door: Door) {
   const target = uniqueName('parity');
-  expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+  expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
   const seen: Record<string, unknown> = {};
   const ids: string[] = [];
   const shape = (id: string) =>
@@ -264,7 +264,7 @@ describe('cycles through REST and gRPC', { timeout: 120_000 }, () => {
 
   it('names one cycle for one caller and key, whichever door the repeat comes through', async () => {
     const target = uniqueName('parity');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
     const key = uniqueName('key');
     const rest = await viaRest.start(target, key);
     const overGrpc = await viaGrpc.start(target, key);

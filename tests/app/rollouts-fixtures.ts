@@ -30,7 +30,7 @@ export async function startGatedRollout(
   });
   await eventually(
     async () =>
-      (await call(sys.app, 'GET', `/v1/rollouts/${workflowId}`)).body.workflow?.awaiting_approval_stage === 0,
+      (await call(sys, 'GET', `/v1/rollouts/${workflowId}`)).body.workflow?.awaiting_approval_stage === 0,
     { what: `${workflowId} to await approval of stage 0` },
   );
   return { id: workflowId, target };

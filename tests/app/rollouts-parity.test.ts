@@ -45,7 +45,7 @@ interface Door {
 
 function restDoor(key: string): Door {
   const post = async (id: string, action: string, body: object): Promise<Outcome> => {
-    const r = await call(sys.app, 'POST', `/v1/rollouts/${id}/${action}`, body, {}, { auth: key });
+    const r = await call(sys, 'POST', `/v1/rollouts/${id}/${action}`, body, {}, { auth: key });
     if (r.status >= 200 && r.status < 300) return 'ok';
     return (
       ({ 409: 'conflict', 404: 'not_found', 422: 'invalid' } as const)[r.status as 409 | 404 | 422] ??
@@ -88,7 +88,7 @@ function grpcDoor(key: string): Door {
   };
 }
 
-const detail = async (id: string) => (await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body;
+const detail = async (id: string) => (await call(sys, 'GET', `/v1/rollouts/${id}`)).body;
 
 /** Every step of the scenario through one door: what it answered, and the state it left. */
 async function scenario(door: Door, prefix: string) {
@@ -194,7 +194,7 @@ describe('the approver of a stage', () => {
 
     // A body naming someone else is refused at the door, naming the field; the stage still waits.
     const forged = await call(
-      sys.app,
+      sys,
       'POST',
       `/v1/rollouts/${viaRest.id}/approve`,
       { stage: 0, by: 'mallory' },
@@ -206,7 +206,7 @@ describe('the approver of a stage', () => {
     expect((await detail(viaRest.id)).workflow.awaiting_approval_stage).toBe(0);
 
     const approved = await call(
-      sys.app,
+      sys,
       'POST',
       `/v1/rollouts/${viaRest.id}/approve`,
       { stage: 0 },

@@ -25,7 +25,7 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const revert = (id: string, body: object = {}) => call(sys.app, 'POST', `/v1/rollouts/${id}/revert`, body);
+const revert = (id: string, body: object = {}) => call(sys, 'POST', `/v1/rollouts/${id}/revert`, body);
 
 describe('revert of a rollout', () => {
   it('restores the config a promoted rollout started from, once', async () => {
@@ -42,7 +42,7 @@ describe('revert of a rollout', () => {
       new_version: 3,
     });
     expect(await servedConfig(sys, target)).toEqual({ version: 3, weights: { big: 10000 } });
-    const row = (await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body;
+    const row = (await call(sys, 'GET', `/v1/rollouts/${id}`)).body;
     expect(row).toMatchObject({ state: 'rolled_back', to_version: 3 });
     // The actor is the caller's identity (the system's admin key), with the reason given.
     expect(row.reason).toMatch(/^reverted by test admin .*: complaints$/);
@@ -60,7 +60,7 @@ describe('revert of a rollout', () => {
     expect(refused.status).toBe(409);
     expect(refused.body).toMatchObject({ state: 'awaiting_approval' });
     expect(refused.body.detail).toContain('only a promoted rollout can be reverted');
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${running.id}/abort`, {})).status).toBe(202);
+    expect((await call(sys, 'POST', `/v1/rollouts/${running.id}/abort`, {})).status).toBe(202);
 
     const { id, target } = await seedPromotedRollout(sys, 'revert-moved');
     // Someone sets the config by hand after the promotion: a revert must not overwrite that.
@@ -85,7 +85,7 @@ describe('revert of a rollout', () => {
     const forged = await revert(id, { by: 'someone else' });
     expect(forged.status).toBe(422);
     const analyst = await call(
-      sys.app,
+      sys,
       'POST',
       `/v1/rollouts/${id}/revert`,
       {},
@@ -95,6 +95,6 @@ describe('revert of a rollout', () => {
       },
     );
     expect(analyst.status).toBe(403);
-    expect((await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body.state).toBe('promoted');
+    expect((await call(sys, 'GET', `/v1/rollouts/${id}`)).body.state).toBe('promoted');
   });
 });

@@ -41,41 +41,39 @@ describe('prompt proposals API', () => {
     const first = await draft(target, 'billing');
     const second = await draft(target, 'refunds');
 
-    const listed = await call(sys.app, 'GET', `/v1/targets/${target}/prompt-proposals`);
+    const listed = await call(sys, 'GET', `/v1/targets/${target}/prompt-proposals`);
     expect(listed.status).toBe(200);
     expect(listed.body.items.map((p: { id: string }) => p.id).sort()).toEqual([first, second].sort());
     expect(listed.body.items[0].variants[0].template).toContain('{{question}}');
 
-    const approved = await call(sys.app, 'POST', `/v1/prompt-proposals/${first}/approve`);
+    const approved = await call(sys, 'POST', `/v1/prompt-proposals/${first}/approve`);
     expect(approved.status).toBe(200);
     expect(approved.body).toMatchObject({ id: first, status: 'approved', segment: 'billing' });
 
-    const again = await call(sys.app, 'POST', `/v1/prompt-proposals/${first}/reject`);
+    const again = await call(sys, 'POST', `/v1/prompt-proposals/${first}/reject`);
     expect(again.status).toBe(409);
     expect(again.headers.get('content-type')).toContain('application/problem+json');
     expect(again.body.detail).toContain('already answered (it is approved)');
 
-    expect((await call(sys.app, 'POST', `/v1/prompt-proposals/${second}/reject`)).body.status).toBe(
-      'rejected',
-    );
-    const open = await call(sys.app, 'GET', `/v1/targets/${target}/prompt-proposals?status=proposed`);
+    expect((await call(sys, 'POST', `/v1/prompt-proposals/${second}/reject`)).body.status).toBe('rejected');
+    const open = await call(sys, 'GET', `/v1/targets/${target}/prompt-proposals?status=proposed`);
     expect(open.body.items).toEqual([]);
-    const kept = await call(sys.app, 'GET', `/v1/targets/${target}/prompt-proposals?status=approved`);
+    const kept = await call(sys, 'GET', `/v1/targets/${target}/prompt-proposals?status=approved`);
     expect(kept.body.items.map((p: { id: string }) => p.id)).toEqual([first]);
   });
 
   it('answers unknown and malformed ids precisely, and only to roles that may approve', async () => {
-    const missing = await call(sys.app, 'POST', `/v1/prompt-proposals/pp_${randomUUID()}/approve`);
+    const missing = await call(sys, 'POST', `/v1/prompt-proposals/pp_${randomUUID()}/approve`);
     expect(missing.status).toBe(404);
 
-    const malformed = await call(sys.app, 'POST', '/v1/prompt-proposals/..%2F..%2Fetc/approve');
+    const malformed = await call(sys, 'POST', '/v1/prompt-proposals/..%2F..%2Fetc/approve');
     expect(malformed.status).toBe(400);
     expect(JSON.stringify(malformed.body.errors)).toContain('id');
 
     const id = await draft(uniqueName('pp'), 'default');
     const analyst = await sys.keyFor('analyst');
     const refused = await call(
-      sys.app,
+      sys,
       'POST',
       `/v1/prompt-proposals/${id}/approve`,
       undefined,
@@ -85,7 +83,7 @@ describe('prompt proposals API', () => {
     expect(refused.status).toBe(403);
     const operator = await sys.keyFor('operator');
     const answered = await call(
-      sys.app,
+      sys,
       'POST',
       `/v1/prompt-proposals/${id}/approve`,
       undefined,
@@ -94,8 +92,7 @@ describe('prompt proposals API', () => {
     );
     expect(answered.status).toBe(200);
     expect(
-      (await call(sys.app, 'POST', `/v1/prompt-proposals/${id}/approve`, undefined, {}, { auth: false }))
-        .status,
+      (await call(sys, 'POST', `/v1/prompt-proposals/${id}/approve`, undefined, {}, { auth: false })).status,
     ).toBe(401);
   });
 });

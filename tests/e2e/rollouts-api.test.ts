@@ -53,7 +53,7 @@ async function decision(
 describe('rollouts API', () => {
   it('reads, pauses, resumes, approves and aborts a rollout; refuses what does not apply', async () => {
     const target = uniqueName('api-bot');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
     const d = await decision(target, 'approved');
     const id = `rollout-${target}-${d.id}`;
     const input: RolloutInput = {
@@ -79,7 +79,7 @@ describe('rollouts API', () => {
 
     const waiting = await eventually(
       async () => {
-        const r = await call(sys.app, 'GET', `/v1/rollouts/${id}`);
+        const r = await call(sys, 'GET', `/v1/rollouts/${id}`);
         return r.status === 200 && r.body.workflow.awaiting_approval_stage === 0 ? r : undefined;
       },
       { what: 'the rollout to await approval' },
@@ -93,103 +93,100 @@ describe('rollouts API', () => {
     });
     expect(waiting.body.workflow.temporal_ui_url).toContain(encodeURIComponent(id));
 
-    const listed = await call(sys.app, 'GET', `/v1/rollouts?target=${target}&state=awaiting_approval`);
+    const listed = await call(sys, 'GET', `/v1/rollouts?target=${target}&state=awaiting_approval`);
     expect(listed.body.items.map((r: { id: string }) => r.id)).toEqual([id]);
-    expect((await call(sys.app, 'GET', `/v1/rollouts?target=${target}&state=promoted`)).body.items).toEqual(
-      [],
-    );
-    expect((await call(sys.app, 'GET', '/v1/rollouts?state=nope')).status).toBe(400);
+    expect((await call(sys, 'GET', `/v1/rollouts?target=${target}&state=promoted`)).body.items).toEqual([]);
+    expect((await call(sys, 'GET', '/v1/rollouts?state=nope')).status).toBe(400);
 
-    const resume = await call(sys.app, 'POST', `/v1/rollouts/${id}/resume`, {});
+    const resume = await call(sys, 'POST', `/v1/rollouts/${id}/resume`, {});
     expect(resume.status).toBe(409);
     expect(resume.body.detail).toContain('not paused');
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/pause`, { reason: 'look' })).status).toBe(202);
+    expect((await call(sys, 'POST', `/v1/rollouts/${id}/pause`, { reason: 'look' })).status).toBe(202);
     await eventually(
-      async () => (await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body.workflow.paused === true,
+      async () => (await call(sys, 'GET', `/v1/rollouts/${id}`)).body.workflow.paused === true,
     );
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/pause`, {})).status).toBe(409);
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/resume`, {})).status).toBe(202);
+    expect((await call(sys, 'POST', `/v1/rollouts/${id}/pause`, {})).status).toBe(409);
+    expect((await call(sys, 'POST', `/v1/rollouts/${id}/resume`, {})).status).toBe(202);
 
-    const wrongStage = await call(sys.app, 'POST', `/v1/rollouts/${id}/approve`, { stage: 3 });
+    const wrongStage = await call(sys, 'POST', `/v1/rollouts/${id}/approve`, { stage: 3 });
     expect(wrongStage.status).toBe(409);
     expect(wrongStage.body.detail).toContain('stage 3 does not await approval');
 
     // One change at a time: approving another decision for the same target and segment is refused.
     const other = await decision(target, 'awaiting_approval', uniqueName('cycle-unused'));
-    const second = await call(sys.app, 'POST', `/v1/decisions/${other.id}/approve`, {});
+    const second = await call(sys, 'POST', `/v1/decisions/${other.id}/approve`, {});
     expect(second.status).toBe(409);
     expect(second.body.running_id).toBe(id);
 
     // Stages are 0-based indexes, as in `stages` and `current_stage`; the approver is the caller.
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/approve`, { stage: 0 })).body).toEqual({
+    expect((await call(sys, 'POST', `/v1/rollouts/${id}/approve`, { stage: 0 })).body).toEqual({
       id,
       stage: 0,
       approved: true,
       approved_by: expect.stringMatching(/^test admin /),
     });
-    await eventually(
-      async () => (await call(sys.app, 'GET', `/v1/rollouts/${id}`)).body.weights?.small === 500,
-      { what: 'stage 1 weights' },
-    );
-    const again = await call(sys.app, 'POST', `/v1/rollouts/${id}/approve`, {});
+    await eventually(async () => (await call(sys, 'GET', `/v1/rollouts/${id}`)).body.weights?.small === 500, {
+      what: 'stage 1 weights',
+    });
+    const again = await call(sys, 'POST', `/v1/rollouts/${id}/approve`, {});
     expect(again.status).toBe(409);
     expect(again.body.detail).toContain('nothing awaits approval');
 
-    expect((await call(sys.app, 'POST', `/v1/rollouts/${id}/abort`, { reason: 'test' })).status).toBe(202);
+    expect((await call(sys, 'POST', `/v1/rollouts/${id}/abort`, { reason: 'test' })).status).toBe(202);
     const aborted = await eventually(
       async () => {
-        const r = await call(sys.app, 'GET', `/v1/rollouts/${id}`);
+        const r = await call(sys, 'GET', `/v1/rollouts/${id}`);
         return r.body.state === 'aborted' && r.body.workflow.status === 'completed' ? r : undefined;
       },
       { what: 'the abort to complete', timeoutMs: 40_000 },
     );
     expect(aborted.body.reason).toMatch(/^aborted by test admin .*: test$/);
-    const cfg = await call(sys.app, 'GET', `/v1/targets/${target}/config`);
+    const cfg = await call(sys, 'GET', `/v1/targets/${target}/config`);
     expect(cfg.body).toMatchObject({ version: 3, weights: { big: 10000 } });
-    const late = await call(sys.app, 'POST', `/v1/rollouts/${id}/abort`, {});
+    const late = await call(sys, 'POST', `/v1/rollouts/${id}/abort`, {});
     expect(late.status).toBe(409);
     expect(late.body.detail).toContain('aborted');
   });
 
   it('answers unknown and malformed rollout ids with 404 and 400', async () => {
-    expect((await call(sys.app, 'GET', '/v1/rollouts/rollout-nope-123')).status).toBe(404);
-    expect((await call(sys.app, 'GET', '/v1/rollouts/..%2Fetc')).status).toBe(400);
-    expect((await call(sys.app, 'POST', '/v1/rollouts/rollout-nope-123/pause', {})).status).toBe(404);
+    expect((await call(sys, 'GET', '/v1/rollouts/rollout-nope-123')).status).toBe(404);
+    expect((await call(sys, 'GET', '/v1/rollouts/..%2Fetc')).status).toBe(400);
+    expect((await call(sys, 'POST', '/v1/rollouts/rollout-nope-123/pause', {})).status).toBe(404);
   });
 });
 
 describe('decisions API', () => {
   it('lists by target and status, reads one, and refuses approving a decision that does not await it', async () => {
     const target = uniqueName('dec-bot');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
     const a = await decision(target, 'approved');
-    const listed = await call(sys.app, 'GET', `/v1/decisions?target=${target}&status=approved`);
+    const listed = await call(sys, 'GET', `/v1/decisions?target=${target}&status=approved`);
     expect(listed.status).toBe(200);
     expect(listed.body.items.map((x: { id: string }) => x.id)).toEqual([a.id]);
-    expect((await call(sys.app, 'GET', `/v1/decisions/${a.id}`)).body).toMatchObject({
+    expect((await call(sys, 'GET', `/v1/decisions/${a.id}`)).body).toMatchObject({
       id: a.id,
       kind: 'model_switch',
     });
-    expect((await call(sys.app, 'GET', `/v1/decisions/${crypto.randomUUID()}`)).status).toBe(404);
-    const bad = await call(sys.app, 'GET', '/v1/decisions/not-a-uuid');
+    expect((await call(sys, 'GET', `/v1/decisions/${crypto.randomUUID()}`)).status).toBe(404);
+    const bad = await call(sys, 'GET', '/v1/decisions/not-a-uuid');
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].path).toBe('param.id');
-    const refused = await call(sys.app, 'POST', `/v1/decisions/${a.id}/approve`, {});
+    const refused = await call(sys, 'POST', `/v1/decisions/${a.id}/approve`, {});
     expect(refused.status).toBe(409);
     expect(refused.body.detail).toContain('does not await approval');
   });
 
   it('refuses to reject a no_action decision of a finished cycle with 409 naming its status', async () => {
     const target = uniqueName('appr-bot');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
-    const started = await call(sys.app, 'POST', '/v1/optimizations', { target });
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    const started = await call(sys, 'POST', '/v1/optimizations', { target });
     expect(started.status).toBe(202);
     const done = await eventually(async () => {
-      const r = await call(sys.app, 'GET', `/v1/optimizations/${started.body.id}`);
+      const r = await call(sys, 'GET', `/v1/optimizations/${started.body.id}`);
       return r.body.status === 'completed' ? r : undefined;
     });
     const d = done.body.decisions[0];
-    const r = await call(sys.app, 'POST', `/v1/decisions/${d.id}/reject`, { reason: 'no' });
+    const r = await call(sys, 'POST', `/v1/decisions/${d.id}/reject`, { reason: 'no' });
     expect(r.status).toBe(409);
     expect(r.body.decision_status).toBe('no_action');
   });

@@ -19,10 +19,10 @@ const arms = [{ id: 'big', provider: 'openai', model: 'gpt-4o' }];
 describe('optimization schedule', () => {
   it('creates, reads, changes, runs and deletes the cadence of a target', async () => {
     const target = uniqueName('sched-bot');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
-    expect((await call(sys.app, 'GET', `/v1/targets/${target}/schedule`)).status).toBe(404);
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    expect((await call(sys, 'GET', `/v1/targets/${target}/schedule`)).status).toBe(404);
 
-    const created = await call(sys.app, 'PUT', `/v1/targets/${target}/schedule`, { interval_seconds: 3600 });
+    const created = await call(sys, 'PUT', `/v1/targets/${target}/schedule`, { interval_seconds: 3600 });
     expect(created.status).toBe(200);
     expect(created.body).toMatchObject({
       target,
@@ -32,12 +32,12 @@ describe('optimization schedule', () => {
     });
     expect(created.body.next_runs.length).toBeGreaterThan(0);
 
-    const changed = await call(sys.app, 'PUT', `/v1/targets/${target}/schedule`, {
+    const changed = await call(sys, 'PUT', `/v1/targets/${target}/schedule`, {
       interval_seconds: 120,
       paused: true,
     });
     expect(changed.body).toMatchObject({ interval_seconds: 120, paused: true });
-    expect((await call(sys.app, 'GET', `/v1/targets/${target}/schedule`)).body).toMatchObject({
+    expect((await call(sys, 'GET', `/v1/targets/${target}/schedule`)).body).toMatchObject({
       interval_seconds: 120,
       paused: true,
     });
@@ -46,7 +46,7 @@ describe('optimization schedule', () => {
     await sys.client.schedule.getHandle(`optimize-${target}`).trigger();
     const run = await eventually(
       async () => {
-        const r = await call(sys.app, 'GET', `/v1/targets/${target}/schedule`);
+        const r = await call(sys, 'GET', `/v1/targets/${target}/schedule`);
         return r.body.recent_runs[0] as { workflow_id: string } | undefined;
       },
       { what: 'a scheduled cycle' },
@@ -54,18 +54,18 @@ describe('optimization schedule', () => {
     expect(run.workflow_id).toMatch(new RegExp(`^cycle-${target}-scheduled`));
     await expect(sys.client.workflow.getHandle(run.workflow_id).result()).resolves.toMatchObject({ target });
 
-    expect((await call(sys.app, 'DELETE', `/v1/targets/${target}/schedule`)).status).toBe(204);
-    expect((await call(sys.app, 'GET', `/v1/targets/${target}/schedule`)).status).toBe(404);
+    expect((await call(sys, 'DELETE', `/v1/targets/${target}/schedule`)).status).toBe(204);
+    expect((await call(sys, 'GET', `/v1/targets/${target}/schedule`)).status).toBe(404);
   });
 
   it('names a bad cadence and answers unknown targets with 404', async () => {
     const target = uniqueName('sched-bad');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
-    const bad = await call(sys.app, 'PUT', `/v1/targets/${target}/schedule`, { interval_seconds: 5 });
+    expect((await call(sys, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    const bad = await call(sys, 'PUT', `/v1/targets/${target}/schedule`, { interval_seconds: 5 });
     expect(bad.status).toBe(422);
     expect(bad.body.errors.map((e: { path: string }) => e.path)).toContain('interval_seconds');
     expect(
-      (await call(sys.app, 'PUT', '/v1/targets/no-such-target/schedule', { interval_seconds: 600 })).status,
+      (await call(sys, 'PUT', '/v1/targets/no-such-target/schedule', { interval_seconds: 600 })).status,
     ).toBe(404);
   });
 });

@@ -24,7 +24,7 @@ const arms = [
 describe('walking skeleton', () => {
   it('creates a target and serves its routing config with a version', async () => {
     const name = uniqueName('support-bot');
-    const created = await call(sys.app, 'POST', '/v1/targets', {
+    const created = await call(sys, 'POST', '/v1/targets', {
       name,
       arms,
       segments: ['default', 'summarize'],
@@ -33,7 +33,7 @@ describe('walking skeleton', () => {
     expect(created.body.arms.map((a: { id: string }) => a.id)).toEqual(['gpt-4o', 'haiku']);
     expect(created.body.segments).toEqual(['default', 'summarize']);
 
-    const cfg = await call(sys.app, 'GET', `/v1/targets/${name}/config?segment=summarize`);
+    const cfg = await call(sys, 'GET', `/v1/targets/${name}/config?segment=summarize`);
     expect(cfg.status).toBe(200);
     expect(cfg.body).toMatchObject({
       target: name,
@@ -43,7 +43,7 @@ describe('walking skeleton', () => {
     });
     const etag = cfg.headers.get('etag')!;
     expect(etag).toContain('v1');
-    const again = await call(sys.app, 'GET', `/v1/targets/${name}/config?segment=summarize`, undefined, {
+    const again = await call(sys, 'GET', `/v1/targets/${name}/config?segment=summarize`, undefined, {
       'if-none-match': etag,
     });
     expect(again.status).toBe(304);
@@ -51,15 +51,15 @@ describe('walking skeleton', () => {
 
   it('runs an optimization cycle in Temporal and records a no_action decision', async () => {
     const name = uniqueName('search-summarizer');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
 
-    const started = await call(sys.app, 'POST', '/v1/optimizations', { target: name });
+    const started = await call(sys, 'POST', '/v1/optimizations', { target: name });
     expect(started.status).toBe(202);
     expect(started.body.id).toMatch(new RegExp(`^cycle-${name}-`));
 
     const done = await eventually(
       async () => {
-        const r = await call(sys.app, 'GET', `/v1/optimizations/${started.body.id}`);
+        const r = await call(sys, 'GET', `/v1/optimizations/${started.body.id}`);
         return r.body.status === 'completed' ? r : undefined;
       },
       { what: 'the cycle to complete' },
@@ -91,14 +91,14 @@ describe('walking skeleton', () => {
 
 describe('bad input', () => {
   it('answers malformed JSON with 400 problem+json', async () => {
-    const r = await call(sys.app, 'POST', '/v1/targets', '{"name": ');
+    const r = await call(sys, 'POST', '/v1/targets', '{"name": ');
     expect(r.status).toBe(400);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
     expect(r.body.detail).toMatch(/JSON/);
   });
 
   it('names missing fields and wrong types', async () => {
-    const r = await call(sys.app, 'POST', '/v1/targets', { name: 'x-ok', arms: [{ id: 'a', provider: 7 }] });
+    const r = await call(sys, 'POST', '/v1/targets', { name: 'x-ok', arms: [{ id: 'a', provider: 7 }] });
     expect(r.status).toBe(422);
     const paths = r.body.errors.map((e: { path: string }) => e.path);
     expect(paths).toEqual(expect.arrayContaining(['arms[0].provider', 'arms[0].model']));
@@ -106,37 +106,37 @@ describe('bad input', () => {
 
   it('refuses a duplicate target with 409 and writes nothing half', async () => {
     const name = uniqueName('dup');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
-    const dup = await call(sys.app, 'POST', '/v1/targets', {
+    expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    const dup = await call(sys, 'POST', '/v1/targets', {
       name,
       arms: [{ id: 'other', provider: 'x', model: 'y' }],
     });
     expect(dup.status).toBe(409);
-    const t = await call(sys.app, 'GET', `/v1/targets/${name}`);
+    const t = await call(sys, 'GET', `/v1/targets/${name}`);
     expect(t.body.arms.map((a: { id: string }) => a.id)).toEqual(['gpt-4o', 'haiku']);
   });
 
   it('rolls back a create whose weights name an unknown arm', async () => {
     const name = uniqueName('half');
-    const r = await call(sys.app, 'POST', '/v1/targets', { name, arms, weights: { nope: 10000 } });
+    const r = await call(sys, 'POST', '/v1/targets', { name, arms, weights: { nope: 10000 } });
     expect(r.status).toBe(422);
-    expect((await call(sys.app, 'GET', `/v1/targets/${name}`)).status).toBe(404);
+    expect((await call(sys, 'GET', `/v1/targets/${name}`)).status).toBe(404);
   });
 
   it('answers an unknown target with 404 for config and optimizations', async () => {
-    expect((await call(sys.app, 'GET', '/v1/targets/no-such-target/config')).status).toBe(404);
-    const r = await call(sys.app, 'POST', '/v1/optimizations', { target: 'no-such-target' });
+    expect((await call(sys, 'GET', '/v1/targets/no-such-target/config')).status).toBe(404);
+    const r = await call(sys, 'POST', '/v1/optimizations', { target: 'no-such-target' });
     expect(r.status).toBe(404);
     expect(r.body.type).toContain('not-found');
   });
 
   it('rejects path traversal in ids', async () => {
-    const r = await call(sys.app, 'GET', '/v1/optimizations/..%2F..%2Fetc');
+    const r = await call(sys, 'GET', '/v1/optimizations/..%2F..%2Fetc');
     expect(r.status).toBe(400);
   });
 
   it('publishes the routes in /openapi.json', async () => {
-    const r = await call(sys.app, 'GET', '/openapi.json');
+    const r = await call(sys, 'GET', '/openapi.json');
     expect(r.status).toBe(200);
     expect(Object.keys(r.body.paths)).toEqual(
       expect.arrayContaining([
@@ -152,17 +152,17 @@ describe('bad input', () => {
 describe('analysis', () => {
   it('stores the cycle analysis report and serves it', async () => {
     const name = uniqueName('analyzed');
-    expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
-    expect((await call(sys.app, 'GET', `/v1/targets/${name}/analysis`)).status).toBe(404);
-    const started = await call(sys.app, 'POST', '/v1/optimizations', { target: name });
+    expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+    expect((await call(sys, 'GET', `/v1/targets/${name}/analysis`)).status).toBe(404);
+    const started = await call(sys, 'POST', '/v1/optimizations', { target: name });
     await eventually(
       async () =>
-        (await call(sys.app, 'GET', `/v1/optimizations/${started.body.id}`)).body.status === 'completed',
+        (await call(sys, 'GET', `/v1/optimizations/${started.body.id}`)).body.status === 'completed',
       {
         what: 'the cycle to complete',
       },
     );
-    const report = await call(sys.app, 'GET', `/v1/targets/${name}/analysis`);
+    const report = await call(sys, 'GET', `/v1/targets/${name}/analysis`);
     expect(report.status).toBe(200);
     expect(report.body).toMatchObject({ cycle_id: started.body.id, target: name, segments: ['default'] });
     expect(Object.keys(report.body.report).length).toBeGreaterThan(0);

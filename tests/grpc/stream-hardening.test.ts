@@ -113,12 +113,12 @@ function watch<T>(stream: grpc.ClientReadableStream<T>) {
 
 async function newTarget() {
   const name = uniqueName('grpc-hard');
-  expect((await call(sys.app, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
+  expect((await call(sys, 'POST', '/v1/targets', { name, arms })).status).toBe(201);
   return name;
 }
 async function newConfigVersion(target: string, weights: Record<string, number>) {
-  const etag = (await call(sys.app, 'GET', `/v1/targets/${target}/config`)).headers.get('etag')!;
-  const put = await call(sys.app, 'PUT', `/v1/targets/${target}/config`, { weights }, { 'if-match': etag });
+  const etag = (await call(sys, 'GET', `/v1/targets/${target}/config`)).headers.get('etag')!;
+  const put = await call(sys, 'PUT', `/v1/targets/${target}/config`, { weights }, { 'if-match': etag });
   expect(put.status).toBe(200);
 }
 
@@ -212,7 +212,7 @@ describe('watches end with their credential', () => {
   it('ends a WatchRoutingConfig UNAUTHENTICATED when its API key is revoked, delivering no later version', async () => {
     const { address, deps: d } = await serve();
     const target = await newTarget();
-    const created = await call(sys.app, 'POST', '/v1/api-keys', { name: 'watcher', roles: ['ingest'] });
+    const created = await call(sys, 'POST', '/v1/api-keys', { name: 'watcher', roles: ['ingest'] });
     expect(created.status).toBe(201);
     const w = watch<RoutingConfig>(
       client(ConfigServiceClient, address).watchRoutingConfig({ target, segment: '' }, md(created.body.key)),
@@ -222,7 +222,7 @@ describe('watches end with their credential', () => {
 
     // Revoked through the same API process the stream is served by.
     const revoked = await call(
-      app,
+      { app },
       'DELETE',
       `/v1/api-keys/${created.body.id}`,
       undefined,
@@ -241,13 +241,13 @@ describe('watches end with their credential', () => {
   it('ends an idle watch when its key is revoked on another API process (through the invalidation bus)', async () => {
     const { address } = await serve();
     const target = await newTarget();
-    const created = await call(sys.app, 'POST', '/v1/api-keys', { name: 'idle watcher', roles: ['ingest'] });
+    const created = await call(sys, 'POST', '/v1/api-keys', { name: 'idle watcher', roles: ['ingest'] });
     const w = watch<RoutingConfig>(
       client(ConfigServiceClient, address).watchRoutingConfig({ target, segment: '' }, md(created.body.key)),
     );
     await eventually(async () => w.received.length >= 1, { what: 'version 1 pushed' });
     // sys.app is another replica: its revocation reaches this server's authenticator through Redis.
-    expect((await call(sys.app, 'DELETE', `/v1/api-keys/${created.body.id}`)).status).toBe(200);
+    expect((await call(sys, 'DELETE', `/v1/api-keys/${created.body.id}`)).status).toBe(200);
     const err = await endedWithin(w.ended, 5_000, 'the stream to end after the revocation');
     expect(err?.code).toBe(grpc.status.UNAUTHENTICATED);
   });

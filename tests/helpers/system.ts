@@ -7,8 +7,9 @@ import { Worker, NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
 import type { ApiDeps } from '../../api/lib/types';
-import { compose, createServices } from '../../app/compose';
-import { analysisActivities, orchestrationActivities } from '../../workers/activities';
+import { compose, createServices, type ContainerWithTemporal } from '../../app/compose';
+import { createAnalysisActivities } from '../../activities/analysis';
+import { createOrchestrationActivities } from '../../activities/orchestration';
 import type { TaskQueues } from '../../domain/names';
 import { createLogger } from '../../platform/logger';
 import type { Role } from '../../api/lib/permissions';
@@ -23,10 +24,13 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', 
 export interface TestSystem {
   /** The embedded ingest pipeline when started with `ingest`. */
   ingest?: EmbeddedIngest;
-  /** An admin API key, sent by call() by default. */
+  /** An admin API key, which call(sys, …) sends unless told otherwise. */
   adminKey: string;
   /** Creates an API key with exactly these roles (for 403 tests). */
   keyFor(...roles: Role[]): Promise<string>;
+  /** The system's composition root (app/compose.ts): what its workers' activities are built from. */
+  container: ContainerWithTemporal;
+  /** What the app was built from: the container, and the API's own additions (ingest, checks). */
   deps: ApiDeps;
   app: ReturnType<typeof createApp>;
   client: Client;
@@ -92,7 +96,6 @@ export async function startTestSystem(
       createdBy: 'test-system',
     })
   ).key;
-  DEFAULT_CREDENTIALS.set(app, adminKey);
 
   const runs: Promise<void>[] = [];
   const workers: Worker[] = [];
@@ -105,19 +108,20 @@ export async function startTestSystem(
       taskQueue: taskQueues.orchestration,
       workflowBundle: { codePath: await workflowBundlePath() },
       // No integrations worker here: published events are stored, not delivered.
-      activities: orchestrationActivities(c, { notify: false }),
+      activities: createOrchestrationActivities(c, { notify: false }),
     });
     const analysis = await Worker.create({
       connection: nativeConnection,
       namespace: testEnv.TEMPORAL_NAMESPACE,
       taskQueue: taskQueues.analysis,
-      activities: analysisActivities(c),
+      activities: createAnalysisActivities(c),
     });
     workers.push(orchestration, analysis);
     for (const w of workers) runs.push(w.run());
   }
 
   return {
+    container: c,
     deps,
     ...(ingest ? { ingest } : {}),
     adminKey,
@@ -148,15 +152,20 @@ export async function startTestSystem(
   };
 }
 
-const DEFAULT_CREDENTIALS = new WeakMap<object, string>();
+/** What call() sends to: an app, and the credential sent by default (a test system passes its admin key). */
+export interface CallTarget {
+  app: TestSystem['app'];
+  adminKey?: string;
+}
 
 /**
- * JSON request helper over app.request(). It sends the system's admin key unless `headers` carry their
- * own `authorization` or `x-api-key`, or `opts.auth` says otherwise: `false` sends no credential, a
- * string is sent as the bearer credential (an API key or a JWT).
+ * JSON request helper over app.request(). It sends `to.adminKey` (a test system's admin key when `to`
+ * is the system) unless `headers` carry their own `authorization` or `x-api-key`, or `opts.auth` says
+ * otherwise: `false` sends no credential, a string is sent as the bearer credential (an API key or a
+ * JWT). An app of a test's own (`{ app }`) sends none by default.
  */
 export async function call(
-  app: TestSystem['app'],
+  to: CallTarget,
   method: string,
   path: string,
   body?: unknown,
@@ -165,8 +174,8 @@ export async function call(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON a route answers
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const own = Object.keys(headers).some((h) => ['authorization', 'x-api-key'].includes(h.toLowerCase()));
-  const credential = opts.auth === false || own ? undefined : (opts.auth ?? DEFAULT_CREDENTIALS.get(app));
-  const res = await app.request(path, {
+  const credential = opts.auth === false || own ? undefined : (opts.auth ?? to.adminKey);
+  const res = await to.app.request(path, {
     method,
     headers: {
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),

@@ -9,20 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { Registry } from 'prom-client';
 import { afterAll, beforeAll } from 'vitest';
-import { createApp } from '../../api/app';
-import {
-  createIntegrationActivities,
-  createNotifyStarter,
-  deliveryPolicy,
-} from '../../activities/integrations';
+import type { createApp } from '../../api/app';
+import { createIntegrationActivities } from '../../activities/integrations';
 import { createPublishActivities } from '../../activities/integrations/publish';
 import type { DomainEvent, DomainEventType } from '../../domain/domain-events';
 import type { EvalResultEvent } from '../../domain/events';
-import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
 import { parseEnv, type Env } from '../../platform/env';
-import { createLogger } from '../../platform/logger';
 import { workflowBundlePath } from '../../platform/temporal';
 import type { DeliveryPolicy } from '../../workflows/notify-types';
 import { testEnv, uniqueName, holdTestLock } from '../helpers/env';
@@ -136,13 +129,13 @@ export async function startIntegrationSystem(
   opts: {
     /** Run the embedded ingest pipeline, and send the judge's eval.result events through POST /v1/events. */
     ingest?: boolean;
-    /** The worker's metrics registry, to read what it counts. */
-    registry?: Registry;
   } = {},
 ): Promise<IntegrationSystem> {
   const env = integrationEnv(envOverrides);
+  // One container for the app and the worker, composed with the settings of these tests.
   const sys = await startTestSystem({
     workers: false,
+    env,
     ...(opts.ingest
       ? {
           ingest: {
@@ -152,38 +145,29 @@ export async function startIntegrationSystem(
         }
       : {}),
   });
-  const app = createApp({ ...sys.deps, env });
+  const { app } = sys;
   const emitEvalEvents = async (events: EvalResultEvent[]) => {
-    const r = await call(app, 'POST', '/v1/events', events, {}, { auth: sys.adminKey });
+    const r = await call(sys, 'POST', '/v1/events', events);
     if (r.status !== 202) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body)}`);
   };
-  const logger = createLogger('test-integrations', env.LOG_LEVEL);
-  const policy = deliveryPolicy(env, TEST_POLICY);
-  const deliver = createNotifyStarter({ client: sys.client, taskQueue: sys.taskQueues.integrations, policy });
-  const publisher = createPublishActivities({ events: createDomainEventsRepo(sys.deps.db), logger, deliver });
+  const publisher = createPublishActivities(sys.container, { policy: TEST_POLICY });
   const connection = await NativeConnection.connect({ address: testEnv.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,
     namespace: testEnv.TEMPORAL_NAMESPACE,
     taskQueue: sys.taskQueues.integrations,
     workflowBundle: { codePath: await workflowBundlePath(undefined, 'notify.ts') },
-    activities: {
-      ...publisher,
-      ...createIntegrationActivities({
-        db: sys.deps.db,
-        env,
-        logger,
-        ...(opts.ingest ? { emitEvalEvents } : {}),
-        ...(opts.registry ? { registry: opts.registry } : {}),
-      }),
-    },
+    activities: createIntegrationActivities(sys.container, {
+      publish: { policy: TEST_POLICY },
+      ...(opts.ingest ? { emitEvalEvents } : {}),
+    }),
   });
   const run = worker.run();
   return {
     sys,
     env,
     app,
-    api: (method, path, body, headers = {}) => call(app, method, path, body, headers, { auth: sys.adminKey }),
+    api: (method, path, body, headers = {}) => call(sys, method, path, body, headers),
     publish: (event) => publisher.publishDomainEvent(event),
     async stop() {
       worker.shutdown();

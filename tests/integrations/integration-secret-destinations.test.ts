@@ -24,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const kind of ['slack', 'github', 'jira', 'anthropic'])
-    await call(app, 'DELETE', `/v1/integrations/${kind}`, undefined, {}, { auth: sys.adminKey });
+    await call({ app }, 'DELETE', `/v1/integrations/${kind}`, undefined, {}, { auth: sys.adminKey });
   await sys?.stop();
 });
 
@@ -60,7 +60,7 @@ const KINDS = [
 ] as const;
 
 const put = (kind: string, body: unknown, auth: string) =>
-  call(app, 'PUT', `/v1/integrations/${kind}`, body, {}, { auth });
+  call({ app }, 'PUT', `/v1/integrations/${kind}`, body, {}, { auth });
 
 describe('stored integration secrets and the address they are sent to', () => {
   for (const { kind, settings, setting, secret } of KINDS) {
@@ -83,7 +83,7 @@ describe('stored integration secrets and the address they are sent to', () => {
         { path: `secrets.${secret}`, message: `required when settings.${setting} changes` },
       ]);
       expect(moved.body.detail).toContain(`settings.${setting} changes where the stored secret ${secret}`);
-      const stored = await call(app, 'GET', `/v1/integrations/${kind}`, undefined, {}, { auth: operator });
+      const stored = await call({ app }, 'GET', `/v1/integrations/${kind}`, undefined, {}, { auth: operator });
       expect(stored.body.settings[setting]).toBe(`${TRUSTED}/`);
 
       // Entering the secret again moves it: the operator knows what is being sent there.

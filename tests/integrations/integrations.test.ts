@@ -17,11 +17,12 @@ import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIntegrationActivities } from '../../activities/integrations';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { createIntegrationActivities, type IntegrationOptions } from '../../activities/integrations';
+import { compose } from '../../app/compose';
+import type { Env } from '../../platform/env';
 import type { JudgeResult, PromptVariantResult } from '../../activities/integrations/anthropic';
 import type { EvalResultEvent } from '../../domain/events';
-import { createLogger } from '../../platform/logger';
 import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
 import { seedTarget } from '../helpers/rollout';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
@@ -51,6 +52,13 @@ afterAll(async () => {
 });
 
 const json = (r: Received) => JSON.parse(r.body);
+
+/** The integrations activities over a container composed with `env` (the test's own settings), closed after the test. */
+async function activitiesWith(env: Env, opts: IntegrationOptions = {}) {
+  const c = await compose(env, { name: 'test', poolMax: 2 });
+  onTestFinished(() => c.close());
+  return createIntegrationActivities(c, opts);
+}
 const notified = (eventId: string) => s.sys.client.workflow.getHandle(`notify-${eventId}`).result();
 
 describe('integration settings API', () => {
@@ -504,10 +512,7 @@ describe('Anthropic', () => {
       ANTHROPIC_PRICE_INPUT_PER_MTOK: 3,
       ANTHROPIC_PRICE_OUTPUT_PER_MTOK: 15,
     };
-    const activities = createIntegrationActivities({
-      db: s.sys.deps.db,
-      env,
-      logger: createLogger('test', 'silent'),
+    const activities = await activitiesWith(env, {
       emitEvalEvents: async (events) => void emitted.push(...events),
     });
     const target = uniqueName('judge');
@@ -587,11 +592,7 @@ describe('Anthropic', () => {
       ANTHROPIC_BASE_URL: anthropic.url,
       ANTHROPIC_MODEL: 'claude-test-judge',
     };
-    const activities = createIntegrationActivities({
-      db: s.sys.deps.db,
-      env,
-      logger: createLogger('test', 'silent'),
-    });
+    const activities = await activitiesWith(env);
     const r: PromptVariantResult = await new MockActivityEnvironment().run(activities.proposePromptVariants, {
       target: 'support-bot',
       template: 'Please answer the following question: {{question}}',

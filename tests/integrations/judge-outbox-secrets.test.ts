@@ -14,7 +14,6 @@ import {
   type LocalServer,
   takeTurnsWithIntegrationSettings,
 } from './fixtures';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNotifyStarter, deliveryPolicy } from '../../activities/integrations';
 import { ensureJudgeSchedule } from '../../activities/integrations/judge-schedule';
@@ -32,12 +31,11 @@ import { eventually, uniqueName } from '../helpers/env';
 let s: IntegrationSystem;
 let anthropic: LocalServer;
 let hook: LocalServer;
-const registry = new Registry();
 
 takeTurnsWithIntegrationSettings();
 
 beforeAll(async () => {
-  s = await startIntegrationSystem({}, { ingest: true, registry });
+  s = await startIntegrationSystem({}, { ingest: true });
   anthropic = await startServer();
   hook = await startServer(() => ({ status: 204 }));
 });
@@ -180,7 +178,7 @@ describe('LLM judge over sampled requests', () => {
     );
     expect(quality.sum / quality.count).toBeCloseTo((0.8 * 3 + 0.2) / 4, 9);
 
-    const text = await registry.metrics();
+    const text = await s.sys.container.metrics.registry.metrics();
     expect(text).toMatch(/llmopt_judge_samples_total\{outcome="scored"\} [1-9]/);
     expect(text).toMatch(/llmopt_judge_tokens_total\{use="judge",direction="input"\} [1-9]/);
     expect(text).toMatch(/llmopt_judge_cost_usd_total\{use="judge"\} [0-9.e-]+/);
@@ -353,7 +351,7 @@ describe('notification metrics', () => {
       const event = domainEvent('rollout.rolled_back', target, { rollout_id: 'r-metered' });
       await s.publish(event);
       await s.sys.client.workflow.getHandle(`notify-${event.id}`).result();
-      const text = await registry.metrics();
+      const text = await s.sys.container.metrics.registry.metrics();
       expect(text).toMatch(
         /llmopt_webhook_delivery_attempts_total\{outcome="succeeded",status_class="2xx"\} [1-9]/,
       );

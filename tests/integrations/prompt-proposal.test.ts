@@ -18,7 +18,6 @@ import { WORKFLOW_TYPES } from '../../domain/names';
 import { Arm, type DecisionDraft } from '../../domain/model';
 import { createIntegrationsRepo } from '../../adapters/db/repos/integrations';
 import { createJudgeRepo } from '../../adapters/db/repos/judge';
-import { createLogger } from '../../platform/logger';
 import { secretBoxFromEnv } from '../../platform/secrets';
 import { promptProposalWorkflowId, type ProposalOutcome } from '../../workflows/notify-types';
 import type { CycleInput, CycleResult } from '../../workflows/types';
@@ -36,10 +35,7 @@ takeTurnsWithIntegrationSettings();
 beforeAll(async () => {
   // The rollout environment's integrations worker hosts the notify workflows; its activities, which
   // call Claude, are the real ones under test here.
-  t = await startRolloutEnv({
-    integrationActivities: ({ db }) =>
-      createIntegrationActivities({ db, env, logger: createLogger('test', 'silent') }),
-  });
+  t = await startRolloutEnv({ env, integrationActivities: (c) => createIntegrationActivities(c) });
   anthropic = await startServer();
 }, 120_000);
 afterAll(async () => {

@@ -6,12 +6,7 @@
 // The app (and with it @hono/zod-openapi) loads before any other zod schema is built.
 import { domainEvent, integrationEnv, startServer, type LocalServer } from './fixtures';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createNotifyStarter, deliveryPolicy } from '../../activities/integrations';
 import { createPublishActivities } from '../../activities/integrations/publish';
-import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
-import { createWebhooksRepo } from '../../adapters/db/repos/webhooks';
-import { secretBoxFromEnv } from '../../platform/secrets';
-import { createLogger } from '../../platform/logger';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
 import { spawnEntrypoint, type Spawned } from '../helpers/process';
 import { startTestSystem, type TestSystem } from '../helpers/system';
@@ -19,10 +14,10 @@ import { startTestSystem, type TestSystem } from '../helpers/system';
 let sys: TestSystem;
 let hook: LocalServer;
 const children: Spawned[] = [];
-const queue = uniqueName('integrations-kill');
 
 beforeAll(async () => {
-  sys = await startTestSystem({ workers: false });
+  // The spawned worker serves the system's integrations queue, under the settings of these tests.
+  sys = await startTestSystem({ workers: false, env: integrationEnv() });
 });
 afterAll(async () => {
   if (process.env.TEST_LOG_LEVEL) for (const c of children) process.stderr.write(c.output());
@@ -40,7 +35,7 @@ function startWorker(): Spawned {
     TEMPORAL_ADDRESS: testEnv.TEMPORAL_ADDRESS,
     TEMPORAL_NAMESPACE: testEnv.TEMPORAL_NAMESPACE,
     DATABASE_URL: testEnv.DATABASE_URL,
-    TASK_QUEUE_INTEGRATIONS: queue,
+    TASK_QUEUE_INTEGRATIONS: sys.taskQueues.integrations,
     WEBHOOK_ALLOWED_DESTINATIONS: '127.0.0.0/8',
     TEMPORAL_CORE_METRICS: 'false',
     JUDGE_SCHEDULE_ENABLED: 'false',
@@ -57,8 +52,7 @@ it('completes a delivery interrupted by SIGKILL of the worker once a worker runs
     if (held++ === 0) return new Promise(() => undefined);
     return { status: 200, body: 'ok' };
   });
-  const env = integrationEnv();
-  const webhooks = createWebhooksRepo(sys.deps.db, secretBoxFromEnv(env));
+  const webhooks = sys.container.repos.webhooks;
   const target = uniqueName('kill-target');
   const { subscription } = await webhooks.create({
     url: hook.url,
@@ -67,15 +61,7 @@ it('completes a delivery interrupted by SIGKILL of the worker once a worker runs
     targets: [target],
     active: true,
   });
-  const publisher = createPublishActivities({
-    events: createDomainEventsRepo(sys.deps.db),
-    logger: createLogger('test', 'silent'),
-    deliver: createNotifyStarter({
-      client: sys.client,
-      taskQueue: queue,
-      policy: deliveryPolicy(env, { heartbeatTimeoutMs: 2_000 }),
-    }),
-  });
+  const publisher = createPublishActivities(sys.container, { policy: { heartbeatTimeoutMs: 2_000 } });
 
   const first = startWorker();
   const event = domainEvent('rollout.rolled_back', target, { rollout_id: 'r-kill' });

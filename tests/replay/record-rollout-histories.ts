@@ -14,14 +14,9 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAnalysisActivities } from '../../activities/analysis';
-import { createPublishActivities } from '../../activities/integrations/publish';
 import { createOrchestrationActivities } from '../../activities/orchestration';
+import { compose } from '../../app/compose';
 import { WORKFLOW_TYPES, type TaskQueues } from '../../domain/names';
-import { createPool } from '../../adapters/db/pool';
-import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
-import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
-import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
-import { createTargetsRepo } from '../../adapters/db/repos/targets';
 import { createLogger } from '../../platform/logger';
 import { installRuntime, workflowBundlePath } from '../../platform/temporal';
 import {
@@ -57,18 +52,14 @@ const want = (section: string) => named.length === 0 || named.includes(section);
 
 const logger = createLogger('record', 'warn');
 installRuntime(logger);
-const db = createPool(testEnv.DATABASE_URL, 5);
-const repos = {
-  targets: createTargetsRepo(db),
-  decisions: createDecisionsRepo(db),
-  rollouts: createRolloutsRepo(db),
-};
 const suffix = uniqueName('rec');
 const taskQueues: TaskQueues = {
   orchestration: `orch-${suffix}`,
   analysis: `analysis-${suffix}`,
   integrations: `int-${suffix}`,
 };
+const container = await compose(testEnv, { logger, poolMax: 5, taskQueues });
+const { repos } = container;
 const scripted = newAnalysisScript();
 const { verdicts: script, drafts } = scripted;
 
@@ -78,15 +69,13 @@ const workers = [
     connection: native,
     taskQueue: taskQueues.orchestration,
     workflowBundle: { codePath: await workflowBundlePath() },
-    activities: {
-      ...createOrchestrationActivities({ ...repos, logger }),
-      ...createPublishActivities({ events: createDomainEventsRepo(db), logger }),
-    },
+    // No integrations worker here: published events are stored.
+    activities: createOrchestrationActivities(container, { notify: false }),
   }),
   await Worker.create({
     connection: native,
     taskQueue: taskQueues.analysis,
-    activities: scriptedAnalysisActivities(createAnalysisActivities({ ...repos, logger }), scripted),
+    activities: scriptedAnalysisActivities(createAnalysisActivities(container), scripted),
   }),
 ];
 const runs = workers.map((w) => w.run());
@@ -237,4 +226,4 @@ for (const w of workers) w.shutdown();
 await Promise.all(runs);
 await native.close();
 await connection.close();
-await db.end();
+await container.close();

@@ -13,12 +13,9 @@ import type { DecisionDraft } from '../../domain/model';
 import { SEARCH_ATTRIBUTES, type TaskQueues } from '../../domain/names';
 import { createOrchestrationActivities } from '../../activities/orchestration';
 import { createAnalysisActivities } from '../../activities/analysis';
-import { createPublishActivities } from '../../activities/integrations/publish';
-import { createPool, type Db } from '../../adapters/db/pool';
-import { createDecisionsRepo } from '../../adapters/db/repos/decisions';
-import { createDomainEventsRepo } from '../../adapters/db/repos/domain-events';
-import { createRolloutsRepo } from '../../adapters/db/repos/rollouts';
-import { createTargetsRepo } from '../../adapters/db/repos/targets';
+import type { Db } from '../../adapters/db/pool';
+import { compose, type Container } from '../../app/compose';
+import type { Env } from '../../platform/env';
 import { createLogger } from '../../platform/logger';
 import { workflowBundlePath, installRuntime } from '../../platform/temporal';
 import type {
@@ -40,8 +37,11 @@ export type Outcome = Verdict['outcome'];
 
 export interface RolloutTestEnv {
   env: TestWorkflowEnvironment;
+  /** The composition root every worker's activities are built from. */
+  container: Container;
   db: Db;
-  repos: ReturnType<typeof repos>;
+  /** The container's repositories; `events` is its domain-events one. */
+  repos: Container['repos'] & { events: Container['repos']['domainEvents'] };
   taskQueues: TaskQueues;
   /** Verdicts the judge returns per target, in order; 'pass' once a script runs out. */
   script: Map<string, Outcome[]>;
@@ -58,19 +58,13 @@ export interface RolloutTestEnv {
   stop(): Promise<void>;
 }
 
-const repos = (db: Db) => ({
-  targets: createTargetsRepo(db),
-  decisions: createDecisionsRepo(db),
-  rollouts: createRolloutsRepo(db),
-  events: createDomainEventsRepo(db),
-});
-
 /**
- * `integrationActivities`: the activities of the integrations queue, by default a stand-in whose
- * prompt proposals answer "skipped" (a test of the real ones passes them).
+ * `integrationActivities`: the activities of the integrations queue, built from the environment's
+ * container; by default a stand-in whose prompt proposals answer "skipped" (a test of the real ones
+ * passes them). `env`: settings over the test run's, for the container.
  */
 export async function startRolloutEnv(
-  opts: { integrationActivities?: (t: { db: Db }) => object } = {},
+  opts: { integrationActivities?: (c: Container) => object; env?: Env } = {},
 ): Promise<RolloutTestEnv> {
   const logger = createLogger('test', testEnv.LOG_LEVEL);
   installRuntime(logger);
@@ -89,32 +83,28 @@ export async function startRolloutEnv(
       ]),
     ),
   });
-  const db = createPool(testEnv.DATABASE_URL, 5);
-  const r = repos(db);
   const suffix = uniqueName('ts');
   const taskQueues: TaskQueues = {
     orchestration: `orchestration-${suffix}`,
     analysis: `analysis-${suffix}`,
     integrations: `integrations-${suffix}`,
   };
+  const container = await compose(opts.env ?? testEnv, { logger, poolMax: 5, taskQueues });
+  const { db } = container;
+  const r = { ...container.repos, events: container.repos.domainEvents };
   const scripted = newAnalysisScript();
   const proposals: ProposalRequest[] = [];
   const orchestration = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: taskQueues.orchestration,
     workflowBundle: { codePath: await workflowBundlePath() },
-    activities: {
-      ...createOrchestrationActivities({ ...r, logger }),
-      ...createPublishActivities({ events: r.events, logger }),
-    },
+    // No integrations worker delivers here: published events are stored.
+    activities: createOrchestrationActivities(container, { notify: false }),
   });
   const analysis = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: taskQueues.analysis,
-    activities: scriptedAnalysisActivities(
-      createAnalysisActivities({ targets: r.targets, decisions: r.decisions, logger }),
-      scripted,
-    ),
+    activities: scriptedAnalysisActivities(createAnalysisActivities(container), scripted),
   });
   // The cycle's abandoned prompt-proposal child runs on the integrations queue: a workflow task nobody
   // polls would hold the time-skipping clock still. Proposals are not under test here (and must not
@@ -123,7 +113,7 @@ export async function startRolloutEnv(
     connection: env.nativeConnection,
     taskQueue: taskQueues.integrations,
     workflowBundle: { codePath: await workflowBundlePath(logger, 'notify.ts') },
-    activities: opts.integrationActivities?.({ db }) ?? {
+    activities: opts.integrationActivities?.(container) ?? {
       async proposePromptVariantsForCycle(input: ProposalRequest): Promise<ProposalOutcome[]> {
         proposals.push(input);
         return input.segments.map(({ segment }) => ({
@@ -138,6 +128,7 @@ export async function startRolloutEnv(
   const runs = workers.map((w) => w.run());
   return {
     env,
+    container,
     db,
     repos: r,
     taskQueues,
@@ -151,7 +142,7 @@ export async function startRolloutEnv(
       for (const w of workers) w.shutdown();
       await Promise.all(runs);
       await env.teardown();
-      await db.end();
+      await container.close();
     },
   };
 }

@@ -183,7 +183,7 @@ describe('serving rollout', { timeout: 180_000 }, () => {
     await eventually(async () => (await rollout.query(rolloutStatusQuery)).configVersion === 3);
     expect((await config(target)).serving).toEqual({ big: { max_concurrency: 24 } });
 
-    const listed = await call(api.app, 'GET', `/v1/rollouts?target=${target}`);
+    const listed = await call(api, 'GET', `/v1/rollouts?target=${target}`);
     expect(listed.status).toBe(200);
     expect(listed.body.items).toEqual([
       expect.objectContaining({
@@ -195,10 +195,10 @@ describe('serving rollout', { timeout: 180_000 }, () => {
         state: 'progressing',
       }),
     ]);
-    const served = await call(api.app, 'GET', `/v1/targets/${target}/config?segment=default`);
+    const served = await call(api, 'GET', `/v1/targets/${target}/config?segment=default`);
     expect(served.body).toMatchObject({ version: 3, serving: { big: { max_concurrency: 24 } } });
 
-    const abort = await call(api.app, 'POST', `/v1/rollouts/${rolloutId}/abort`, { reason: 'queueing' });
+    const abort = await call(api, 'POST', `/v1/rollouts/${rolloutId}/abort`, { reason: 'queueing' });
     expect(abort.status).toBe(202);
     const result = await rollout.result();
     expect(result.state).toBe('aborted');
@@ -207,7 +207,7 @@ describe('serving rollout', { timeout: 180_000 }, () => {
     expect(await config(target)).toMatchObject({ version: 4, serving: { big: { max_concurrency: 16 } } });
     expect((await t.repos.decisions.require(cycle.decisions[0]!.id)).status).toBe('rolled_back');
     expect(
-      (await call(api.app, 'GET', `/v1/rollouts?target=${target}&state=aborted`)).body.items.map(
+      (await call(api, 'GET', `/v1/rollouts?target=${target}&state=aborted`)).body.items.map(
         (r: { id: string }) => r.id,
       ),
     ).toEqual([rolloutId]);

@@ -72,7 +72,7 @@ describe('ingest dead letters', () => {
       { offset: 1, eventId: late.id, reason: 'too_late: behind the watermark', payload: late },
     ]);
 
-    const all = await call(sys.app, 'GET', `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}`);
+    const all = await call(sys, 'GET', `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}`);
     expect(all.status).toBe(200);
     const items = all.body.items as Listed[];
     expect(items.map((d) => [d.offset, d.reason_code])).toEqual([
@@ -84,12 +84,12 @@ describe('ingest dead letters', () => {
     expect(JSON.parse(Buffer.from(items[1]!.raw_base64, 'base64').toString('utf8'))).toEqual(poisoned);
 
     const page1 = await call(
-      sys.app,
+      sys,
       'GET',
       `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}&limit=1`,
     );
     const page2 = await call(
-      sys.app,
+      sys,
       'GET',
       `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}&limit=1&cursor=${page1.body.next_cursor}`,
     );
@@ -98,30 +98,30 @@ describe('ingest dead letters', () => {
     );
     expect(page2.body.next_cursor).toBeNull();
     const unstorable = await call(
-      sys.app,
+      sys,
       'GET',
       `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}&reason=unstorable`,
     );
     expect(unstorable.body.items.map((d: Listed) => d.offset)).toEqual([0]);
-    expect((await call(sys.app, 'GET', '/v1/ingest/dead-letters?reason=bogus')).status).toBe(400);
+    expect((await call(sys, 'GET', '/v1/ingest/dead-letters?reason=bogus')).status).toBe(400);
 
     // Still invalid: 422 naming the field and the reason; it stays listed.
     const [lateItem, poisonedItem] = items as [Listed, Listed];
-    const refused = await call(sys.app, 'POST', `/v1/ingest/dead-letters/${poisonedItem.id}/replay`);
+    const refused = await call(sys, 'POST', `/v1/ingest/dead-letters/${poisonedItem.id}/replay`);
     expect(refused.status).toBe(422);
     expect(refused.body.reason).toBe('invalid_text');
     expect(refused.body.errors).toEqual([{ path: 'error_type', message: expect.stringMatching(/NUL/) }]);
 
     // Valid: accepted through the front door and counted, then marked replayed (once).
-    const replayed = await call(sys.app, 'POST', `/v1/ingest/dead-letters/${lateItem.id}/replay`);
+    const replayed = await call(sys, 'POST', `/v1/ingest/dead-letters/${lateItem.id}/replay`);
     expect(replayed.status).toBe(202);
     expect(await requestCount(target)).toBe(1);
-    expect((await call(sys.app, 'POST', `/v1/ingest/dead-letters/${lateItem.id}/replay`)).status).toBe(409);
-    expect((await call(sys.app, 'POST', '/v1/ingest/dead-letters/999999999999/replay')).status).toBe(404);
-    const open = await call(sys.app, 'GET', `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}`);
+    expect((await call(sys, 'POST', `/v1/ingest/dead-letters/${lateItem.id}/replay`)).status).toBe(409);
+    expect((await call(sys, 'POST', '/v1/ingest/dead-letters/999999999999/replay')).status).toBe(404);
+    const open = await call(sys, 'GET', `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}`);
     expect(open.body.items.map((d: Listed) => d.id)).toEqual([poisonedItem.id]);
     const everything = await call(
-      sys.app,
+      sys,
       'GET',
       `/v1/ingest/dead-letters?shard=${encodeURIComponent(shard)}&include_replayed=true`,
     );
@@ -131,7 +131,7 @@ describe('ingest dead letters', () => {
 
     // Audited: who replayed which.
     const audit = await call(
-      sys.app,
+      sys,
       'GET',
       `/v1/audit?resource=${encodeURIComponent(`/v1/ingest/dead-letters/${lateItem.id}/replay`)}`,
     );
@@ -144,20 +144,19 @@ describe('ingest dead letters', () => {
     const analyst = await sys.keyFor('analyst');
     const ingest = await sys.keyFor('ingest');
     const operator = await sys.keyFor('operator');
+    expect((await call(sys, 'GET', '/v1/ingest/dead-letters', undefined, {}, { auth: analyst })).status).toBe(
+      403,
+    );
+    expect((await call(sys, 'GET', '/v1/ingest/dead-letters', undefined, {}, { auth: ingest })).status).toBe(
+      403,
+    );
     expect(
-      (await call(sys.app, 'GET', '/v1/ingest/dead-letters', undefined, {}, { auth: analyst })).status,
+      (await call(sys, 'POST', '/v1/ingest/dead-letters/1/replay', undefined, {}, { auth: ingest })).status,
     ).toBe(403);
     expect(
-      (await call(sys.app, 'GET', '/v1/ingest/dead-letters', undefined, {}, { auth: ingest })).status,
-    ).toBe(403);
-    expect(
-      (await call(sys.app, 'POST', '/v1/ingest/dead-letters/1/replay', undefined, {}, { auth: ingest }))
-        .status,
-    ).toBe(403);
-    expect(
-      (await call(sys.app, 'GET', '/v1/ingest/dead-letters', undefined, {}, { auth: operator })).status,
+      (await call(sys, 'GET', '/v1/ingest/dead-letters', undefined, {}, { auth: operator })).status,
     ).toBe(200);
-    const doc = await call(sys.app, 'GET', '/openapi.json');
+    const doc = await call(sys, 'GET', '/openapi.json');
     expect(Object.keys(doc.body.paths)).toEqual(
       expect.arrayContaining(['/v1/ingest/dead-letters', '/v1/ingest/dead-letters/{id}/replay']),
     );
@@ -165,19 +164,19 @@ describe('ingest dead letters', () => {
 
   it('counts refused events and dead letters by reason in /metrics', async () => {
     const target = uniqueName('dl-metrics');
-    const bad = await call(sys.app, 'POST', '/v1/events', [
+    const bad = await call(sys, 'POST', '/v1/events', [
       llmRequest(target, 1, NOW, { provider: 'open\u0000ai' }),
     ]);
     expect(bad.status).toBe(422);
     expect(bad.body.errors).toEqual([{ path: '[0].provider', message: expect.stringMatching(/NUL/) }]);
     // An event far behind the shard's watermark is dead-lettered as too late.
-    await call(sys.app, 'POST', '/v1/events', [llmRequest(target, 2, Date.now())]);
+    await call(sys, 'POST', '/v1/events', [llmRequest(target, 2, Date.now())]);
     await sys.ingest!.pipeline.drain();
-    await call(sys.app, 'POST', '/v1/events', [llmRequest(target, 3, Date.now() - 3 * 3_600_000)]);
+    await call(sys, 'POST', '/v1/events', [llmRequest(target, 3, Date.now() - 3 * 3_600_000)]);
     await sys.ingest!.pipeline.drain();
     const text = await eventually(
       async () => {
-        const m = await call(sys.app, 'GET', '/metrics');
+        const m = await call(sys, 'GET', '/metrics');
         const body = String(m.body);
         return /llmopt_ingest_dead_letters_total\{[^}]*reason="too_late"[^}]*\} [1-9]/.test(body) && body;
       },

@@ -62,7 +62,7 @@ async function metrics(target: string, query = '') {
   await sys.ingest!.pipeline.drain();
   const from = new Date(BASE - 3_600_000).toISOString();
   const to = new Date(Date.now() + 60_000).toISOString();
-  const r = await call(sys.app, 'GET', `/v1/targets/${target}/metrics?from=${from}&to=${to}&step=1d${query}`);
+  const r = await call(sys, 'GET', `/v1/targets/${target}/metrics?from=${from}&to=${to}&step=1d${query}`);
   expect(r.status).toBe(200);
   return r.body as MetricsBody;
 }
@@ -80,11 +80,11 @@ describe('POST /v1/events', () => {
       output_usd_per_mtok: 10,
       effective_from: new Date(BASE - 3_600_000).toISOString(),
     };
-    expect((await call(sys.app, 'PUT', `/v1/prices/${model}`, price)).status).toBe(200);
+    expect((await call(sys, 'PUT', `/v1/prices/${model}`, price)).status).toBe(200);
     const events = Array.from({ length: 40 }, (_, n) =>
       req(target, n, n % 2 === 0 ? { model } : { cost_usd: 0.001 }),
     );
-    const r = await call(sys.app, 'POST', '/v1/events', events);
+    const r = await call(sys, 'POST', '/v1/events', events);
     expect(r.status).toBe(202);
     expect(r.body).toEqual({ accepted: 40, rejected: 0, errors: [] });
 
@@ -115,9 +115,9 @@ describe('POST /v1/events', () => {
   it('counts a resent batch once (idempotent on event id)', async () => {
     const target = uniqueName('retry');
     const events = Array.from({ length: 10 }, (_, n) => req(target, n));
-    expect((await call(sys.app, 'POST', '/v1/events', events)).status).toBe(202);
-    expect((await call(sys.app, 'POST', '/v1/events', events)).status).toBe(202);
-    expect((await call(sys.app, 'POST', '/v1/events', events.slice(3, 7))).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', events)).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', events)).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', events.slice(3, 7))).status).toBe(202);
     const m = await metrics(target);
     expect(total(m.series, (p) => p.count)).toBe(10);
   });
@@ -134,7 +134,7 @@ describe('POST /v1/events', () => {
       req(target, 6, { quality_score: 1.5 }),
       req(target, 7),
     ];
-    const r = await call(sys.app, 'POST', '/v1/events', batch);
+    const r = await call(sys, 'POST', '/v1/events', batch);
     expect(r.status).toBe(202);
     expect(r.body.accepted).toBe(2);
     const paths = r.body.errors.flatMap((e: Rejected) => e.errors.map((x) => x.path));
@@ -153,7 +153,7 @@ describe('POST /v1/events', () => {
   });
 
   it('answers 422 problem+json when nothing in the batch is valid', async () => {
-    const r = await call(sys.app, 'POST', '/v1/events', [{ type: 'llm.request', id: 'x' }]);
+    const r = await call(sys, 'POST', '/v1/events', [{ type: 'llm.request', id: 'x' }]);
     expect(r.status).toBe(422);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
     expect(r.body.errors.map((e: { path: string }) => e.path)).toContain('[0].timestamp');
@@ -161,14 +161,14 @@ describe('POST /v1/events', () => {
   });
 
   it('answers malformed JSON 400, a non-array 422, an unknown media type 415 and an oversized batch 413', async () => {
-    const malformed = await call(sys.app, 'POST', '/v1/events', '[{"type": ');
+    const malformed = await call(sys, 'POST', '/v1/events', '[{"type": ');
     expect(malformed.status).toBe(400);
     expect(malformed.body.detail).toMatch(/JSON/);
-    expect((await call(sys.app, 'POST', '/v1/events', { type: 'llm.request' })).status).toBe(422);
-    const xml = await call(sys.app, 'POST', '/v1/events', '<events/>', { 'content-type': 'application/xml' });
+    expect((await call(sys, 'POST', '/v1/events', { type: 'llm.request' })).status).toBe(422);
+    const xml = await call(sys, 'POST', '/v1/events', '<events/>', { 'content-type': 'application/xml' });
     expect(xml.status).toBe(415);
     const many = Array.from({ length: sys.deps.env.INGEST_MAX_BATCH_EVENTS + 1 }, () => ({}));
-    const big = await call(sys.app, 'POST', '/v1/events', many);
+    const big = await call(sys, 'POST', '/v1/events', many);
     expect(big.status).toBe(413);
     expect(big.body.detail).toMatch(/at most/);
   });
@@ -204,10 +204,8 @@ describe('POST /v1/events', () => {
       rating: thumbs === 'up' ? 1 : 0,
     });
     // Feedback for request 1 arrives before its request; request 0's after.
-    expect((await call(sys.app, 'POST', '/v1/events', [req(target, 0), feedback(1, 'down')])).status).toBe(
-      202,
-    );
-    expect((await call(sys.app, 'POST', '/v1/events', [req(target, 1), feedback(0, 'up')])).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', [req(target, 0), feedback(1, 'down')])).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', [req(target, 1), feedback(0, 'up')])).status).toBe(202);
     const m = await metrics(target);
     const byArm = Object.fromEntries(m.series.map((s) => [s.arm, s.points[0]!]));
     expect(byArm['gpt-4o']!.feedback).toMatchObject({ count: 1, thumbs_up: 1, rating_mean: 1 });
@@ -218,7 +216,7 @@ describe('POST /v1/events', () => {
   it('prices events without cost from the versioned price table edited through the API', async () => {
     const target = uniqueName('priced');
     const model = uniqueName('model');
-    const set = await call(sys.app, 'PUT', `/v1/prices/${model}`, {
+    const set = await call(sys, 'PUT', `/v1/prices/${model}`, {
       provider: 'acme',
       input_usd_per_mtok: 1,
       output_usd_per_mtok: 2,
@@ -226,18 +224,16 @@ describe('POST /v1/events', () => {
     });
     expect(set.status).toBe(200);
     expect(set.body.version).toBe(1);
-    const again = await call(sys.app, 'PUT', `/v1/prices/${model}`, {
+    const again = await call(sys, 'PUT', `/v1/prices/${model}`, {
       input_usd_per_mtok: 10,
       output_usd_per_mtok: 20,
       effective_from: at(50_000),
     });
     expect(again.body.version).toBe(2);
     expect(
-      (await call(sys.app, 'GET', `/v1/prices/${model}`)).body.items.map(
-        (p: { version: number }) => p.version,
-      ),
+      (await call(sys, 'GET', `/v1/prices/${model}`)).body.items.map((p: { version: number }) => p.version),
     ).toEqual([2, 1]);
-    const bad = await call(sys.app, 'PUT', `/v1/prices/${model}`, {
+    const bad = await call(sys, 'PUT', `/v1/prices/${model}`, {
       input_usd_per_mtok: -1,
       output_usd_per_mtok: 2,
     });
@@ -249,7 +245,7 @@ describe('POST /v1/events', () => {
       req(target, 0, { model, timestamp: at(0) }),
       req(target, 1, { model, timestamp: at(60_000) }),
     ];
-    expect((await call(sys.app, 'POST', '/v1/events', events)).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', events)).status).toBe(202);
     const cost = total((await metrics(target)).series, (p) => p.cost_usd);
     expect(cost).toBeCloseTo((1000 * 1 + 100 * 2) / 1e6 + (1000 * 10 + 100 * 20) / 1e6, 12);
   });
@@ -285,7 +281,7 @@ describe('POST /v1/events', () => {
           for (let i = 0; i < arrivals.length; i += batchSize) {
             const batch = arrivals.slice(i, i + batchSize);
             // A resend inside one batch is an in-batch duplicate: rejected there, counted once anyway.
-            const r = await call(sys.app, 'POST', '/v1/events', batch);
+            const r = await call(sys, 'POST', '/v1/events', batch);
             expect([202, 422]).toContain(r.status);
           }
           const m = await metrics(target);
@@ -304,7 +300,7 @@ describe('POST /v1/events', () => {
 
 describe('OpenAPI document', () => {
   it('publishes the ingest, traces, metrics and prices routes with the event schema', async () => {
-    const r = await call(sys.app, 'GET', '/openapi.json');
+    const r = await call(sys, 'GET', '/openapi.json');
     expect(r.status).toBe(200);
     expect(Object.keys(r.body.paths)).toEqual(
       expect.arrayContaining([
@@ -327,17 +323,13 @@ describe('GET /v1/targets/{target}/metrics', () => {
     const events = Array.from({ length: 30 }, (_, n) =>
       req(target, n, { timestamp: at(n * 2_000), arm: 'a' }),
     );
-    expect((await call(sys.app, 'POST', '/v1/events', events)).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', events)).status).toBe(202);
     await sys.ingest!.pipeline.drain();
     const from = new Date(Math.floor(BASE / 60_000) * 60_000).toISOString();
     const to = new Date(BASE + 120_000).toISOString();
-    const fine = await call(
-      sys.app,
-      'GET',
-      `/v1/targets/${target}/metrics?from=${from}&to=${to}&step=10s&arm=a`,
-    );
+    const fine = await call(sys, 'GET', `/v1/targets/${target}/metrics?from=${from}&to=${to}&step=10s&arm=a`);
     const coarse = await call(
-      sys.app,
+      sys,
       'GET',
       `/v1/targets/${target}/metrics?from=${from}&to=${to}&step=1m&arm=a`,
     );
@@ -348,10 +340,10 @@ describe('GET /v1/targets/{target}/metrics', () => {
   });
 
   it('names the bad query parameter', async () => {
-    const r = await call(sys.app, 'GET', '/v1/targets/x/metrics?step=fast');
+    const r = await call(sys, 'GET', '/v1/targets/x/metrics?step=fast');
     expect(r.status).toBe(422);
     expect(r.body.errors[0].path).toBe('query.step');
-    const tooFine = await call(sys.app, 'GET', '/v1/targets/x/metrics?step=1s');
+    const tooFine = await call(sys, 'GET', '/v1/targets/x/metrics?step=1s');
     expect(tooFine.status).toBe(422);
     expect(tooFine.body.errors[0].path).toBe('query.step');
   });

@@ -45,19 +45,17 @@ describe('ingest limits shared across processes', () => {
     const [a, b] = [await start(limits), await start(limits)];
     const target = uniqueName('shared-limit');
     const key = await a.keyFor('ingest');
-    const first = await call(a.app, 'POST', '/v1/events', batch(target, 20), {}, { auth: key });
+    const first = await call(a, 'POST', '/v1/events', batch(target, 20), {}, { auth: key });
     expect(first.status).toBe(202);
     // Each process alone would still hold 30 tokens; together 10 are left.
-    const second = await call(b.app, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key });
+    const second = await call(b, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key });
     expect(second.status).toBe(429);
     expect(second.headers.get('content-type')).toContain('application/problem+json');
     expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(10);
     // What is left of the shared budget is still usable, from either process; another source has its own.
-    expect((await call(b.app, 'POST', '/v1/events', batch(target, 5, 40), {}, { auth: key })).status).toBe(
-      202,
-    );
+    expect((await call(b, 'POST', '/v1/events', batch(target, 5, 40), {}, { auth: key })).status).toBe(202);
     const other = await b.keyFor('ingest');
-    expect((await call(a.app, 'POST', '/v1/events', batch(target, 20, 60), {}, { auth: other })).status).toBe(
+    expect((await call(a, 'POST', '/v1/events', batch(target, 20, 60), {}, { auth: other })).status).toBe(
       202,
     );
   });
@@ -67,13 +65,9 @@ describe('ingest limits shared across processes', () => {
     const [a, b] = [await start(limits, false), await start(limits, false)];
     const target = uniqueName('local-limit');
     const key = await a.keyFor('ingest');
-    expect((await call(a.app, 'POST', '/v1/events', batch(target, 20), {}, { auth: key })).status).toBe(202);
-    expect((await call(b.app, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key })).status).toBe(
-      202,
-    );
-    expect((await call(a.app, 'POST', '/v1/events', batch(target, 20, 40), {}, { auth: key })).status).toBe(
-      429,
-    );
+    expect((await call(a, 'POST', '/v1/events', batch(target, 20), {}, { auth: key })).status).toBe(202);
+    expect((await call(b, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key })).status).toBe(202);
+    expect((await call(a, 'POST', '/v1/events', batch(target, 20, 40), {}, { auth: key })).status).toBe(429);
   });
 
   it('answers 503 with Retry-After while the bounded buffer is full, and 413 only for what can never fit', async () => {
@@ -81,13 +75,13 @@ describe('ingest limits shared across processes', () => {
     // Another owner claims the pipeline's shard: its commits are fenced off, so what it accepts stays buffered.
     await createAggregatesRepo(sys.deps.db).claim(sys.ingest!.pipeline.shardName);
     const target = uniqueName('full');
-    expect((await call(sys.app, 'POST', '/v1/events', batch(target, 20))).status).toBe(202);
-    const full = await call(sys.app, 'POST', '/v1/events', batch(target, 10, 20));
+    expect((await call(sys, 'POST', '/v1/events', batch(target, 20))).status).toBe(202);
+    const full = await call(sys, 'POST', '/v1/events', batch(target, 10, 20));
     expect(full.status).toBe(503);
     expect(full.headers.get('content-type')).toContain('application/problem+json');
     expect(full.headers.get('retry-after')).toBe('1');
     expect(full.body.detail).toMatch(/buffer is full \(20 events not yet aggregated\)/);
-    const never = await call(sys.app, 'POST', '/v1/events', batch(target, 26, 40));
+    const never = await call(sys, 'POST', '/v1/events', batch(target, 26, 40));
     expect(never.status).toBe(413);
     expect(never.body.detail).toMatch(/ingest buffer of 25 events/);
   });

@@ -100,7 +100,7 @@ async function send(
     const body = path === 'json' ? events : events.map((e) => JSON.stringify(e)).join('\n');
     const headers: Record<string, string> =
       path === 'ndjson' ? { 'content-type': 'application/x-ndjson' } : {};
-    const r = await call(sys.app, 'POST', '/v1/events', body, headers);
+    const r = await call(sys, 'POST', '/v1/events', body, headers);
     expect(r.status).toBeLessThan(500);
     const list = (r.status === 202 ? r.body.errors : r.body.rejected) as {
       index: number;

@@ -43,7 +43,7 @@ interface Point {
 }
 async function metrics(target: string): Promise<Record<string, Point[]>> {
   const from = new Date(BASE - 3_600_000).toISOString();
-  const r = await call(sys.app, 'GET', `/v1/targets/${target}/metrics?from=${from}&to=${TO}&step=1d`);
+  const r = await call(sys, 'GET', `/v1/targets/${target}/metrics?from=${from}&to=${TO}&step=1d`);
   expect(r.status).toBe(200);
   const body = r.body as { series: { arm: string; points: Point[] }[] };
   return Object.fromEntries(body.series.map((s) => [s.arm, s.points]));
@@ -54,7 +54,7 @@ describe('metrics query over hot aggregates', () => {
   it('answers exactly, repeats from memory, and sees a new commit through invalidation', async () => {
     const target = uniqueName('mq');
     const events = Array.from({ length: 40 }, (_, i) => request(target, i, i % 2 ? 'b' : 'a', 100 + i * 10));
-    expect((await call(sys.app, 'POST', '/v1/events', events)).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', events)).status).toBe(202);
     await sys.ingest!.pipeline.drain();
     const reader = sys.deps.caches.aggregates!;
 
@@ -70,7 +70,7 @@ describe('metrics query over hot aggregates', () => {
     expect(reader.stats().l1).toBeGreaterThan(l1);
 
     const more = Array.from({ length: 10 }, (_, i) => request(target, 100 + i, 'a', 5_000));
-    expect((await call(sys.app, 'POST', '/v1/events', more)).status).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', more)).status).toBe(202);
     await sys.ingest!.pipeline.drain();
     const after = await eventually(async () => {
       const m = await metrics(target);

@@ -67,7 +67,7 @@ async function exportSpans(exporter: SpanExporter, target: string, model: string
 async function byArm(target: string) {
   await sys.ingest!.pipeline.drain();
   const r = await call(
-    sys.app,
+    sys,
     'GET',
     `/v1/targets/${target}/metrics?step=1d&from=${new Date(Date.now() - 3_600_000).toISOString()}`,
   );
@@ -91,7 +91,7 @@ describe('POST /v1/traces', () => {
         output_usd_per_mtok: 0.6,
         effective_from: new Date(Date.now() - 3_600_000).toISOString(),
       };
-      expect((await call(sys.app, 'PUT', `/v1/prices/${model}`, price)).status).toBe(200);
+      expect((await call(sys, 'PUT', `/v1/prices/${model}`, price)).status).toBe(200);
       const exporter = new Exporter({ url, headers: { authorization: `Bearer ${sys.adminKey}` } });
       await exportSpans(exporter, target, model);
       const arms = await byArm(target);
@@ -132,11 +132,11 @@ describe('POST /v1/traces', () => {
         },
       ],
     };
-    const r = await call(sys.app, 'POST', '/v1/traces', body);
+    const r = await call(sys, 'POST', '/v1/traces', body);
     expect(r.status).toBe(200);
     expect(r.body.partialSuccess.rejectedSpans).toBe(1);
     expect(r.body.partialSuccess.errorMessage).toContain('[0].input_tokens');
-    const bad = await call(sys.app, 'POST', '/v1/traces', 'not json');
+    const bad = await call(sys, 'POST', '/v1/traces', 'not json');
     expect(bad.status).toBe(400);
     const proto = await sys.app.request('/v1/traces', {
       method: 'POST',

@@ -36,23 +36,21 @@ describe('ingest protection', () => {
   it('answers 429 with Retry-After once a source spends its token bucket, and serves other sources', async () => {
     const target = uniqueName('limited');
     const key = await sys.keyFor('ingest');
-    expect((await call(sys.app, 'POST', '/v1/events', batch(target, 20), {}, { auth: key })).status).toBe(
-      202,
-    );
-    const limited = await call(sys.app, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key });
+    expect((await call(sys, 'POST', '/v1/events', batch(target, 20), {}, { auth: key })).status).toBe(202);
+    const limited = await call(sys, 'POST', '/v1/events', batch(target, 20, 20), {}, { auth: key });
     expect(limited.status).toBe(429);
     expect(limited.headers.get('content-type')).toContain('application/problem+json');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     // Another source has its own bucket. A small batch, so that it fits the bounded buffer (25) even while
     // the first 20 events are still waiting there on a loaded machine.
     const other = await sys.keyFor('ingest');
-    expect(
-      (await call(sys.app, 'POST', '/v1/events', batch(target, 4, 40), {}, { auth: other })).status,
-    ).toBe(202);
+    expect((await call(sys, 'POST', '/v1/events', batch(target, 4, 40), {}, { auth: other })).status).toBe(
+      202,
+    );
   });
 
   it('answers 413 naming the limit for a batch larger than the bounded buffer could ever hold', async () => {
-    const r = await call(sys.app, 'POST', '/v1/events', batch(uniqueName('full'), 26));
+    const r = await call(sys, 'POST', '/v1/events', batch(uniqueName('full'), 26));
     expect(r.status).toBe(413);
     expect(r.headers.get('content-type')).toContain('application/problem+json');
     expect(r.headers.get('retry-after')).toBeNull();
@@ -62,7 +60,7 @@ describe('ingest protection', () => {
   });
 
   it('shows the ingest database breaker and pipeline in /readyz', async () => {
-    const r = await call(sys.app, 'GET', '/readyz');
+    const r = await call(sys, 'GET', '/readyz');
     expect(r.status).toBe(200);
     expect(r.body.checks.map((c: { name: string }) => c.name)).toEqual(
       expect.arrayContaining(['ingest-database', 'ingest-pipeline']),

@@ -126,11 +126,11 @@ describe('embedded pipeline when the write-ahead log fails a write', () => {
     };
     const batch = events(target, 0, 4);
     fs.datasyncs.push('EIO');
-    const refused = await call(sys.app, 'POST', '/v1/events', batch);
+    const refused = await call(sys, 'POST', '/v1/events', batch);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const retried = await call(sys.app, 'POST', '/v1/events', batch);
+    const retried = await call(sys, 'POST', '/v1/events', batch);
     expect(retried.status).toBe(202);
     await p.drain();
     expect(await counted(target)).toBe(batch.length);

@@ -5,20 +5,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Arm, Decision, TargetPolicy, type ServingChange } from '../../../domain/model';
-import { createPool, type Db } from '../../../adapters/db/pool';
+import type { Db } from '../../../adapters/db/pool';
+import { compose, type Container } from '../../../app/compose';
 import { createDecisionsRepo } from '../../../adapters/db/repos/decisions';
 import { createRolloutsRepo } from '../../../adapters/db/repos/rollouts';
 import { createTargetsRepo } from '../../../adapters/db/repos/targets';
-import { createLogger } from '../../../platform/logger';
 import { createOrchestrationActivities } from '../../../activities/orchestration';
 import { testEnv, uniqueName } from '../../helpers/env';
 
+let c: Container;
 let db: Db;
-beforeAll(() => {
-  db = createPool(testEnv.DATABASE_URL, 4);
+beforeAll(async () => {
+  c = await compose(testEnv, { name: 'test', poolMax: 4 });
+  db = c.db;
 });
 afterAll(async () => {
-  await db?.end();
+  await c?.close();
 });
 
 async function setup() {
@@ -59,8 +61,7 @@ async function setup() {
       cycle_id: null,
       rollout_id: null,
     });
-  const logger = createLogger('test', 'silent');
-  const acts = createOrchestrationActivities({ targets, decisions, rollouts, logger });
+  const acts = createOrchestrationActivities(c, { notify: false });
   return { name, targets, decisions, rollouts, insert, acts };
 }
 
