@@ -49,6 +49,9 @@ describe('migrate', () => {
         `SELECT to_regclass(t) AS t FROM unnest(ARRAY['api_keys', 'targets', 'routing_configs', 'rollouts']) t`,
       );
       expect(rows.map((r) => r.t)).toEqual(['api_keys', 'targets', 'routing_configs', 'rollouts']);
+      // Dropped again by a later migration: nothing used it.
+      const gone = await check.query<{ t: string | null }>(`SELECT to_regclass('lock_fences') AS t`);
+      expect(gone.rows[0]!.t).toBeNull();
     } finally {
       await check.end();
     }
