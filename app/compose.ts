@@ -48,6 +48,9 @@ import { createAdminService, type AdminService } from './admin';
 import { createIntegrationsService, type IntegrationsService } from './integrations';
 import { createSchedulesService, type SchedulesService } from './schedules';
 import { createWebhooksService, type WebhooksService } from './webhooks';
+import { createTargetsService, type TargetsService } from './targets';
+import { createPricesService, type PricesService } from './prices';
+import { createAuditService, type AuditService } from './audit';
 
 /** Every repository of the process, each created once over the process's pool. */
 export interface Repos {
@@ -138,6 +141,10 @@ export interface Services {
   /** Without an outbound path: the API hands its own in to send test messages. */
   integrations: IntegrationsService;
   admin: AdminService;
+  /** The API's doors build their own over the app's repositories and cache (a replica brings its own). */
+  targets: TargetsService;
+  prices: PricesService;
+  audit: AuditService;
 }
 
 /** A container composed with `temporal: true`: the client, and the services that start and steer runs. */
@@ -145,7 +152,10 @@ export type ContainerWithTemporal = Container & { temporal: Client; services: Se
 
 /** The use-case services over one Temporal client (a test steering runs on its own server builds them again). */
 export function createServices(
-  c: Pick<Container, 'repos' | 'taskQueues' | 'env' | 'logger' | 'db' | 'secrets' | 'bus' | 'redis'> & {
+  c: Pick<
+    Container,
+    'repos' | 'taskQueues' | 'env' | 'logger' | 'db' | 'secrets' | 'bus' | 'redis' | 'caches'
+  > & {
     temporal: Client;
   },
 ): Services {
@@ -159,6 +169,9 @@ export function createServices(
     webhooks: createWebhooksService({ repos, temporal, taskQueues, env, logger }),
     integrations: createIntegrationsService({ db: c.db, repos, secrets: c.secrets, env, logger }),
     admin: createAdminService({ db: c.db, temporal, logger, bus: c.bus, redis: c.redis }),
+    targets: createTargetsService({ repos, caches: c.caches }),
+    prices: createPricesService({ repos }),
+    audit: createAuditService({ repos }),
   };
 }
 
@@ -290,6 +303,7 @@ export async function compose(env: Env, opts: ComposeOptions = {}): Promise<Cont
           logger,
           db,
           secrets,
+          caches,
           ...(shared ? { bus: shared.bus } : {}),
           ...(shared?.redis ? { redis: shared.redis } : {}),
         })
