@@ -300,6 +300,8 @@ function configUseCases(deps: TargetsDeps) {
     /**
      * The current routing config, from the cache's tiers where there is one (applications poll it: it
      * learns of new versions by pub/sub). Its ETag is `configEtag(config)`, computed once per version.
+     * `target` and `segment` are names each door has validated (TargetName, SegmentName) in its wire's
+     * terms: REST once per distinct URL (config-read.ts), which keeps a zod parse off every poll.
      */
     async config(target: string, segment: string): Promise<RoutingConfig> {
       const cached = deps.caches.routingConfigs;
