@@ -54,6 +54,7 @@ function guarded() {
       (r): r is typeof r & { access: Permission } =>
         r.access !== undefined &&
         r.access !== 'public' &&
+        r.access !== 'authenticated' &&
         r.access !== 'system:docs' &&
         r.access !== 'system:metrics',
     );
@@ -78,6 +79,7 @@ describe('the permission table', () => {
     for (const rule of ROUTE_RULES)
       expect(
         rule.access === 'public' ||
+          rule.access === 'authenticated' ||
           Object.values(ROLE_PERMISSIONS).some((p) => p.includes(rule.access as Permission)),
       ).toBe(true);
   });
@@ -162,6 +164,21 @@ describe('every guarded route', () => {
       expect([401, 403]).not.toContain(res.status);
       if (res.status === 400 || res.status === 422)
         expect(res.body.errors?.length ?? 0, `${r.method} ${r.template}`).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('routes for any authenticated caller', () => {
+  const authenticated = () =>
+    servedRoutes().filter((r) => match(r.method, concrete(r.template))?.rule.access === 'authenticated');
+
+  it('answer every role, and 401 without a credential', async () => {
+    expect(authenticated().map((r) => `${r.method} ${r.template}`)).toContain('GET /v1/me');
+    for (const r of authenticated()) {
+      const path = concrete(r.template);
+      expect((await call(sys, r.method, path, undefined, {}, { auth: false })).status).toBe(401);
+      for (const role of ROLES)
+        expect((await call(sys, r.method, path, undefined, {}, { auth: keys[role] })).status, role).toBe(200);
     }
   });
 });
