@@ -1,498 +1,78 @@
 /**
- * Replay benchmark: serves recorded per-query outcomes of several models in
- * simulated time through the production intelligence code — `runIntelligence` for decisions and
- * `judgeCanary` for every canary stage — and compares the optimizer with every single model, random
- * assignment, the hindsight-best static per-segment assignment and the per-query oracle.
+ * Replay benchmark (`npm run replay`): recorded or synthetic per-query outcomes served in simulated
+ * time through the production intelligence code (cli/replay/engine.ts), over one or more datasets,
+ * seeds and query orders (cli/replay/suite.ts).
  *
- *   npm run replay -- --dataset FILE [--seed N] [--quality-floor 0.95] [--json]
- *
- * Honesty rules: a query goes to the arm the current routing config assigns (sticky hash over the
- * query id); only that arm's outcome is revealed and enters a window aggregate; the optimizer never
- * reads an outcome of an arm that did not serve. Only the baselines printed for comparison read all.
+ *   npm run replay -- --dataset FILE [--dataset synthetic:NAME] [--dataset routellm:mmlu:DIR]
+ *       [--suite FILE] [--seeds 5] [--seed 1] [--orders file,shuffled] [--json]
  */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { TargetPolicy, type Arm, type Weights } from '../domain/model';
-import type { WindowAggregate } from '../domain/aggregate';
-import { assignArm, canaryWeights } from '../domain/routing';
-import { runIntelligence } from '../domain/intelligence/cycle';
-import { judgeCanary, judgeThresholdsFor } from '../domain/intelligence/judge';
-import { buildAggregate, rollUp, type RequestOutcome } from '../domain/intelligence/build-aggregate';
-import { explorationWeights } from '../domain/strategies/model-selection';
-import { primaryArm } from '../domain/strategies/arm-stats';
-import type { DecisionDraft, SegmentRouting } from '../domain/intelligence/types';
-import { seededRng } from '../domain/stats/distributions';
+import { REPLAY_DEFAULTS, type ReplayOptions } from './replay/engine';
+import { entryFromArg, formatSuite, loadSuite, runSuite, type Order, type SuiteEntry } from './replay/suite';
 
-export interface Outcome {
-  quality: number;
-  cost_usd: number;
-  latency_ms?: number;
-}
-export interface Query {
-  id: string;
-  segment: string;
-  outcomes: Record<string, Outcome>;
-}
+export {
+  runReplay,
+  staticBest,
+  formatTable,
+  cycleEveryFor,
+  REPLAY_DEFAULTS,
+  type Query,
+  type Outcome,
+  type ReplayOptions,
+  type ReplayResult,
+} from './replay/engine';
 
-export interface ReplayOptions {
-  seed: number;
-  quality_floor: number;
-  /** Queries per simulated window; a cycle runs at the end of each. */
-  cycle_every: number;
-  exploration_share: number;
-  switch_threshold: number;
-  /** Canary stages (basis points) before the decision's final weights. */
-  stages: number[];
-  /** Judge minimum samples per arm: the replay's segments are small (MMLU: 100-1,500 queries each). */
-  min_samples: number;
-  /** Marginal verdicts a stage may have before an inconclusive canary is rolled back. */
-  max_extensions: number;
-  /** Pseudo-observations of the hierarchical quality prior (see CycleOptions.prior_strength). */
-  prior_strength: number;
-  /** Planning margin over the quality floor (see CycleOptions.quality_margin). */
-  quality_margin: number;
-  /** Windows per segment × arm kept at full resolution; older ones are rolled up into one. */
-  retained_windows: number;
-  /** The arm every segment starts on; default the arm with the highest list price. */
-  incumbent?: string | undefined;
-}
+const collect = (v: string, prev: string[]) => [...prev, v];
 
-export const REPLAY_DEFAULTS: ReplayOptions = {
-  seed: 1,
-  quality_floor: 0.95,
-  cycle_every: 250,
-  exploration_share: 0.1,
-  switch_threshold: 0.8,
-  stages: [5000],
-  min_samples: 20,
-  max_extensions: 40,
-  quality_margin: 0.01,
-  prior_strength: 20,
-  retained_windows: 12,
-};
-
-interface Totals {
-  quality: number;
-  cost_usd: number;
-}
-
-export interface ReplayResult {
-  dataset: string;
-  queries: number;
-  segments: number;
-  arms: string[];
-  seed: number;
-  quality_floor: number;
-  single: Record<string, Totals>;
-  best_single: Totals & { model: string };
-  random: Totals;
-  static_best: Totals;
-  oracle: Totals;
-  optimizer: Totals;
-  cost_reduction: number;
-  quality_ratio: number;
-  static_best_cost_reduction: number;
-  oracle_cost_reduction: number;
-  /** Switches of a segment's primary arm through canary stages; exploration re-spreads apply at once. */
-  rollouts: {
-    started: number;
-    promoted: number;
-    rolled_back: number;
-    inconclusive: number;
-    exploration_changes: number;
-  };
-  cycles: number;
-  final_primary: Record<string, number>;
-  runtime_s: number;
-}
-
-interface Rollout {
-  draft: DecisionDraft;
-  stages: Weights[];
-  stage: number;
-  stageStart: string;
-  extensions: number;
-}
-
-const T0 = Date.parse('2026-01-01T00:00:00.000Z');
-const iso = (ms: number) => new Date(ms).toISOString();
-const mean = (xs: readonly Totals[], n: number): Totals => ({
-  quality: xs.reduce((a, t) => a + t.quality, 0) / n,
-  cost_usd: xs.reduce((a, t) => a + t.cost_usd, 0),
-});
-
-/** The hindsight-best static assignment: one arm per segment, cheapest total keeping the floor (Lagrangian, then a greedy pass). */
-export function staticBest(queries: readonly Query[], arms: readonly string[], floorQuality: number): Totals {
-  const seg = new Map<string, Record<string, Totals>>();
-  for (const q of queries) {
-    const s = seg.get(q.segment) ?? Object.fromEntries(arms.map((a) => [a, { quality: 0, cost_usd: 0 }]));
-    for (const a of arms) {
-      s[a]!.quality += q.outcomes[a]!.quality;
-      s[a]!.cost_usd += q.outcomes[a]!.cost_usd;
-    }
-    seg.set(q.segment, s);
-  }
-  const need = floorQuality * queries.length;
-  const choose = (lambda: number) =>
-    [...seg.values()].map((s) =>
-      arms.reduce((b, a) =>
-        s[a]!.cost_usd - lambda * s[a]!.quality < s[b]!.cost_usd - lambda * s[b]!.quality ? a : b,
-      ),
-    );
-  const total = (pick: string[]) => {
-    const segs = [...seg.values()];
-    return pick.reduce(
-      (t, a, i) => ({
-        quality: t.quality + segs[i]![a]!.quality,
-        cost_usd: t.cost_usd + segs[i]![a]!.cost_usd,
-      }),
-      { quality: 0, cost_usd: 0 },
-    );
-  };
-  let lo = 1e-12;
-  let hi = 1e3;
-  for (let i = 0; i < 100; i++) {
-    const mid = Math.sqrt(lo * hi);
-    if (total(choose(mid)).quality >= need) hi = mid;
-    else lo = mid;
-  }
-  const pick = choose(hi);
-  const segs = [...seg.values()];
-  // Greedy: take any remaining cheaper switch that still keeps the floor.
-  for (let improved = true; improved;) {
-    improved = false;
-    const t = total(pick);
-    for (let i = 0; i < segs.length; i++)
-      for (const a of arms) {
-        const s = segs[i]!;
-        const cur = pick[i]!;
-        if (s[a]!.cost_usd < s[cur]!.cost_usd && t.quality - s[cur]!.quality + s[a]!.quality >= need) {
-          pick[i] = a;
-          improved = true;
-          break;
-        }
-      }
-  }
-  const t = total(pick);
-  return { quality: t.quality / queries.length, cost_usd: t.cost_usd };
-}
-
-/** The replay's arms as a target's, and its policy: the options' floor and canary stages. */
-function replayTarget(
-  arms: readonly string[],
-  opts: ReplayOptions,
-): { armDefs: Arm[]; policy: TargetPolicy } {
-  const armDefs: Arm[] = arms.map((id) => ({
-    id,
-    provider: 'replay',
-    model: id,
-    prompt_template: 'default',
-    prompt_version: 1,
-    params: {},
-    serving: {},
-  }));
-  const policy = TargetPolicy.parse({
-    quality_floor: opts.quality_floor,
-    rollout: {
-      preset: 'custom',
-      stages: opts.stages.map((canary_bps) => ({ canary_bps, bake_seconds: opts.cycle_every })),
-    },
-  });
-  return { armDefs, policy };
-}
-
-/** The comparison baselines. They read every arm's outcome, which the optimizer never does. */
-function baselines(queries: readonly Query[], arms: readonly string[], opts: ReplayOptions) {
-  const n = queries.length;
-  const single: Record<string, Totals> = {};
-  for (const a of arms)
-    single[a] = mean(
-      queries.map((q) => q.outcomes[a]!),
-      n,
-    );
-  const bestModel = arms.reduce((b, a) =>
-    single[a]!.quality > single[b]!.quality ||
-    (single[a]!.quality === single[b]!.quality && single[a]!.cost_usd < single[b]!.cost_usd)
-      ? a
-      : b,
-  );
-  const best = single[bestModel]!;
-  const rng = seededRng(opts.seed);
-  const random = mean(
-    queries.map((q) => q.outcomes[arms[Math.floor(rng() * arms.length)]!]!),
-    n,
-  );
-  const oracle = mean(
-    queries.map((q) =>
-      arms
-        .map((a) => q.outcomes[a]!)
-        .reduce((b, o) =>
-          o.quality > b.quality || (o.quality === b.quality && o.cost_usd < b.cost_usd) ? o : b,
-        ),
-    ),
-    n,
-  );
-  const stat = staticBest(queries, arms, opts.quality_floor * best.quality);
-  return { single, bestModel, best, random, oracle, stat };
-}
-
-/** How many segments each arm serves most of, at the end. */
-function primaryCounts(routing: Record<string, SegmentRouting>): Record<string, number> {
-  const finalPrimary: Record<string, number> = {};
-  for (const r of Object.values(routing)) {
-    const p = Object.entries(r.weights).sort((a, b) => b[1] - a[1])[0]![0];
-    finalPrimary[p] = (finalPrimary[p] ?? 0) + 1;
-  }
-  return finalPrimary;
-}
-
-/** Keeps a window as retention would: the newest `retained` at full resolution, older ones rolled into one. */
-function retain(
-  recent: Map<string, WindowAggregate[]>,
-  history: Map<string, WindowAggregate>,
-  k: string,
-  agg: WindowAggregate,
-  retained: number,
-): void {
-  const list = recent.get(k) ?? [];
-  list.push(agg);
-  if (list.length > retained) {
-    const old = list.shift()!;
-    const h = history.get(k);
-    history.set(k, h ? rollUp([h, old]) : old);
-  }
-  recent.set(k, list);
-}
-
-/** Run the replay. Reads only `queries`; deterministic for a seed. */
-export function runReplay(
-  dataset: string,
-  queries: readonly Query[],
-  opts: ReplayOptions,
-  served?: string[],
-): ReplayResult {
-  const started = performance.now();
-  const arms = [...new Set(queries.flatMap((q) => Object.keys(q.outcomes)))].sort();
-  const listPrice = (a: string) => queries.reduce((s, q) => s + (q.outcomes[a]?.cost_usd ?? 0), 0);
-  // Prices are public before any query is served; quality is what has to be learned.
-  const incumbent = opts.incumbent ?? arms.reduce((b, a) => (listPrice(a) > listPrice(b) ? a : b));
-  const { armDefs, policy } = replayTarget(arms, opts);
-  const segmentsAll = [...new Set(queries.map((q) => q.segment))].sort();
-  const initial = explorationWeights(incumbent, arms, {}, opts.exploration_share);
-  const routing: Record<string, SegmentRouting> = {};
-  const rollouts = new Map<string, Rollout>();
-  // What a cycle loads: recent windows at full resolution plus one roll-up of the older ones per
-  // segment × arm, as a retention policy would keep them (otherwise every cycle rereads all history).
-  const recent = new Map<string, WindowAggregate[]>();
-  const history = new Map<string, WindowAggregate>();
-  // What the canary judge reads: every window of a segment since its stage began.
-  const bySegment = new Map<string, WindowAggregate[]>();
-  let buffer = new Map<string, RequestOutcome[]>();
-  const opt: Totals = { quality: 0, cost_usd: 0 };
-  const counts = { started: 0, promoted: 0, rolled_back: 0, inconclusive: 0, exploration_changes: 0 };
-  let cycles = 0;
-  const setWeights = (segment: string, weights: Weights) => {
-    routing[segment] = { version: (routing[segment]?.version ?? 0) + 1, weights };
-  };
-
-  const closeWindow = (w: number) => {
-    const start = iso(T0 + w * opts.cycle_every * 1000);
-    const end = iso(T0 + (w + 1) * opts.cycle_every * 1000);
-    for (const [k, reqs] of buffer) {
-      const [segment, arm] = k.split('\u0000') as [string, string];
-      const agg = buildAggregate(
-        { target: dataset, segment, arm, window_start: start, window_end: end },
-        reqs,
-      );
-      retain(recent, history, k, agg, opts.retained_windows);
-      const seg = bySegment.get(segment) ?? [];
-      seg.push(agg);
-      bySegment.set(segment, seg);
-    }
-    buffer = new Map();
-    for (const [segment, r] of [...rollouts]) {
-      const since = (bySegment.get(segment) ?? []).filter((a) => a.window_start >= r.stageStart);
-      const verdict = judgeCanary({
-        baseline: since.filter((a) => a.arm === r.draft.baseline_arm),
-        canary: since.filter((a) => a.arm === r.draft.canary_arm),
-        thresholds: {
-          ...judgeThresholdsFor(r.draft),
-          min_samples_per_arm: opts.min_samples,
-          critical_min_samples: opts.min_samples,
-        },
-      });
-      if (
-        verdict.outcome === 'fail' ||
-        (verdict.outcome === 'marginal' && r.extensions >= opts.max_extensions)
-      ) {
-        setWeights(segment, r.draft.from_weights!);
-        rollouts.delete(segment);
-        if (verdict.outcome === 'fail') counts.rolled_back++;
-        else counts.inconclusive++;
-      } else if (verdict.outcome === 'marginal') r.extensions++;
-      else {
-        r.stage++;
-        r.extensions = 0;
-        r.stageStart = end;
-        setWeights(segment, r.stages[r.stage]!);
-        if (r.stage === r.stages.length - 1) {
-          rollouts.delete(segment);
-          counts.promoted++;
-        }
-      }
-    }
-    cycles++;
-    const out = runIntelligence({
-      target: dataset.replace(/[^a-z0-9._-]/gi, '-').toLowerCase(),
-      policy,
-      arms: armDefs,
-      routing,
-      aggregates: [...history.values(), ...[...recent.values()].flat()],
-      active_rollouts: [...rollouts.keys()],
-      now: end,
-      seed: opts.seed * 1_000_003 + w,
-      options: {
-        switch_threshold: opts.switch_threshold,
-        exploration_share: opts.exploration_share,
-        quality_margin: opts.quality_margin,
-        prior_strength: opts.prior_strength,
-        max_concurrent_rollouts: segmentsAll.length,
-      },
-    });
-    for (const d of out.decisions) {
-      if (!d.to_weights || !d.canary_arm || !d.baseline_arm || !d.from_weights) continue;
-      const finalShare = d.to_weights[d.canary_arm] ?? 0;
-      const stages = [
-        ...opts.stages
-          .filter((bps) => bps < finalShare && bps > (d.from_weights![d.canary_arm!] ?? 0))
-          .map((bps) => canaryWeights(d.from_weights!, d.canary_arm!, bps)),
-        d.to_weights,
-      ];
-      setWeights(d.segment, stages[0]!);
-      if (primaryArm(d.from_weights) === primaryArm(d.to_weights)) counts.exploration_changes++;
-      else counts.started++;
-      if (stages.length === 1) {
-        if (primaryArm(d.from_weights) !== primaryArm(d.to_weights)) counts.promoted++;
-      } else rollouts.set(d.segment, { draft: d, stages, stage: 0, stageStart: end, extensions: 0 });
-    }
-  };
-
-  queries.forEach((q, i) => {
-    if (!routing[q.segment]) setWeights(q.segment, initial);
-    const arm = assignArm(routing[q.segment]!.weights, q.id);
-    const o = q.outcomes[arm]!;
-    served?.push(arm);
-    opt.quality += o.quality;
-    opt.cost_usd += o.cost_usd;
-    const k = `${q.segment}\u0000${arm}`;
-    const list = buffer.get(k) ?? [];
-    list.push({ cost_usd: o.cost_usd, quality: o.quality, latency_ms: o.latency_ms });
-    buffer.set(k, list);
-    if ((i + 1) % opts.cycle_every === 0) closeWindow(Math.floor(i / opts.cycle_every));
-  });
-
-  const n = queries.length;
-  const { single, bestModel, best, random, oracle, stat } = baselines(queries, arms, opts);
-  const optimizer = { quality: opt.quality / n, cost_usd: opt.cost_usd };
-  return {
-    dataset,
-    queries: n,
-    segments: segmentsAll.length,
-    arms,
-    seed: opts.seed,
-    quality_floor: opts.quality_floor,
-    single,
-    best_single: { model: bestModel, ...best },
-    random,
-    static_best: stat,
-    oracle,
-    optimizer,
-    cost_reduction: 1 - optimizer.cost_usd / best.cost_usd,
-    quality_ratio: optimizer.quality / best.quality,
-    static_best_cost_reduction: 1 - stat.cost_usd / best.cost_usd,
-    oracle_cost_reduction: 1 - oracle.cost_usd / best.cost_usd,
-    rollouts: counts,
-    cycles,
-    final_primary: primaryCounts(routing),
-    runtime_s: (performance.now() - started) / 1000,
-  };
-}
-
-/** The result as a markdown table. */
-export function formatTable(r: ReplayResult): string {
-  const row = (name: string, t: Totals) =>
-    `| ${name} | ${t.quality.toFixed(4)} | ${((t.quality / r.best_single.quality) * 100).toFixed(1)}% | $${t.cost_usd.toFixed(4)} | ${((1 - t.cost_usd / r.best_single.cost_usd) * 100).toFixed(1)}% |`;
-  return [
-    `Replay of ${r.dataset}: ${r.queries} queries, ${r.segments} segments, arms ${r.arms.join(', ')}; seed ${r.seed}, quality floor ${r.quality_floor}`,
-    '',
-    '| policy | mean quality | quality vs best single | total cost | cost reduction vs best single |',
-    '|---|---|---|---|---|',
-    row('optimizer', r.optimizer),
-    ...r.arms.map((a) => row(`single: ${a}${a === r.best_single.model ? ' (best)' : ''}`, r.single[a]!)),
-    row('random assignment', r.random),
-    row('static best per segment (hindsight)', r.static_best),
-    row('per-query oracle (hindsight)', r.oracle),
-    '',
-    `Optimizer: cost reduction ${(r.cost_reduction * 100).toFixed(1)}% against ${r.best_single.model}, quality ratio ${(r.quality_ratio * 100).toFixed(1)}%.`,
-    `Model switches: ${r.rollouts.started} started, ${r.rollouts.promoted} promoted, ${r.rollouts.rolled_back} rolled back by the canary judge, ${r.rollouts.inconclusive} rolled back as inconclusive; ${r.rollouts.exploration_changes} exploration re-spreads; ${r.cycles} cycles; final primary arms ${Object.entries(
-      r.final_primary,
-    )
-      .map(([a, c]) => `${a} ×${c}`)
-      .join(', ')}; runtime ${r.runtime_s.toFixed(1)} s.`,
-  ].join('\n');
-}
-
-function main(argv: string[]): void {
-  const program = new Command()
+function program(): Command {
+  const d = REPLAY_DEFAULTS;
+  return new Command()
     .name('replay')
-    .requiredOption(
-      '--dataset <file>',
-      'JSONL, one query a line: {"id","segment","outcomes":{model:{quality,cost_usd,latency_ms?}}}',
-    )
-    .option('--seed <n>', 'seed', String(REPLAY_DEFAULTS.seed))
     .option(
-      '--quality-floor <x>',
-      'share of the best model quality to hold',
-      String(REPLAY_DEFAULTS.quality_floor),
+      '--dataset <file>',
+      'JSONL, one query a line: {"id","segment","outcomes":{model:{quality,cost_usd,latency_ms?}}}; or synthetic:<scenario>; or routellm:<mmlu|gsm8k|mt-bench>:<dir>. Repeatable',
+      collect,
+      [],
     )
+    .option(
+      '--suite <file>',
+      'JSON {"datasets": [...]}: the datasets of a suite (bench/replay-results/suite.json)',
+    )
+    .option('--seed <n>', 'first seed', String(d.seed))
+    .option('--seeds <n>', 'number of seeds (seed, seed + 1, ...)', '1')
+    .option('--orders <list>', 'query orders: file, shuffled (a seeded shuffle per seed)', 'file')
+    .option('--quality-floor <x>', 'share of the best model quality to hold', String(d.quality_floor))
     .option(
       '--cycle-every <n>',
-      'queries per simulated window and cycle',
-      String(REPLAY_DEFAULTS.cycle_every),
+      'queries per simulated window and cycle (0: from the traffic)',
+      String(d.cycle_every),
     )
-    .option(
-      '--exploration <x>',
-      'bounded exploration share per segment',
-      String(REPLAY_DEFAULTS.exploration_share),
-    )
-    .option(
-      '--threshold <x>',
-      'posterior probability a switch needs',
-      String(REPLAY_DEFAULTS.switch_threshold),
-    )
-    .option(
-      '--stages <bps>',
-      'canary stages in basis points, comma separated',
-      REPLAY_DEFAULTS.stages.join(','),
-    )
-    .option('--min-samples <n>', 'judge minimum samples per arm', String(REPLAY_DEFAULTS.min_samples))
+    .option('--exploration <x>', 'bounded exploration share per segment', String(d.exploration_share))
+    .option('--threshold <x>', 'posterior probability a switch needs', String(d.switch_threshold))
+    .option('--stages <bps>', 'canary stages in basis points, comma separated', d.stages.join(','))
+    .option('--min-samples <n>', 'judge minimum samples per arm', String(d.min_samples))
     .option(
       '--max-extensions <n>',
       'marginal verdicts a stage may have before it is rolled back as inconclusive',
-      String(REPLAY_DEFAULTS.max_extensions),
+      String(d.max_extensions),
     )
-    .option('--margin <x>', 'planning margin over the quality floor', String(REPLAY_DEFAULTS.quality_margin))
+    .option('--margin <x>', 'planning margin over the quality floor', String(d.quality_margin))
     .option(
       '--prior-strength <n>',
       'pseudo-observations of the hierarchical quality prior',
-      String(REPLAY_DEFAULTS.prior_strength),
+      String(d.prior_strength),
     )
     .option('--incumbent <arm>', 'arm every segment starts on (default: highest list price)')
-    .option('--json', 'print one JSON object as the last line')
-    .parse(argv);
-  const o = program.opts<{
-    dataset: string;
+    .option('--json', 'print one JSON object as the last line');
+}
+
+function main(argv: string[]): void {
+  const o = program().parse(argv).opts<{
+    dataset: string[];
+    suite?: string;
     seed: string;
+    seeds: string;
+    orders: string;
     qualityFloor: string;
     cycleEvery: string;
     exploration: string;
@@ -505,32 +85,31 @@ function main(argv: string[]): void {
     incumbent?: string;
     json?: boolean;
   }>();
-  const queries = readFileSync(o.dataset, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Query);
-  const result = runReplay(
-    o.dataset
-      .split('/')
-      .pop()!
-      .replace(/\.jsonl$/, ''),
-    queries,
-    {
-      ...REPLAY_DEFAULTS,
-      seed: Number(o.seed),
-      quality_floor: Number(o.qualityFloor),
-      cycle_every: Number(o.cycleEvery),
-      exploration_share: Number(o.exploration),
-      switch_threshold: Number(o.threshold),
-      stages: o.stages.split(',').map(Number),
-      min_samples: Number(o.minSamples),
-      max_extensions: Number(o.maxExtensions),
-      quality_margin: Number(o.margin),
-      prior_strength: Number(o.priorStrength),
-      incumbent: o.incumbent,
-    },
+  const entries: SuiteEntry[] = [...(o.suite ? loadSuite(o.suite) : []), ...o.dataset.map(entryFromArg)];
+  if (entries.length === 0) throw new Error('name at least one --dataset or a --suite');
+  const orders = o.orders.split(',').map((x) => x.trim());
+  for (const x of orders)
+    if (x !== 'file' && x !== 'shuffled') throw new Error(`--orders: ${x} is neither file nor shuffled`);
+  const seeds = Array.from({ length: Number(o.seeds) }, (_, i) => Number(o.seed) + i);
+  const opts: ReplayOptions = {
+    ...REPLAY_DEFAULTS,
+    quality_floor: Number(o.qualityFloor),
+    cycle_every: Number(o.cycleEvery),
+    exploration_share: Number(o.exploration),
+    switch_threshold: Number(o.threshold),
+    stages: o.stages.split(',').map(Number),
+    min_samples: Number(o.minSamples),
+    max_extensions: Number(o.maxExtensions),
+    quality_margin: Number(o.margin),
+    prior_strength: Number(o.priorStrength),
+    incumbent: o.incumbent,
+  };
+  const result = runSuite(entries, seeds, orders as Order[], opts, (d) =>
+    process.stderr.write(
+      `${d.name}: cut ${(d.cost_reduction.mean * 100).toFixed(1)}% (worst ${(d.cost_reduction.worst * 100).toFixed(1)}%), quality ${(d.quality_ratio.mean * 100).toFixed(1)}% (worst ${(d.quality_ratio.worst * 100).toFixed(1)}%), hindsight ${(d.hindsight.cost_reduction * 100).toFixed(1)}%\n`,
+    ),
   );
-  console.log(formatTable(result));
+  console.log(formatSuite(result));
   if (o.json) console.log(JSON.stringify(result));
 }
 

@@ -3,7 +3,7 @@
  * read from `--dir`) into the replay's JSONL:
  * one query a line with each model's quality, cost and (absent here) latency.
  *
- *   tsx cli/routellm.ts --dataset mmlu|gsm8k|mt-bench [--dir DIR] [--out FILE] [--seed N]
+ *   tsx cli/routellm.ts --dataset mmlu|gsm8k|mt-bench --dir DIR [--out FILE] [--seed N]
  *       [--price model=input:output ...] [--mmlu-output-tokens 5] [--no-shuffle]
  *
  * Token counts are not in the data, so they are estimated at 4 characters per token (OpenAI's rule of
@@ -17,7 +17,6 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { seededRng } from '../domain/stats/distributions';
-import { PROJECT_ROOT } from '../platform/paths';
 
 const MODELS = {
   'mistralai/Mixtral-8x7B-Instruct-v0.1': 'mixtral-8x7b-instruct',
@@ -193,15 +192,31 @@ function shuffle<T>(xs: T[], seed: number): T[] {
   return xs;
 }
 
+/** One RouteLLM dataset as replay queries, shuffled with `seed` unless it is null. */
+export function routeLlmQueries(
+  dataset: string,
+  dir: string,
+  opts: { prices?: Prices; mmluOutputTokens?: number; seed?: number | null } = {},
+): ReplayQuery[] {
+  const prices = opts.prices ?? DEFAULT_PRICES;
+  const queries =
+    dataset === 'mmlu'
+      ? mmlu(dir, prices, opts.mmluOutputTokens ?? 5)
+      : dataset === 'gsm8k'
+        ? gsm8k(dir, prices)
+        : dataset === 'mt-bench'
+          ? mtBench(dir, prices)
+          : null;
+  if (!queries) throw new Error(`unknown RouteLLM dataset ${dataset}; expected mmlu, gsm8k or mt-bench`);
+  const seed = opts.seed === undefined ? 1 : opts.seed;
+  return seed === null ? queries : shuffle(queries, seed);
+}
+
 function main(argv: string[]): void {
   const program = new Command()
     .name('routellm')
     .requiredOption('--dataset <name>', 'mmlu | gsm8k | mt-bench')
-    .option(
-      '--dir <dir>',
-      'RouteLLM data directory',
-      join(PROJECT_ROOT, '..', 'shared', 'datasets', 'routellm'),
-    )
+    .requiredOption('--dir <dir>', 'RouteLLM data directory (its routellm/evals/ files, unchanged)')
     .option('--out <file>', 'output JSONL (default: stdout)')
     .option('--seed <n>', 'shuffle seed', '1')
     .option('--no-shuffle', 'keep the source order')
@@ -223,16 +238,11 @@ function main(argv: string[]): void {
     if (!m) throw new Error(`bad --price ${p}; expected model=input:output`);
     prices[m[1]!] = { input: Number(m[2]), output: Number(m[3]) };
   }
-  const queries =
-    o.dataset === 'mmlu'
-      ? mmlu(o.dir, prices, Number(o.mmluOutputTokens))
-      : o.dataset === 'gsm8k'
-        ? gsm8k(o.dir, prices)
-        : o.dataset === 'mt-bench'
-          ? mtBench(o.dir, prices)
-          : null;
-  if (!queries) throw new Error(`unknown dataset ${o.dataset}`);
-  const ordered = o.shuffle ? shuffle(queries, Number(o.seed)) : queries;
+  const ordered = routeLlmQueries(o.dataset, o.dir, {
+    prices,
+    mmluOutputTokens: Number(o.mmluOutputTokens),
+    seed: o.shuffle ? Number(o.seed) : null,
+  });
   const text = ordered.map((q) => JSON.stringify(q)).join('\n') + '\n';
   process.stderr.write(
     `${o.dataset}: ${ordered.length} queries, ${new Set(ordered.map((q) => q.segment)).size} segments; tokens estimated at 4 characters each${o.dataset === 'mmlu' ? `, ${o.mmluOutputTokens} output tokens per answer` : ''}; prices USD per million tokens (input/output): ${Object.entries(

@@ -22,7 +22,7 @@ export const CYCLE_DEFAULTS: CycleOptions = {
   min_confidence: 0.8,
   max_concurrent_rollouts: 5,
   posterior_draws: 200,
-  prior_strength: 20,
+  prior_strength: 60,
   quality_margin: 0.01,
   min_exploration_share: 0.01,
 };

@@ -49,6 +49,17 @@ export interface ModelSelectionResult {
   planned_quality_ratio: number | null;
 }
 
+/** Share of the primary's quality below which an arm's optimistic quality marks it dominated. */
+const DOMINATED = 0.8;
+/** How many of a segment's arms of best mean score are weighed as the switch's challenger. */
+const CHALLENGERS = 4;
+
+interface MeanPlan {
+  lambda: number;
+  /** Quality per segment and arm at the lower quantile of the draws, [s * A + a]. */
+  qbar: Float64Array;
+}
+
 const logit = (p: number) => Math.log(p / (1 - p));
 const expit = (x: number) => 1 / (1 + Math.exp(-x));
 const clampP = (p: number) => Math.min(1 - 1e-4, Math.max(1e-4, p));
@@ -131,7 +142,7 @@ export function proposeModelSelection(
   rng: Rng,
 ): ModelSelectionResult {
   const armIds = arms.map((a) => a.id);
-  const armPrior = armPriors(armIds, pooled);
+  const armPrior = segmentAdjusted(armPriors(armIds, pooled), segments, armIds, params.prior_strength);
   const reference = referenceArm(armPrior);
   if (reference < 0 || segments.length === 0)
     return { candidates: [], segments: [], reference_arm: null, planned_quality_ratio: null };
@@ -139,9 +150,17 @@ export function proposeModelSelection(
   const drawn = drawAssignments(tables, armPrior, reference, policy, params, rng);
   const candidates: Candidate[] = [];
   const posteriors: SegmentPosterior[] = [];
-  const ctx = { pooled, armIds, reference, floor: policy.quality_floor, params, tables, drawn };
+  const primaries = segments.map((seg) => armIds.indexOf(seg.primary));
+  const plan = meanPlanPrice(tables, drawn, primaries);
+  const ctx = { pooled, armIds, reference, floor: policy.quality_floor, params, tables, drawn, plan };
+  const proposals = segments.flatMap((seg, s) => {
+    const p = armIds.indexOf(seg.primary);
+    const c = challenger(s, p, ctx);
+    return c.pNear >= params.switch_threshold ? [{ s, p, b: c.best }] : [];
+  });
+  const allowed = keepFloorTogether(proposals, primaries, tables, drawn);
   segments.forEach((seg, s) => {
-    const { posterior, candidate } = segmentOutcome(seg, s, ctx);
+    const { posterior, candidate } = segmentOutcome(seg, s, ctx, allowed.has(s));
     posteriors.push(posterior);
     if (candidate) candidates.push(candidate);
   });
@@ -171,11 +190,62 @@ function armPriors(armIds: readonly string[], pooled: ReadonlyMap<string, ArmFac
 
 /** The arm of best pooled quality among those with samples, or -1 when none has any. */
 function referenceArm(armPrior: readonly ArmPrior[]): number {
+  // Ranked by a lower bound (one standard error below the mean): with many arms, one with four correct
+  // answers out of four would otherwise be the reference the floor is measured against.
+  const lower = (a: number) => armPrior[a]!.mu - armPrior[a]!.se;
   let reference = -1;
   armPrior.forEach((_, a) => {
-    if (armPrior[a]!.n > 0 && (reference < 0 || armPrior[a]!.mu > armPrior[reference]!.mu)) reference = a;
+    if (armPrior[a]!.n > 0 && (reference < 0 || lower(a) > lower(reference))) reference = a;
   });
   return reference;
+}
+
+/**
+ * Arm effects net of segment difficulty: an arm explored mostly in easy segments would otherwise look
+ * better than one measured everywhere. Two rounds of alternating estimates (segment difficulty given the
+ * arm effects, shrunk toward zero like the draws' own; then each arm's effect as the sample-weighted
+ * mean of its segments' logits less their difficulty) are enough for the ranking and the prior.
+ */
+function segmentAdjusted(
+  armPrior: readonly ArmPrior[],
+  segments: readonly SegmentFacts[],
+  armIds: readonly string[],
+  priorStrength: number,
+): ArmPrior[] {
+  const cell = (seg: SegmentFacts, id: string) => {
+    const f = seg.arms.get(id);
+    return f && f.quality_n > 0
+      ? { n: f.quality_n, l: logit(clampP((f.quality_sum + 0.5) / (f.quality_n + 1))) }
+      : null;
+  };
+  let mu = armPrior.map((p) => p.mu);
+  for (let round = 0; round < 2; round++) {
+    const delta = segments.map((seg) => {
+      let num = 0;
+      let den = 0;
+      armIds.forEach((id, a) => {
+        const c = cell(seg, id);
+        if (c) {
+          num += c.n * (c.l - mu[a]!);
+          den += c.n;
+        }
+      });
+      return den > 0 ? (num / den) * (den / (den + priorStrength)) : 0;
+    });
+    mu = armIds.map((id, a) => {
+      let num = 0;
+      let den = 0;
+      segments.forEach((seg, s) => {
+        const c = cell(seg, id);
+        if (c) {
+          num += c.n * (c.l - delta[s]!);
+          den += c.n;
+        }
+      });
+      return den > 0 ? num / den : mu[a]!;
+    });
+  }
+  return armPrior.map((p, a) => ({ ...p, mu: mu[a]! }));
 }
 
 /** What the draws read, per segment and arm in flat arrays indexed [s * A + a]. */
@@ -190,6 +260,12 @@ interface SelectionTables {
   delta: Float64Array;
   maxCost: number;
   epsOf: number[];
+  /**
+   * How a segment's exploration share is spread over its other arms now, [s * A + a], summing to 1 over
+   * the segment (evenly where it explores nothing): a choice's mix quality counts these arms at these
+   * shares, since exploration follows the posterior and not an even spread.
+   */
+  explore: Float64Array;
   mixCost: Float64Array;
   byCost: number[][];
 }
@@ -236,6 +312,17 @@ function selectionTables(
   const epsOf = segments.map((seg) =>
     A > 1 ? Math.min(params.exploration_share, 1 - (seg.weights[seg.primary] ?? 0) / TOTAL_BASIS_POINTS) : 0,
   );
+  const explore = new Float64Array(S * A);
+  segments.forEach((seg, s) => {
+    let sum = 0;
+    armIds.forEach((id) => {
+      if (id !== seg.primary) sum += seg.weights[id] ?? 0;
+    });
+    armIds.forEach((id, a) => {
+      if (id === seg.primary) return;
+      explore[s * A + a] = sum > 0 ? (seg.weights[id] ?? 0) / sum : 1 / Math.max(1, A - 1);
+    });
+  });
   const mixCost = new Float64Array(S * A);
   for (let s = 0; s < S; s++) {
     const eps = epsOf[s]!;
@@ -266,7 +353,7 @@ function selectionTables(
     idx.sort((x, y) => mixCost[s * A + x]! - mixCost[s * A + y]! || x - y);
     byCost.push(idx);
   }
-  return { A, S, weight, cost, qn, qs, delta, maxCost, epsOf, mixCost, byCost };
+  return { A, S, weight, cost, qn, qs, delta, maxCost, epsOf, explore, mixCost, byCost };
 }
 
 interface DrawnAssignments {
@@ -274,7 +361,20 @@ interface DrawnAssignments {
   draws: Float64Array;
   /** How many draws chose each arm for each segment, [s * A + a]. */
   chosenCount: Float64Array;
+  /** Each draw's shadow price of quality (0 when the cheapest choices already keep the floor). */
+  lambdas: Float64Array;
+  /** Each draw's choice per segment, [d * S + s]. */
+  picks: Int32Array;
+  /** Each draw's target quality to keep: the floor and margin times the reference arm's quality. */
+  needs: Float64Array;
   plannedRatioSum: number;
+}
+
+/** The quality exploration serves in segment `s` at its current spread, from `q[offset + s * A + a]`. */
+function exploredQuality(t: SelectionTables, q: Float64Array, offset: number, s: number): number {
+  let e = 0;
+  for (let a = 0; a < t.A; a++) e += t.explore[s * t.A + a]! * q[offset + s * t.A + a]!;
+  return e;
 }
 
 /**
@@ -300,6 +400,9 @@ function drawAssignments(
   const draws = new Float64Array(D * S * A);
   const chosenCount = new Float64Array(S * A);
   const pick = new Int32Array(S);
+  const lambdas = new Float64Array(D);
+  const picks = new Int32Array(D * S);
+  const needs = new Float64Array(D);
   let plannedRatioSum = 0;
   const k0 = params.prior_strength;
   const floor = policy.quality_floor;
@@ -318,16 +421,13 @@ function drawAssignments(
     let refQ = 0;
     for (let s = 0; s < S; s++) refQ += weight[s]! * draws[base + s * A + reference]!;
     const need = Math.max((floor + params.quality_margin) * refQ, policy.min_quality ?? 0);
+    needs[d] = need;
     // A segment keeps sending the exploration share to its other arms, so a choice's quality and cost
     // are those of the mix it implies, not of the chosen arm alone.
     for (let s = 0; s < S; s++) {
       const eps = epsOf[s]!;
-      let qSum = 0;
-      for (let a = 0; a < A; a++) qSum += draws[base + s * A + a]!;
-      for (let a = 0; a < A; a++) {
-        const q = draws[base + s * A + a]!;
-        mixQ[s * A + a] = A > 1 ? (1 - eps) * q + (eps * (qSum - q)) / (A - 1) : q;
-      }
+      const e = exploredQuality(t, draws, base, s);
+      for (let a = 0; a < A; a++) mixQ[s * A + a] = (1 - eps) * draws[base + s * A + a]! + eps * e;
     }
     // Pruning that leaves every assignment as it was: an arm that costs more than another by more than
     // `tieGap` without a higher mix quality scores strictly worse at every price the search tries (the
@@ -390,11 +490,210 @@ function drawAssignments(
         else lo = mid;
       }
       q = assign(Math.exp(hi));
+      lambdas[d] = Math.exp(hi);
     }
     plannedRatioSum += refQ > 0 ? q / refQ : 1;
-    for (let s = 0; s < S; s++) chosenCount[s * A + pick[s]!]!++;
+    for (let s = 0; s < S; s++) {
+      chosenCount[s * A + pick[s]!]!++;
+      picks[d * S + s] = pick[s]!;
+    }
   }
-  return { draws, chosenCount, plannedRatioSum };
+  return { draws, chosenCount, lambdas, picks, needs, plannedRatioSum };
+}
+
+/**
+ * The shadow price of quality at which the plan on the qualities the evidence supports (each arm's lower
+ * quantile of its draws, lower with more arms to choose from) keeps the floor: with the price
+ * fixed, the target-level problem splits into one per segment (each picks its arm of least cost minus
+ * price times quality), so switches judged one segment at a time at this price add up to a plan that
+ * keeps the floor. A price found in each draw instead is low whenever that draw is optimistic about
+ * some cheap arm, which with many arms is nearly every draw.
+ */
+function meanPlanPrice(
+  t: SelectionTables,
+  drawn: DrawnAssignments,
+  primaries: readonly number[],
+): { lambda: number; qbar: Float64Array } {
+  const { A, S, weight, mixCost, epsOf, maxCost } = t;
+  const D = drawn.needs.length;
+  // Each arm's quality at the 1/A quantile of its draws (the median with two arms): about what the best
+  // looking of A - 1 challengers turns out to be once served, since the plan picks the arms that look best
+  // (the expected maximum of A - 1 standard normals is near the 1 - 1/A quantile).
+  const qbar = new Float64Array(S * A);
+  const column = new Float64Array(D);
+  const at = Math.min(D - 1, Math.floor((D * 0.5) / Math.sqrt(Math.max(1, A - 1))));
+  for (let i = 0; i < S * A; i++) {
+    for (let d = 0; d < D; d++) column[d] = drawn.draws[d * S * A + i]!;
+    column.sort();
+    // The primary is not picked for looking good: it serves, and its posterior mean is what it gives.
+    const primary = primaries[Math.floor(i / A)] === i % A;
+    qbar[i] = primary ? column.reduce((x, y) => x + y, 0) / D : column[at]!;
+  }
+  let need = 0;
+  for (let d = 0; d < D; d++) need += drawn.needs[d]! / D;
+  const mixQ = new Float64Array(S * A);
+  for (let s = 0; s < S; s++) {
+    const eps = epsOf[s]!;
+    const e = exploredQuality(t, qbar, 0, s);
+    for (let a = 0; a < A; a++) mixQ[s * A + a] = (1 - eps) * qbar[s * A + a]! + eps * e;
+  }
+  const quality = (lambda: number) => {
+    let q = 0;
+    for (let s = 0; s < S; s++) {
+      let best = -1;
+      let bestScore = Infinity;
+      for (let a = 0; a < A; a++) {
+        const c = mixCost[s * A + a]!;
+        if (Number.isNaN(c)) continue;
+        const score = c - lambda * mixQ[s * A + a]!;
+        if (score < bestScore) {
+          bestScore = score;
+          best = a;
+        }
+      }
+      if (best >= 0) q += weight[s]! * mixQ[s * A + best]!;
+    }
+    return q;
+  };
+  if (quality(0) >= need) return { lambda: 0, qbar };
+  let lo = Math.log(Math.max(maxCost, 1e-12) * 1e-6);
+  let hi = Math.log(Math.max(maxCost, 1e-12) * 1e6);
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (quality(Math.exp(mid)) >= need) hi = mid;
+    else lo = mid;
+  }
+  return { lambda: Math.exp(hi), qbar };
+}
+
+/**
+ * The arms of segment `s` confidently dominated by arm `p`: even their optimistic quality (the upper
+ * tenth of their draws) is below `DOMINATED` of `p`'s mean. Exploring them spends the quality budget
+ * for nothing a plan could use, so they keep only the floor share (the posterior goes on pooling what
+ * they do elsewhere, and an arm nothing is known of is never dominated: its draws are wide).
+ */
+function dominatedArms(
+  s: number,
+  p: number,
+  ctx: { tables: SelectionTables; drawn: DrawnAssignments; armIds: readonly string[] },
+): string[] {
+  const { A, S } = ctx.tables;
+  const D = ctx.drawn.needs.length;
+  const draws = ctx.drawn.draws;
+  let mean = 0;
+  for (let d = 0; d < D; d++) mean += draws[d * S * A + s * A + p]! / D;
+  const column = new Float64Array(D);
+  const out: string[] = [];
+  for (let a = 0; a < A; a++) {
+    if (a === p) continue;
+    for (let d = 0; d < D; d++) column[d] = draws[d * S * A + s * A + a]!;
+    column.sort();
+    if (column[Math.floor(D * 0.9)]! < DOMINATED * mean) out.push(ctx.armIds[a]!);
+  }
+  return out;
+}
+
+/**
+ * The challenger of segment `s` with primary `p` at the shadow price `lambda`: of the arms whose mean
+ * score (cost minus price times quality) beats the primary's, best first, the first that beats it in at
+ * least `threshold` of the draws; with that share. An arm nothing is known of beats a dear primary in
+ * few draws of its wide posterior, so evidence, not the prior's optimism, makes the switch.
+ */
+function challenger(
+  s: number,
+  p: number,
+  ctx: { tables: SelectionTables; drawn: DrawnAssignments; params: ModelSelectionParams; plan: MeanPlan },
+): { best: number; pNear: number } {
+  const { A, S, mixCost, epsOf } = ctx.tables;
+  const { lambda, qbar } = ctx.plan;
+  if (p < 0 || Number.isNaN(mixCost[s * A + p]!)) {
+    // No primary to compare with: the arm of best mean score, as sure as the draws' plans choose it.
+    let best = -1;
+    for (let a = 0; a < A; a++)
+      if (
+        !Number.isNaN(mixCost[s * A + a]!) &&
+        (best < 0 || ctx.drawn.chosenCount[s * A + a]! > ctx.drawn.chosenCount[s * A + best]!)
+      )
+        best = a;
+    return {
+      best: Math.max(best, 0),
+      pNear: best < 0 ? 0 : ctx.drawn.chosenCount[s * A + best]! / ctx.params.posterior_draws,
+    };
+  }
+  // A mix's quality is the chosen arm's at 1 - eps plus what exploration serves, common to every choice
+  // of the segment, so score differences need only (1 - eps) × quality.
+  const slope = 1 - epsOf[s]!;
+  const score = (a: number, q: number) => mixCost[s * A + a]! - lambda * slope * q;
+  const ranked = Array.from({ length: A }, (_, i) => i)
+    .filter((a) => a !== p && !Number.isNaN(mixCost[s * A + a]!))
+    .filter((a) => score(a, qbar[s * A + a]!) < score(p, qbar[s * A + p]!))
+    .sort((x, y) => score(x, qbar[s * A + x]!) - score(y, qbar[s * A + y]!) || x - y)
+    .slice(0, CHALLENGERS);
+  const D = ctx.params.posterior_draws;
+  let best = ranked[0] ?? p;
+  let pNear = 0;
+  for (const a of ranked) {
+    let wins = 0;
+    for (let d = 0; d < D; d++) {
+      const base = d * S * A + s * A;
+      if (score(a, ctx.drawn.draws[base + a]!) < score(p, ctx.drawn.draws[base + p]!)) wins++;
+    }
+    if (wins / D > pNear) {
+      pNear = wins / D;
+      best = a;
+    }
+    if (pNear >= ctx.params.switch_threshold) break;
+  }
+  return { best, pNear };
+}
+
+/**
+ * The switches, of those proposed, that keep the target's floor together. Each segment's switch is
+ * judged in every draw against that draw's own plan for the other segments, but the switches that pass
+ * are applied together: many segments each moving to a cheaper arm the draws disagree on would, summed,
+ * spend more quality than any one draw's plan. So the switches are taken largest saving first while the
+ * assignment they build (primaries, the switches taken, each segment's exploration mix) keeps the floor
+ * and margin in expectation over the draws; a switch to an arm of higher expected quality always passes.
+ */
+function keepFloorTogether(
+  proposals: readonly { s: number; p: number; b: number }[],
+  primaries: readonly number[],
+  t: SelectionTables,
+  drawn: DrawnAssignments,
+): Set<number> {
+  const { A, S, weight, mixCost, epsOf } = t;
+  const D = drawn.needs.length;
+  const slope = (s: number) => 1 - epsOf[s]!;
+  const q = (d: number, s: number, a: number) => drawn.draws[d * S * A + s * A + a]!;
+  // Every segment on its primary (a segment without one as the draw plans it), with its exploration mix.
+  const total = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let x = 0;
+    for (let s = 0; s < S; s++) {
+      const a = primaries[s]! >= 0 ? primaries[s]! : drawn.picks[d * S + s]!;
+      const eps = epsOf[s]!;
+      x += weight[s]! * ((1 - eps) * q(d, s, a) + eps * exploredQuality(t, drawn.draws, d * S * A, s));
+    }
+    total[d] = x;
+  }
+  const slack = (delta: (d: number) => number) => {
+    let x = 0;
+    for (let d = 0; d < D; d++) x += total[d]! + delta(d) - drawn.needs[d]!;
+    return x / D;
+  };
+  const allowed = new Set<number>();
+  const saving = (x: { s: number; p: number; b: number }) =>
+    weight[x.s]! * ((mixCost[x.s * A + x.p]! || 0) - mixCost[x.s * A + x.b]!);
+  for (const x of [...proposals].sort((a, b) => saving(b) - saving(a) || a.s - b.s)) {
+    const delta = (d: number) => weight[x.s]! * slope(x.s) * (q(d, x.s, x.b) - q(d, x.s, x.p));
+    let gain = 0;
+    for (let d = 0; d < D; d++) gain += delta(d);
+    if (slack(delta) >= 0 || gain >= 0 || Number.isNaN(mixCost[x.s * A + x.p]!)) {
+      allowed.add(x.s);
+      for (let d = 0; d < D; d++) total[d] = total[d]! + delta(d);
+    }
+  }
+  return allowed;
 }
 
 /** A segment's posterior, and the switch (or the exploration re-spread) it leads to, if any. */
@@ -409,7 +708,9 @@ function segmentOutcome(
     params: ModelSelectionParams;
     tables: SelectionTables;
     drawn: DrawnAssignments;
+    plan: MeanPlan;
   },
+  switchAllowed: boolean,
 ): { posterior: SegmentPosterior; candidate: Candidate | null } {
   const { pooled, armIds, reference, floor, params } = ctx;
   const { A, S, cost } = ctx.tables;
@@ -417,29 +718,33 @@ function segmentOutcome(
   const D = params.posterior_draws;
   const pOpt: Record<string, number> = {};
   const qMean: Record<string, number> = {};
-  let best = 0;
+  let mode = 0;
   armIds.forEach((id, a) => {
     pOpt[id] = chosenCount[s * A + a]! / D;
     let m = 0;
     for (let d = 0; d < D; d++) m += draws[d * S * A + s * A + a]!;
     qMean[id] = m / D;
-    if (pOpt[id] > pOpt[armIds[best]!]!) best = a;
+    if (pOpt[id] > pOpt[armIds[mode]!]!) mode = a;
   });
-  const bestId = armIds[best]!;
+
   const posterior: SegmentPosterior = {
     segment: seg.segment,
     primary: seg.primary,
     p_optimal: pOpt,
     quality_mean: qMean,
-    best: bestId,
+    best: armIds[mode]!,
   };
   const p = armIds.indexOf(seg.primary);
-  if (bestId === seg.primary || p < 0 || pOpt[bestId]! < params.switch_threshold) {
+  const { best, pNear } = challenger(s, p, ctx);
+  const bestId = armIds[best]!;
+  if (bestId === seg.primary || p < 0 || pNear < params.switch_threshold || !switchAllowed) {
     if (p < 0) return { posterior, candidate: null };
     const dearer = new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + p]!));
-    return { posterior, candidate: exploreCandidate(seg, pooled, armIds, pOpt, qMean, params, dearer) };
+    const held = new Set([...dearer, ...dominatedArms(s, p, ctx)]);
+    return { posterior, candidate: exploreCandidate(seg, pooled, armIds, pOpt, qMean, params, held, dearer) };
   }
-  const dearerThan = (b: number) => new Set(armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + b]!));
+  const dearerThan = (b: number) =>
+    new Set([...armIds.filter((_, a) => cost[s * A + a]! > cost[s * A + b]!), ...dominatedArms(s, b, ctx)]);
   const ratios: number[] = [];
   for (let d = 0; d < D; d++)
     ratios.push(draws[d * S * A + s * A + best]! / Math.max(draws[d * S * A + s * A + p]!, 1e-9) - 1);
@@ -476,9 +781,10 @@ function segmentOutcome(
       latency: latRel === null ? null : { relative: latRel, low: latRel, high: latRel },
       quality: qRel,
     },
-    confidence: pOpt[bestId]!,
+    confidence: pNear,
     numbers: {
       p_optimal: pOpt[bestId]!,
+      p_beats_primary: pNear,
       threshold: params.switch_threshold,
       quality_new: qMean[bestId]!,
       quality_old: qMean[seg.primary]!,
@@ -489,7 +795,7 @@ function segmentOutcome(
       ...(lNew !== null ? { latency_new_ms: lNew } : {}),
     },
     // An arm no sample speaks for can still win draws on its prior alone (a cheap arm, a loose floor).
-    rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${(pooled.get(bestId)?.quality_n ?? 0) === 0 ? `${unknownArm(bestId)}, on its prior alone,` : bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}`,
+    rationale: `in ${(pOpt[bestId]! * 100).toFixed(1)}% of ${D} posterior draws ${(pooled.get(bestId)?.quality_n ?? 0) === 0 ? `${unknownArm(bestId)}, on its prior alone,` : bestId} is the cheapest choice for ${seg.segment} that keeps the target's quality at ${(floor * 100).toFixed(0)}% of ${armIds[reference]}, and in ${(pNear * 100).toFixed(1)}% it is a better choice there than ${seg.primary} at the price of quality that keeps the floor on posterior means`,
   };
   return { posterior, candidate };
 }
@@ -506,6 +812,7 @@ function exploreCandidate(
   pOpt: Record<string, number>,
   qMean: Record<string, number>,
   params: ModelSelectionParams,
+  held: ReadonlySet<string>,
   dearer: ReadonlySet<string>,
 ): Candidate | null {
   const target = thompsonWeights(
@@ -514,7 +821,7 @@ function exploreCandidate(
     pOpt,
     params.exploration_share,
     params.min_exploration_share,
-    dearer,
+    held,
   );
   const material = armIds.some((a) => {
     if (a === seg.primary) return false;
@@ -546,7 +853,7 @@ function exploreCandidate(
       exploration_share: 1 - (target[seg.primary] ?? 0) / TOTAL_BASIS_POINTS,
       quality_primary: qMean[seg.primary] ?? NaN,
     },
-    rationale: explorationRationale(seg, pooled, armIds, pOpt, target, params, dearer),
+    rationale: explorationRationale(seg, pooled, armIds, pOpt, target, params, held, dearer),
   };
 }
 
@@ -558,6 +865,7 @@ function explorationRationale(
   pOpt: Record<string, number>,
   target: Weights,
   params: ModelSelectionParams,
+  held: ReadonlySet<string>,
   dearer: ReadonlySet<string>,
 ): string {
   const others = armIds.filter((a) => a !== seg.primary);
@@ -576,7 +884,11 @@ function explorationRationale(
     if (unknown.includes(a)) return `${unknownArm(a)} ${share}`;
     const borrowed =
       (seg.arms.get(a)?.quality_n ?? 0) === 0 ? ", from the target's other segments (none here)" : '';
-    const capped = dearer.has(a) ? `; dearer than ${seg.primary}, so held at the floor share` : '';
+    const capped = dearer.has(a)
+      ? `; dearer than ${seg.primary}, so held at the floor share`
+      : held.has(a)
+        ? `; surely below ${pct(DOMINATED, 0)} of ${seg.primary}'s quality here, so held at the floor share`
+        : '';
     return `${a} ${share} (the policy-optimal choice in ${pct(pOpt[a] ?? 0)} of posterior draws${borrowed}${capped})`;
   });
   const plural = (xs: readonly string[], one: string, many: string) => (xs.length === 1 ? one : many);
