@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import { compose } from '../app/compose';
 import { runProcess, type ProcessContext, type Running } from '../platform/process';
 import { createLogger } from '../platform/logger';
+import { startTracing, stopTracing } from '../platform/tracing';
 import { explicitlySet, loadEnv } from '../platform/env';
 import { startIngestFront } from '../pipeline';
 import { runApiPrimary, shareMetricsWithPrimary } from './lib/cluster';
@@ -16,6 +17,8 @@ import { startGrpcServer } from './grpc/server';
 /** One API process: env → compose → createApp → listen (REST, then gRPC). */
 async function startApi(ctx: ProcessContext): Promise<Running> {
   const { env, logger } = ctx;
+  // Before the Temporal client exists: its interceptors depend on it (platform/tracing.ts).
+  await startTracing('api', env, logger);
   // A cluster worker's /metrics answers for every worker (api/lib/cluster.ts).
   if (cluster.isWorker) shareMetricsWithPrimary(ctx.metrics.registry);
   const c = await compose(env, {
@@ -76,6 +79,7 @@ async function startApi(ctx: ProcessContext): Promise<Running> {
       await grpcServer?.stop();
       await ingest.stop();
       await c.close();
+      await stopTracing();
     },
   };
 }

@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
+import { nameServerSpan, tracingEnabled, traceHttpServer } from '../platform/tracing';
 import { createConfigReadFastPath } from './routes/targets/config-read';
 import type { App } from './app';
 
@@ -15,6 +16,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 /** An http.Server (not yet listening) for `app`, with the fast path over the services createApp built. */
 export function createApiServer(app: App, hostname?: string): Server {
   const { deps } = app;
+  if (tracingEnabled()) nameSpansByRoute(app.instruments);
   const fast = createConfigReadFastPath(deps, app.security, app.instruments);
   let warned = false;
   const inFront =
@@ -41,8 +43,31 @@ export function createApiServer(app: App, hostname?: string): Server {
   return createAdaptorServer({
     fetch: app.fetch,
     ...(hostname !== undefined ? { hostname } : {}),
-    createServer: ((options: object, hono: Listener) => createServer(options, inFront(hono))) as never,
+    // traceHttpServer is the listener itself when tracing is off (platform/tracing.ts).
+    createServer: ((options: object, hono: Listener) =>
+      createServer(options, traceHttpServer(inFront(hono)))) as never,
   }) as Server;
+}
+
+/**
+ * Every answer, Hono's or the fast path's, is counted under its route by `instruments`, inside the
+ * request's span: the span takes the route's name there, without a second route lookup per request.
+ */
+function nameSpansByRoute(instruments: App['instruments']): void {
+  const { observe, route } = instruments;
+  instruments.observe = (method, path, status, ms) => {
+    nameServerSpan(method, path);
+    observe(method, path, status, ms);
+  };
+  instruments.route = (method, path) => {
+    const bound = route(method, path);
+    return {
+      observe(status, ms) {
+        nameServerSpan(method, path);
+        bound.observe(status, ms);
+      },
+    };
+  };
 }
 
 /** createApiServer, listening on `port` and `host` (port 0: any free port). */

@@ -18,6 +18,16 @@ const url = (protocols: string[]) =>
       message: `must start with ${protocols.map((p) => `${p}://`).join(' or ')}`,
     });
 
+/** The OTEL_TRACES_SAMPLER values the SDK is built with (platform/tracing.ts). */
+export const TRACES_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
 export const EnvSchema = z.object({
   /** development | test | production; production turns off pretty defaults and demands real services. */
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -142,6 +152,21 @@ export const EnvSchema = z.object({
   TEMPORAL_UI_URL: z.string().url().optional(),
   /** Whether worker processes expose Temporal Core (Rust) metrics, appended to /metrics. */
   TEMPORAL_CORE_METRICS: bool.default(true),
+  // --- Tracing (platform/tracing.ts): the OpenTelemetry variables; off unless an endpoint or exporter is set.
+  /** OTLP/HTTP collector base URL (`/v1/traces` is appended), e.g. http://127.0.0.1:4318. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https']).optional(),
+  /** The traces URL itself, used as given; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http', 'https']).optional(),
+  /** OTLP over HTTP, protobuf or JSON bodies (no gRPC exporter is installed: use a collector's HTTP port). */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
+  /** otlp (implied by an endpoint), console (spans on stdout) or none (off whatever else is set). */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  /** service.name of the spans; unset, the process's name (api, orchestration-worker, analysis-worker, …). */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** Which traces are recorded; parentbased_* follow the caller's sampled flag. */
+  OTEL_TRACES_SAMPLER: z.enum(TRACES_SAMPLERS).default('parentbased_always_on'),
+  /** The ratio of the traceidratio samplers, 0 to 1. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   /** Optional KEY=VALUE file layered over the environment, re-read on SIGHUP for reloadable keys. */
   CONFIG_FILE: z.string().optional(),
   // --- Integrations and webhooks. Values set through the API (/v1/integrations) override these.

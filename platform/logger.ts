@@ -1,5 +1,6 @@
 /** pino JSON logs; secrets are redacted by path so no key, token or webhook secret reaches a log line. */
 import { pino, type Logger } from 'pino';
+import { traceFields } from './tracing';
 
 export type { Logger };
 
@@ -29,6 +30,8 @@ export function createLogger(
     base: { process: processName, pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // trace_id and span_id of the span a line is written in, when tracing is on (platform/tracing.ts).
+    mixin: traceFields,
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { traceOutbound } from './tracing';
 
 export interface DestinationPolicy {
   allowPrivate: boolean;
@@ -221,7 +222,8 @@ export async function guardedRequest(
     }
     let res: OutboundResponse;
     try {
-      res = await exchange(parsed, method, body, req, policy);
+      // Each hop is a client span of its own, carrying the trace to the receiver (platform/tracing.ts).
+      res = await traceOutbound(method, parsed, (trace) => exchange(parsed, method, body, req, policy, trace));
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason ?? err;
       if (err instanceof DestinationRefused) {
@@ -253,6 +255,7 @@ function exchange(
   body: string | Buffer | undefined,
   req: OutboundRequest,
   policy: DestinationPolicy,
+  traceHeaders: Record<string, string>,
 ): Promise<OutboundResponse> {
   const lib = url.protocol === 'https:' ? https : http;
   const { timeoutMs } = req;
@@ -264,6 +267,7 @@ function exchange(
         method,
         headers: {
           ...req.headers,
+          ...traceHeaders,
           ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}),
         },
         lookup: guardedLookup(policy),

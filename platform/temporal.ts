@@ -19,6 +19,7 @@ import type * as TemporalWorker from '@temporalio/worker';
 import type { LogLevel, NativeConnection } from '@temporalio/worker';
 import type { Logger } from './logger';
 import { PROJECT_ROOT } from './paths';
+import { temporalClientInterceptors, workflowTracingModules } from './tracing';
 
 export { PROJECT_ROOT };
 
@@ -31,7 +32,8 @@ const temporalWorker = (): typeof TemporalWorker => requireCjs('@temporalio/work
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {
   const connection = await Connection.connect({ address, connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace });
+  const interceptors = temporalClientInterceptors();
+  return new Client({ connection, namespace, ...(interceptors ? { interceptors } : {}) });
 }
 
 const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
@@ -95,17 +97,23 @@ export async function workflowBundlePath(logger?: Logger, entry = 'index.ts'): P
   const workflowsDir = join(PROJECT_ROOT, 'workflows');
   const hash = sourceHash([workflowsDir, join(PROJECT_ROOT, 'domain')]);
   const dir = join(PROJECT_ROOT, '.local', 'build');
+  // With tracing on, the OpenTelemetry workflow interceptors are bundled too: a bundle of its own.
+  const interceptorModules = workflowTracingModules();
+  const variant = interceptorModules.length > 0 ? '-traced' : '';
   // A worker that hosts only some workflows (an entry other than index.ts) bundles only those, so code it
   // never runs cannot break it (the integrations worker keeps notifying whatever state rollouts are in).
   const file = join(
     dir,
-    entry === 'index.ts' ? `workflows-${hash}.js` : `workflows-${entry.replace(/\.ts$/, '')}-${hash}.js`,
+    entry === 'index.ts'
+      ? `workflows${variant}-${hash}.js`
+      : `workflows-${entry.replace(/\.ts$/, '')}${variant}-${hash}.js`,
   );
   if (existsSync(file)) return file;
   mkdirSync(dir, { recursive: true });
   const started = Date.now();
   const { code } = await temporalWorker().bundleWorkflowCode({
     workflowsPath: join(workflowsDir, entry),
+    workflowInterceptorModules: interceptorModules,
     // The SDK's inline source map carries every module's full source (zod, the SDK itself): the worker
     // parses it on start and keeps it, ~25 MB of heap and a quarter of a second per start. Without the
     // sources, stack traces still map to file:line:column; only `showStackTraceSources` (off) needs them.

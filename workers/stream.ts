@@ -8,11 +8,13 @@ import { compose } from '../app/compose';
 import { startKafkaStream, type RunningStream } from '../pipeline/adapters/kafka';
 import { createLock } from '../adapters/lock';
 import { runProcess } from '../platform/process';
+import { startTracing, stopTracing } from '../platform/tracing';
 
 const RETENTION_EVERY_MS = 10 * 60_000;
 
 await runProcess('stream', async (ctx) => {
   const { env, logger } = ctx;
+  await startTracing('stream', env, logger);
   const c = await compose(env, { logger, metrics: ctx.metrics, migrate: true });
   for (const check of c.checks) ctx.addCheck(check);
   // The lock shares retention rounds between stream processes; dedup ids in Redis survive a restart.
@@ -73,6 +75,7 @@ await runProcess('stream', async (ctx) => {
       clearInterval(retention);
       await stream?.stop();
       await c.close();
+      await stopTracing();
     },
   };
 });

@@ -8,7 +8,9 @@ import type { Env } from '../platform/env';
 import { freePort } from '../platform/net';
 import { runProcess } from '../platform/process';
 import { connectWorker, installRuntime, workflowBundlePath } from '../platform/temporal';
+import { startTracing, stopTracing, temporalWorkerTracing } from '../platform/tracing';
 import { compose, type ComposeOptions, type Container } from '../app/compose';
+import { outcomeMetricsInterceptor } from '../activities/outcome-metrics';
 
 export interface WorkerSpec {
   name: string;
@@ -27,6 +29,8 @@ export interface WorkerSpec {
 export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
   return runProcess(spec.name, async (ctx) => {
     const { env, logger } = ctx;
+    // Before the worker and any client exist: their interceptors and the workflow bundle depend on it.
+    await startTracing(spec.name, env, logger);
     let metricsAddress: string | undefined;
     if (env.TEMPORAL_CORE_METRICS) {
       metricsAddress = `127.0.0.1:${await freePort()}`;
@@ -57,6 +61,7 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
       },
     });
 
+    const tracing = temporalWorkerTracing();
     const worker = await Worker.create({
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
@@ -68,6 +73,15 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
       maxConcurrentActivityTaskExecutions: env.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTaskExecutions: env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       shutdownGraceTime: Math.max(1000, env.SHUTDOWN_GRACE_MS - 2000),
+      ...tracing,
+      // The flow's outcomes are counted where activities record them (activities/outcome-metrics.ts).
+      interceptors: {
+        ...tracing.interceptors,
+        activity: [
+          outcomeMetricsInterceptor(ctx.metrics.registry),
+          ...(tracing.interceptors?.activity ?? []),
+        ],
+      },
     });
     ctx.addCheck({
       name: 'worker',
@@ -87,6 +101,7 @@ export function runWorkerProcess(spec: WorkerSpec): Promise<void> {
         await run.catch(() => undefined);
         await connection.close();
         await c.close();
+        await stopTracing();
       },
     };
   });

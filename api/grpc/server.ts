@@ -11,6 +11,7 @@ import { HealthService } from '../../proto/gen/grpc/health/v1/health';
 import { ConfigServiceService } from '../../proto/gen/llmopt/v1/config';
 import { OptimizationServiceService } from '../../proto/gen/llmopt/v1/optimization';
 import { RolloutServiceService } from '../../proto/gen/llmopt/v1/rollout';
+import { traceGrpcService } from '../../platform/tracing';
 import type { ApiDeps } from '../lib/types';
 import type { Security } from '../middleware/security';
 import { configService } from './config';
@@ -42,10 +43,15 @@ export async function startGrpcServer(
     // it (GRPC_MAX_STREAMS_PER_CONNECTION); the other half leaves room for unary calls beside them.
     'grpc.max_concurrent_streams': 2 * deps.env.GRPC_MAX_STREAMS_PER_CONNECTION,
   });
-  server.addService(IngestServiceDefinition, ingestService(deps, guard));
-  server.addService(OptimizationServiceService, optimizationService(deps, guard, pollMs));
-  server.addService(RolloutServiceService, rolloutService(deps, guard, pollMs));
-  server.addService(ConfigServiceService, configService(deps, guard, pollMs));
+  // Each call a server span when tracing is on (platform/tracing.ts); health probes are left out.
+  const traced = traceGrpcService;
+  server.addService(IngestServiceDefinition, traced(IngestServiceDefinition, ingestService(deps, guard)));
+  server.addService(
+    OptimizationServiceService,
+    traced(OptimizationServiceService, optimizationService(deps, guard, pollMs)),
+  );
+  server.addService(RolloutServiceService, traced(RolloutServiceService, rolloutService(deps, guard, pollMs)));
+  server.addService(ConfigServiceService, traced(ConfigServiceService, configService(deps, guard, pollMs)));
   server.addService(HealthService, health.service);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>

@@ -32,6 +32,7 @@ const root = protobuf.Root.fromJSON({
           fields: {
             traceId: { type: 'bytes', id: 1 },
             spanId: { type: 'bytes', id: 2 },
+            parentSpanId: { type: 'bytes', id: 4 },
             name: { type: 'string', id: 5 },
             startTimeUnixNano: { type: 'fixed64', id: 7 },
             endTimeUnixNano: { type: 'fixed64', id: 8 },
@@ -90,6 +91,7 @@ interface KeyValue {
 interface OtlpSpan {
   traceId?: string;
   spanId?: string;
+  parentSpanId?: string;
   name?: string;
   startTimeUnixNano?: string | number;
   endTimeUnixNano?: string | number;

@@ -37,6 +37,8 @@ export async function startLiveSystem(
   opts: {
     /** Extra environment of the API process (e.g. ingest window width). */
     apiEnv?: Record<string, string>;
+    /** Extra environment of the worker processes (e.g. where their traces go). */
+    workerEnv?: Record<string, string>;
     /**
      * Also run the integrations worker (webhook deliveries, Slack, GitHub, Jira), allowed to deliver to
      * loopback receivers of the test.
@@ -87,8 +89,13 @@ export async function startLiveSystem(
     orchestration: spawnEntrypoint('workers/orchestration.ts', {
       ...common,
       HEALTH_PORT: String(orchestrationPort),
+      ...opts.workerEnv,
     }),
-    analysis: spawnEntrypoint('workers/analysis.ts', { ...common, HEALTH_PORT: String(analysisPort) }),
+    analysis: spawnEntrypoint('workers/analysis.ts', {
+      ...common,
+      HEALTH_PORT: String(analysisPort),
+      ...opts.workerEnv,
+    }),
     ...(opts.integrations
       ? {
           integrations: spawnEntrypoint('workers/integrations.ts', {
@@ -97,6 +104,7 @@ export async function startLiveSystem(
             // Its judge schedule would lease the shared database's samples from under other test files.
             JUDGE_SCHEDULE_ENABLED: 'false',
             WEBHOOK_RETRY_INITIAL_MS: '200',
+            ...opts.workerEnv,
           }),
         }
       : {}),
