@@ -47,6 +47,8 @@ export interface Authenticator {
   known(credential: PresentedCredential): Identity | undefined;
   /** Drops a key from this process's cache at once (revocation). */
   forget(prefix: string): void;
+  /** Drops every cached key and verified credential of this process (an operator's cache flush). */
+  forgetAll(): void;
   /** The algorithms a token may use, for documentation and tests. */
   readonly algorithms: readonly JwtAlgorithm[];
 }
@@ -299,6 +301,13 @@ export function createAuthenticator(deps: {
       revocations++;
       keyCache.delete(prefix);
       absentPrefixes.delete(prefix);
+    },
+    forgetAll() {
+      revocations++;
+      keyCache.clear();
+      absentPrefixes.clear();
+      verifiedKeys.clear();
+      verifiedTokens.clear();
     },
     async authenticate(credential, options = {}) {
       const c = presented(credential);

@@ -8,6 +8,7 @@ import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { AppError } from '../../domain/errors';
+import { FLUSH_ALL_NS } from '../../adapters/cache/bus';
 import { createRuleMatcher, rolesGrant, type Identity, type MatchedRule } from '../lib/permissions';
 import { problem } from '../lib/problem';
 import type { ApiDeps, AppBindings, AppRouter, SecurityRepos } from '../lib/types';
@@ -73,6 +74,7 @@ export function createSecurity(deps: ApiDeps): Security {
   const authenticator = createAuthenticator({ env: deps.env, apiKeys: repos.apiKeys, logger: deps.logger });
   const { bus } = deps;
   bus?.subscribe(API_KEY_NS, (m) => authenticator.forget(m.key));
+  bus?.subscribe(FLUSH_ALL_NS, () => authenticator.forgetAll());
   const limiter = deps.redis ? createRedisRateLimiter(deps.redis, deps.logger) : createMemoryRateLimiter();
   return {
     repos,
@@ -256,7 +258,10 @@ function guard(app: AppRouter, deps: ApiDeps, security: Security): MiddlewareHan
           limitHeaders,
         );
       }
-      const permission = matched.rule.access as Exclude<typeof access, 'public' | 'authenticated' | undefined>;
+      const permission = matched.rule.access as Exclude<
+        typeof access,
+        'public' | 'authenticated' | undefined
+      >;
       if (matched.rule.access !== 'authenticated' && !rolesGrant(identity!.roles, permission)) {
         const roles = identity!.roles.length > 0 ? identity!.roles.join(', ') : 'no role';
         return withHeaders(

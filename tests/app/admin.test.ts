@@ -76,6 +76,10 @@ describe('POST /v1/admin/cache/flush', () => {
     expect(cachedInB()).toBeDefined();
     const client = b.deps.redis!;
     expect(await client.exists(`llmopt:cache:routing-config:${key}`)).toBe(1);
+    // B verified the key it was called with and keeps it verified for AUTH_API_KEY_CACHE_MS.
+    const credential = { authorization: `Bearer ${b.adminKey}` };
+    const verifiedInB = () => b.app.security.authenticator.known(credential);
+    expect(verifiedInB()).toBeDefined();
 
     // The flush is asked of replica A.
     const flushed = await call(a, 'POST', '/v1/admin/cache/flush');
@@ -84,6 +88,7 @@ describe('POST /v1/admin/cache/flush', () => {
     expect(flushed.body.second_tier_keys).toBeGreaterThanOrEqual(1);
     expect(await client.exists(`llmopt:cache:routing-config:${key}`)).toBe(0);
     await eventually(async () => cachedInB() === undefined, { what: 'replica B dropping its cached config' });
+    expect(verifiedInB()).toBeUndefined();
 
     // B still answers, from PostgreSQL, and caches again.
     expect((await call(b, 'GET', `/v1/targets/${target}/config`)).status).toBe(200);

@@ -68,8 +68,8 @@ export const flushCache = createRoute({
   summary: 'Empty the caches of every API replica and worker',
   description:
     'Deletes the shared second tier (Redis), then tells every process through the invalidation bus to drop its ' +
-    'first tier (routing configs, stored windows). Reads go to PostgreSQL until the caches fill again. Cached ' +
-    'credentials are not flushed: they expire within AUTH_API_KEY_CACHE_MS, and a revoked key is forgotten everywhere at once.',
+    'first tier (routing configs, stored windows, verified API keys and tokens). Reads go to PostgreSQL until the ' +
+    'caches fill again.',
   responses: {
     200: jsonResponse(CacheFlushSchema, 'Flushed'),
     503: problemResponse('This process has no invalidation bus'),
