@@ -25,16 +25,13 @@ import { DestinationRefused } from '../platform/outbound';
 import type { Redis } from 'ioredis';
 import type { InvalidationBus, RoutingConfigCache } from '../adapters/cache';
 import { createMemoryGcra, createRedisGcra, type Gcra } from '../adapters/cache/gcra';
-import type { ProviderRecord, ProvidersRepo } from '../adapters/db/repos/providers';
+import type { ProviderApi, ProviderRecord, ProvidersRepo } from '../adapters/db/repos/providers';
 import type { TargetsRepo } from '../adapters/db/repos/targets';
 import { ProviderTimeout, ProviderUnreachable } from '../adapters/providers/http';
-import {
-  chatCompletions,
-  sseUsageScanner,
-  usageOf,
-  type ChatCompletionsBody,
-  type Usage,
-} from '../adapters/providers/openai';
+import { anthropicUsageOf, messages, type MessagesBody } from '../adapters/providers/anthropic';
+import type { ExchangeOptions } from '../adapters/providers/http';
+import { chatCompletions, usageOf, type ChatCompletionsBody } from '../adapters/providers/openai';
+import { sseUsageScanner, type Usage, type UsageReader } from '../adapters/providers/sse';
 import { ingestItems, type IngestFront } from '../pipeline/front';
 import type { Caller } from './caller';
 import { PROVIDER_NS } from './providers';
@@ -66,8 +63,11 @@ export interface GatewayOptions {
 export interface ChatCall {
   caller: Caller;
   body: unknown;
-  /** `x-llmopt-user`: the assignment key when the body has no `user`. */
+  /** `x-llmopt-user`: the assignment key when the body names no user. */
   user?: string | undefined;
+  /** `anthropic-version` and `anthropic-beta` of an Anthropic client, passed on. */
+  anthropicVersion?: string | undefined;
+  anthropicBeta?: string | undefined;
   /** Per-attempt deadline the client asks for (`x-llmopt-timeout-ms`), capped by the gateway's own. */
   timeoutMs?: number | undefined;
   /** Aborted when the client goes away: the upstream call is cancelled with it. */
@@ -142,10 +142,9 @@ function invalid(path: string, message: string): AppError {
   return new AppError('validation', `${path}: ${message}`, { issues: [{ path, message }] });
 }
 
-/** The fields the gateway reads, checked; everything else goes to the provider as sent. */
-export function checkChatBody(body: unknown): ChatCompletionsBody {
+function checkObject(body: unknown, what: string): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw invalid('(root)', 'a JSON object (an OpenAI Chat Completions request)');
+    throw invalid('(root)', `a JSON object (${what})`);
   const b = body as Record<string, unknown>;
   if (typeof b.model !== 'string' || b.model.length === 0)
     throw invalid('model', 'a target name, or "target/segment"');
@@ -153,9 +152,57 @@ export function checkChatBody(body: unknown): ChatCompletionsBody {
     throw invalid('messages', 'a non-empty array of messages');
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean')
     throw invalid('stream', 'a boolean');
-  if (b.user !== undefined && typeof b.user !== 'string') throw invalid('user', 'a string');
-  return b as ChatCompletionsBody;
+  return b;
 }
+
+/** A provider wire format the gateway speaks on both sides: the door's and the provider's. */
+interface Wire {
+  api: ProviderApi;
+  /** The request, as people name it in messages. */
+  what: string;
+  /** The fields the gateway reads, checked; everything else goes to the provider as sent. */
+  check(body: unknown): { model: string; stream: boolean; user: string | undefined };
+  send(
+    provider: ProviderRecord,
+    body: Record<string, unknown>,
+    model: string,
+    opts: ExchangeOptions,
+    call: ChatCall,
+  ): ReturnType<typeof chatCompletions>;
+  usage: UsageReader;
+}
+
+const OPENAI_WIRE: Wire = {
+  api: 'openai',
+  what: 'an OpenAI Chat Completions request',
+  check(body) {
+    const b = checkObject(body, this.what);
+    if (b.user !== undefined && typeof b.user !== 'string') throw invalid('user', 'a string');
+    return { model: b.model as string, stream: b.stream === true, user: b.user || undefined };
+  },
+  send: (provider, body, model, opts) => chatCompletions(provider, body as ChatCompletionsBody, model, opts),
+  usage: usageOf,
+};
+
+const ANTHROPIC_WIRE: Wire = {
+  api: 'anthropic',
+  what: 'an Anthropic Messages request',
+  check(body) {
+    const b = checkObject(body, this.what);
+    if (typeof b.max_tokens !== 'number' || !Number.isInteger(b.max_tokens) || b.max_tokens < 1)
+      throw invalid('max_tokens', 'a positive integer');
+    const metadata = b.metadata as { user_id?: unknown } | undefined;
+    const user = typeof metadata?.user_id === 'string' ? metadata.user_id : undefined;
+    return { model: b.model as string, stream: b.stream === true, user: user || undefined };
+  },
+  send: (provider, body, model, opts, call) =>
+    messages(provider, body as MessagesBody, model, {
+      ...opts,
+      version: call.anthropicVersion,
+      beta: call.anthropicBeta,
+    }),
+  usage: anthropicUsageOf,
+};
 
 /** `target` or `target/segment` of a request's `model`. */
 function routeOf(model: string): { target: string; segment: string } {
@@ -257,9 +304,10 @@ function relay(
   signal: AbortSignal | undefined,
   record: (outcome: Outcome) => void,
   at: number,
+  read: UsageReader,
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
-  const usage = sseUsageScanner();
+  const usage = sseUsageScanner(read);
   let ttftMs: number | undefined;
   let done = false;
   const finish = (status: RequestStatus, extra: { errorType?: string; cancelled?: boolean } = {}) => {
@@ -302,9 +350,11 @@ function relay(
 
 /** What one attempt at one arm needs. */
 interface ArmAttempt {
+  wire: Wire;
   provider: ProviderRecord;
   arm: Arm;
-  body: ChatCompletionsBody;
+  body: Record<string, unknown>;
+  stream: boolean;
   call: ChatCall;
   timeoutMs: number;
   /** Time spent waiting on providers, which the overhead header leaves out. */
@@ -322,10 +372,8 @@ interface ArmAttempt {
 async function attemptArm(a: ArmAttempt, headersFor: () => Record<string, string>): Promise<GatewayAnswer> {
   const { body, call, record, at } = a;
   const sentAt = performance.now();
-  const { response, abort } = await chatCompletions(a.provider, body, a.arm.model, {
-    timeoutMs: a.timeoutMs,
-    ...(call.signal ? { signal: call.signal } : {}),
-  });
+  const opts = { timeoutMs: a.timeoutMs, ...(call.signal ? { signal: call.signal } : {}) };
+  const { response, abort } = await a.wire.send(a.provider, body, a.arm.model, opts, call);
   a.clock.upstreamMs += performance.now() - sentAt;
   if (response.status === 429 || response.status >= 500) {
     await response.body?.cancel().catch(() => undefined);
@@ -336,7 +384,7 @@ async function attemptArm(a: ArmAttempt, headersFor: () => Record<string, string
     );
   }
   const contentType = { 'content-type': response.headers.get('content-type') ?? 'application/json' };
-  if (body.stream && response.ok && response.body) {
+  if (a.stream && response.ok && response.body) {
     const stream = relay(
       response.body,
       abort,
@@ -346,6 +394,7 @@ async function attemptArm(a: ArmAttempt, headersFor: () => Record<string, string
         record(o);
       },
       at,
+      a.wire.usage,
     );
     return { status: response.status, headers: { ...contentType, ...headersFor() }, body: stream };
   }
@@ -354,7 +403,7 @@ async function attemptArm(a: ArmAttempt, headersFor: () => Record<string, string
   a.clock.upstreamMs += performance.now() - readAt;
   let usage: Usage | undefined;
   try {
-    usage = usageOf(JSON.parse(text));
+    usage = a.wire.usage(JSON.parse(text), undefined);
   } catch {
     usage = undefined;
   }
@@ -446,10 +495,11 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
     return { config, catalog };
   }
 
-  async function chat(call: ChatCall): Promise<GatewayAnswer> {
-    const body = checkChatBody(call.body);
-    const { config, catalog } = await route(body.model);
-    const key = body.user || call.user || call.caller.id;
+  async function invoke(wire: Wire, call: ChatCall): Promise<GatewayAnswer> {
+    const checked = wire.check(call.body);
+    const body = call.body as Record<string, unknown>;
+    const { config, catalog } = await route(checked.model);
+    const key = checked.user || call.user || call.caller.id;
     const chosen = assignArm(config.weights, key);
     const requestId = randomUUID();
     const timeoutMs = Math.min(call.timeoutMs ?? opts.timeoutMs, opts.timeoutMs);
@@ -467,7 +517,7 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
       const record = (o: Outcome) => recordAttempt(telemetry, call, ctx, arm, o);
       let release: (() => void) | undefined;
       try {
-        const provider = await providerFor(arm, config, attempts.length === 0);
+        const provider = await providerFor(wire, arm, config, attempts.length === 0);
         const admitted = await gates.enter(config, arm);
         if ('retryAfterSeconds' in admitted) {
           if (attempts.length > 0) throw new Retryable('rate_limited', admitted.reason, admitted.detail);
@@ -479,7 +529,7 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
         }
         release = admitted.release;
         const answer = await attemptArm(
-          { provider, arm, body, call, timeoutMs, clock, record, at, release },
+          { wire, provider, arm, body, stream: checked.stream, call, timeoutMs, clock, record, at, release },
           () => headersFor(arm),
         );
         release = undefined; // the answer (a stream) releases when it ends
@@ -501,16 +551,21 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
   }
 
   /** The arm's provider, when the gateway can speak to it in this format. */
-  async function providerFor(arm: Arm, config: RoutingConfig, first: boolean): Promise<ProviderRecord> {
+  async function providerFor(
+    wire: Wire,
+    arm: Arm,
+    config: RoutingConfig,
+    first: boolean,
+  ): Promise<ProviderRecord> {
     const provider = await providers.get(arm.provider);
     if (!provider)
       throw new Retryable('error', 'provider_not_configured', `provider "${arm.provider}" is not configured`);
-    if (provider.api === 'openai') return provider;
+    if (provider.api === wire.api) return provider;
     if (!first)
       throw new Retryable('error', 'not_translatable', `provider "${arm.provider}" speaks ${provider.api}`);
     throw new AppError(
       'bad_request',
-      `arm "${arm.id}" of ${config.target}/${config.segment} calls provider "${arm.provider}", which speaks the ${provider.api} API; translating an OpenAI Chat Completions request to it is not supported`,
+      `arm "${arm.id}" of ${config.target}/${config.segment} calls provider "${arm.provider}", which speaks the ${provider.api} API; translating ${wire.what} to it is not supported`,
       { code: 'not_translatable' },
     );
   }
@@ -533,7 +588,10 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
   }
 
   return {
-    chat,
+    /** POST /gateway/openai/v1/chat/completions */
+    chat: (call: ChatCall) => invoke(OPENAI_WIRE, call),
+    /** POST /gateway/anthropic/v1/messages */
+    messages: (call: ChatCall) => invoke(ANTHROPIC_WIRE, call),
     models,
     /** Hands every queued event to the front door now (shutdown, tests). */
     flush: () => telemetry.flush(),

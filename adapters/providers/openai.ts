@@ -5,12 +5,7 @@
  * `usage` in the last chunk, which telemetry needs.
  */
 import { endpointUrl, postJson, type ExchangeOptions, type ProviderEndpoint } from './http';
-
-/** Token counts of a completion, from the provider's `usage`. */
-export interface Usage {
-  input_tokens: number;
-  output_tokens: number;
-}
+import type { Usage } from './sse';
 
 /** A Chat Completions request body: only what the gateway reads is typed; the rest passes through. */
 export interface ChatCompletionsBody {
@@ -38,48 +33,9 @@ export function chatCompletions(
   );
 }
 
-/** `usage` of a completion or of a stream's last chunk, when it carries one. */
+/** `usage` of a completion or of a stream's last chunk, when it carries one (a UsageReader too). */
 export function usageOf(value: unknown): Usage | undefined {
   const u = (value as { usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } } | null)?.usage;
   if (!u || typeof u.prompt_tokens !== 'number' || typeof u.completion_tokens !== 'number') return undefined;
   return { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
-}
-
-/**
- * Reads the `usage` of an SSE stream as it passes: fed every chunk of bytes, it keeps the last `usage`
- * seen in a `data:` event. Cheap on the hot path: only an event that mentions "usage" is parsed.
- */
-export function sseUsageScanner() {
-  const decoder = new TextDecoder();
-  let pending = '';
-  let usage: Usage | undefined;
-  const scan = (event: string) => {
-    if (!event.includes('"usage"')) return;
-    for (const line of event.split('\n')) {
-      if (!line.startsWith('data:')) continue;
-      const data = line.slice(5).trim();
-      if (data === '[DONE]') continue;
-      try {
-        usage = usageOf(JSON.parse(data)) ?? usage;
-      } catch {
-        // Not JSON: not ours to judge; the client reads the stream as the provider sent it.
-      }
-    }
-  };
-  return {
-    push(bytes: Uint8Array): void {
-      pending += decoder.decode(bytes, { stream: true }).replace(/\r\n/g, '\n');
-      let end = pending.indexOf('\n\n');
-      while (end >= 0) {
-        scan(pending.slice(0, end));
-        pending = pending.slice(end + 2);
-        end = pending.indexOf('\n\n');
-      }
-    },
-    usage: (): Usage | undefined => {
-      if (pending) scan(pending);
-      pending = '';
-      return usage;
-    },
-  };
 }

@@ -97,15 +97,21 @@ async function metricsByArm(name: string) {
     string,
     { count: number; ok: number; errors: Record<string, number>; input: number; output: number }
   > = {};
-  for (const s of r.body.series as { arm: string; points: Record<string, never>[] }[]) {
+  type Point = {
+    count: number;
+    ok: number;
+    input_tokens: number;
+    output_tokens: number;
+    errors: Record<string, number>;
+  };
+  for (const s of r.body.series as { arm: string; points: Point[] }[]) {
     const acc = (out[s.arm] ??= { count: 0, ok: 0, errors: {}, input: 0, output: 0 });
     for (const p of s.points) {
       acc.count += p.count;
       acc.ok += p.ok;
       acc.input += p.input_tokens;
       acc.output += p.output_tokens;
-      for (const [k, v] of Object.entries(p.errors as Record<string, number>))
-        acc.errors[k] = (acc.errors[k] ?? 0) + v;
+      for (const [k, v] of Object.entries(p.errors)) acc.errors[k] = (acc.errors[k] ?? 0) + v;
     }
   }
   return out;

@@ -56,6 +56,36 @@ const positiveInt = (v: string | undefined): number | undefined => {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 };
 
+/** Reads the body and the gateway's headers, calls the gateway, answers its answer or its error. */
+async function answer(
+  c: Context<AppBindings>,
+  what: string,
+  invoke: GatewayService['chat'],
+): Promise<Response> {
+  const arrivedAt = performance.now();
+  try {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new AppError('bad_request', `the body is not JSON (${what})`);
+    }
+    const result = await invoke({
+      caller: callerOf(c),
+      body,
+      user: c.req.header('x-llmopt-user'),
+      timeoutMs: positiveInt(c.req.header('x-llmopt-timeout-ms')),
+      anthropicVersion: c.req.header('anthropic-version'),
+      anthropicBeta: c.req.header('anthropic-beta'),
+      signal: c.req.raw.signal,
+      arrivedAt,
+    });
+    return new Response(result.body, { status: result.status, headers: result.headers });
+  } catch (err) {
+    return errorAnswer(c, err);
+  }
+}
+
 export function gatewayHandlers(gateway: GatewayService) {
   return {
     async models(c: Context<AppBindings>): Promise<Response> {
@@ -66,27 +96,8 @@ export function gatewayHandlers(gateway: GatewayService) {
       }
     },
 
-    async chatCompletions(c: Context<AppBindings>): Promise<Response> {
-      const arrivedAt = performance.now();
-      try {
-        let body: unknown;
-        try {
-          body = await c.req.json();
-        } catch {
-          throw new AppError('bad_request', 'the body is not JSON (an OpenAI Chat Completions request)');
-        }
-        const answer = await gateway.chat({
-          caller: callerOf(c),
-          body,
-          user: c.req.header('x-llmopt-user'),
-          timeoutMs: positiveInt(c.req.header('x-llmopt-timeout-ms')),
-          signal: c.req.raw.signal,
-          arrivedAt,
-        });
-        return new Response(answer.body, { status: answer.status, headers: answer.headers });
-      } catch (err) {
-        return errorAnswer(c, err);
-      }
-    },
+    chatCompletions: (c: Context<AppBindings>) =>
+      answer(c, 'an OpenAI Chat Completions request', gateway.chat),
+    messages: (c: Context<AppBindings>) => answer(c, 'an Anthropic Messages request', gateway.messages),
   };
 }

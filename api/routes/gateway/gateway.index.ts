@@ -13,5 +13,6 @@ export function gatewayRouter(deps: ApiDeps) {
   const router = createRouter();
   router.post('/gateway/openai/v1/chat/completions', (c) => h.chatCompletions(c));
   router.get('/gateway/openai/v1/models', (c) => h.models(c));
+  router.post('/gateway/anthropic/v1/messages', (c) => h.messages(c));
   return router;
 }
