@@ -13,7 +13,7 @@
  * AUTH_API_KEY_CACHE_MS. Then the credential is verified again, and a revoked key or an expired token ends
  * the stream with UNAUTHENTICATED.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { AppError } from '../../domain/errors';
 import { grpcCounters, type GrpcAuthFailure, type GrpcStreamEnd } from '../../platform/metrics';
 import { GRPC_METHOD_RULES, rolesGrant, type Identity } from '../lib/permissions';
@@ -21,6 +21,25 @@ import type { ApiDeps } from '../lib/types';
 import type { PresentedCredential } from '../middleware/auth';
 import type { Security } from '../middleware/security';
 import { toStatus, toStreamError } from './common';
+
+/**
+ * A refusal for want of permission, holding who was refused, so the audit records the attempt as REST's
+ * does for a 403.
+ */
+class PermissionDenied extends AppError {
+  constructor(
+    message: string,
+    readonly identity: Identity,
+  ) {
+    super('forbidden', message);
+  }
+}
+
+/** The methods that change something: their permission is neither a read nor telemetry ingestion. */
+const isChange = (path: string): boolean => {
+  const permission = GRPC_METHOD_RULES[path];
+  return permission !== undefined && !permission.endsWith(':read') && permission !== 'events:ingest';
+};
 
 /** How often an idle stream's credential is checked: a revocation or an expiry ends it within this. */
 export const RECHECK_MS = 250;
@@ -74,16 +93,75 @@ export function createGuard(deps: ApiDeps, security: Security) {
   const authorize = createAuthorizer(deps, security, counters);
   const { openStream, close } = createStreamKeeper(deps, security.authenticator, counters);
 
-  /** A unary method behind the gate. */
+  /**
+   * The audit trail of gRPC, as REST's audit middleware keeps it: every change that succeeded, failed on
+   * our side, or was refused for want of permission, with who, what and on which resource.
+   */
+  async function audit(call: Caller, request: unknown, identity: Identity | undefined, err?: unknown) {
+    const path = call.getPath();
+    if (!isChange(path)) return;
+    const status = err === undefined ? undefined : toStatus(err, deps);
+    const refused = err instanceof PermissionDenied;
+    const who = refused ? err.identity : identity;
+    // Rejected input changed nothing, and an unauthenticated caller has no identity worth recording.
+    if (
+      status &&
+      !refused &&
+      !(status.code === grpc.status.INTERNAL || status.code === grpc.status.UNAVAILABLE)
+    )
+      return;
+    if (!who) return;
+    const fields = (request ?? {}) as { id?: unknown; target?: unknown };
+    const text = (v: unknown) => (typeof v === 'string' && v ? encodeURIComponent(v) : undefined);
+    const id = text(fields.id);
+    const target = text(fields.target);
+    // The REST path of what was acted on, so one resource filter finds its changes from either door.
+    const resource = path.startsWith('/llmopt.v1.RolloutService/')
+      ? id && `/v1/rollouts/${id}`
+      : id
+        ? `/v1/optimizations/${id}`
+        : target && `/v1/targets/${target}`;
+    try {
+      await security.repos.audit.record({
+        actor: who.id,
+        actor_kind: who.kind,
+        roles: who.roles,
+        action: `gRPC ${path}`,
+        resource: resource ?? path,
+        outcome: !status ? 'success' : refused ? 'denied' : 'failed',
+        status: !status ? 200 : refused ? 403 : 500,
+        request_id: null,
+        details: {
+          ...(who.kind !== 'anonymous' ? { actor_name: who.actor } : {}),
+          ...(!status ? { request } : { error: status.details }),
+        },
+      });
+    } catch (e) {
+      // The change itself is done; losing its audit row is reported loudly, not turned into an error.
+      deps.logger.error({ err: String(e), method: path }, 'could not write the audit log');
+    }
+  }
+
+  /** A unary method behind the gate; a change is audited before it is answered. */
   function unary<Req, Res>(
     fn: (req: Req, identity: Identity) => Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
+      let identity: Identity | undefined;
       authorize(call)
-        .then(({ identity }) => fn(call.request, identity))
+        .then((authorized) => {
+          identity = authorized.identity;
+          return fn(call.request, authorized.identity);
+        })
         .then(
-          (res) => callback(null, res),
-          (err: unknown) => callback(toStatus(err, deps)),
+          async (res) => {
+            await audit(call, call.request, identity);
+            callback(null, res);
+          },
+          async (err: unknown) => {
+            await audit(call, call.request, identity, err);
+            callback(toStatus(err, deps));
+          },
         );
     };
   }
@@ -223,9 +301,9 @@ function createAuthorizer(deps: ApiDeps, security: Security, counters: GrpcCount
     }
     if (!rolesGrant(identity.roles, permission)) {
       counters.authFailure('permission_denied');
-      throw new AppError(
-        'forbidden',
+      throw new PermissionDenied(
         `${identity.roles.join(', ') || 'no role'} lacks the permission "${permission}"`,
+        identity,
       );
     }
     return { identity, credential };

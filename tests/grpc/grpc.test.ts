@@ -130,6 +130,16 @@ describe('authentication and roles over metadata', () => {
     ).catch((e: grpc.ServiceError) => e);
     expect(denied).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     expect((denied as grpc.ServiceError).details).toContain('optimizations:trigger');
+    // The refusal is in the audit log, as REST records a 403, under the target's REST path.
+    const audited = await call(sys, 'GET', `/v1/audit?resource=/v1/targets/${target}&outcome=denied`);
+    expect(audited.body.items).toEqual([
+      expect.objectContaining({
+        action: 'gRPC /llmopt.v1.OptimizationService/Trigger',
+        actor_kind: 'api_key',
+        roles: ['ingest'],
+        status: 403,
+      }),
+    ]);
     // The ingest role reads configs.
     const cfg = await unary<unknown, RoutingConfig>(
       config,
@@ -207,6 +217,12 @@ describe('OptimizationService', () => {
       sys.adminKey,
     );
     expect(again.id).toBe(started.id);
+    // Each change through gRPC is audited with the caller, as through REST.
+    const audited = await call(sys, 'GET', `/v1/audit?resource=/v1/targets/${target}&outcome=success`);
+    expect(audited.body.items.filter((e: { action: string }) => e.action.startsWith('gRPC '))).toEqual([
+      expect.objectContaining({ action: 'gRPC /llmopt.v1.OptimizationService/Trigger', roles: ['admin'] }),
+      expect.objectContaining({ action: 'gRPC /llmopt.v1.OptimizationService/Trigger', roles: ['admin'] }),
+    ]);
     const [decision] = await decisions;
     expect(decision).toMatchObject({ target, kind: 'no_action' });
     const done = await eventually(async () => {
