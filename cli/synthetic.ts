@@ -63,6 +63,10 @@ export const SCENARIO_DEFAULTS: Scenario = {
 
 const expit = (x: number) => 1 / (1 + Math.exp(-x));
 const PREMIUM_PRICE = 0.01;
+/** The premium arm's ability (logit of its chance of a correct answer on a segment of difficulty 0). */
+export const PREMIUM_ABILITY = 1.3;
+/** How far below the premium arm the value arm is, in every segment (logit scale). */
+export const VALUE_GAP = 0.05;
 
 function armIds(n: number): string[] {
   return Array.from({ length: n }, (_, k) => `arm-${String(k).padStart(2, '0')}`);
@@ -90,10 +94,14 @@ function segmentTraffic(segments: number, skew: number): { ids: string[]; cdf: n
 }
 
 function abilities(n: number, value: number, gap: number, rng: Rng): number[] {
-  // The premium arm at 1.3 (about 79% correct on an average segment), the value arm at 1.2 (98% of
-  // that), the others below by `gap` plus a random extra, so no cheaper arm keeps the floor anywhere.
+  // The premium arm at 1.3 (about 79% correct on an average segment), the value arm just below it, the
+  // others below by `gap` plus a random extra, so no cheaper arm keeps the floor anywhere.
   return Array.from({ length: n }, (_, k) =>
-    k === 0 ? 1.3 : k === value ? 1.2 : 1.2 - gap - Math.abs(sampleNormal(rng)) * 0.5,
+    k === 0
+      ? PREMIUM_ABILITY
+      : k === value
+        ? PREMIUM_ABILITY - VALUE_GAP
+        : 1.2 - gap - Math.abs(sampleNormal(rng)) * 0.5,
   );
 }
 
@@ -112,6 +120,9 @@ export function generateScenario(scenario: Partial<Scenario> = {}): { queries: Q
   const logit = ids.map((_, k) =>
     traffic.ids.map((_, s) => ability[k]! - difficulty[s]! + sampleNormal(rng) * sc.interaction_sd),
   );
+  // The value arm follows the premium arm segment by segment (0.05 logit below it), so it keeps 95% of
+  // the premium arm's quality in every segment down to 12% correct, whatever the other arms do.
+  logit[value] = logit[0]!.map((x) => x - VALUE_GAP);
   const newArm = sc.new_arm ? 'arm-new' : null;
   const newLogit = traffic.ids.map((_, s) => logit[0]![s]!);
   const quality: Truth['quality'] = {};
