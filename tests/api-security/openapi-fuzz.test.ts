@@ -35,8 +35,10 @@ beforeAll(async () => {
   await admin.query(`CREATE DATABASE ${dbName}`);
   await migrate(dbUrl);
   // With workers, so the cycles the fuzzer starts run and can be read, and with the routing-config
-  // cache (so the config read's fast path runs), as in production.
-  sys = await startTestSystem({ cache: true, env: { DATABASE_URL: dbUrl } });
+  // cache (so the config read's fast path runs), as in production. Without Redis, as `npm start` runs:
+  // the invalidation bus is then its own database's LISTEN/NOTIFY, so the cache flushes the fuzzer sends
+  // (POST /v1/admin/cache/flush) reach no other file's processes through the shared Redis.
+  sys = await startTestSystem({ cache: true, env: { DATABASE_URL: dbUrl, REDIS_URL: undefined } });
   const ingest = await startIngestFront({ env: sys.deps.env, db: sys.deps.db, logger: sys.deps.logger });
   stopIngest = ingest.stop;
   // Limits off: the fuzzer sends far more than a client would in a minute.
