@@ -6,21 +6,15 @@
  */
 // Before any zod schema is built (api/main.ts does the same): zod-openapi extends zod on import.
 import '@hono/zod-openapi';
-import { mkdtempSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listenApi } from '../../api/server';
 import { eventually, uniqueName } from '../helpers/env';
-import { call, startTestSystem, type TestSystem } from '../helpers/system';
+import { call } from '../helpers/system';
+import { startGatewaySystem, type GatewaySystem } from './gateway-system';
 import { INPUT_TOKENS, OUTPUT_TOKENS, startStubAnthropic, type StubAnthropic } from './stub-anthropic';
 
-let sys: TestSystem;
-let server: Server;
+let gw: GatewaySystem;
 let stub: StubAnthropic;
 let base: string;
 let appKey: string;
@@ -28,29 +22,19 @@ const provider = uniqueName('claude');
 const PROVIDER_KEY = 'sk-ant-stub-key';
 
 beforeAll(async () => {
-  sys = await startTestSystem({
-    workers: false,
-    cache: true,
-    ingest: {
-      name: uniqueName('gwa'),
-      env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-gateway-')), INGEST_FLUSH_INTERVAL_MS: 100 },
-    },
-  });
-  server = await listenApi(sys.app, 0, '127.0.0.1');
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   stub = await startStubAnthropic();
-  const put = await call(sys, 'PUT', `/v1/providers/${provider}`, {
+  gw = await startGatewaySystem({
+    name: provider,
     api: 'anthropic',
     base_url: stub.url,
     api_key: PROVIDER_KEY,
   });
-  expect(put.status).toBe(201);
-  appKey = await sys.keyFor('ingest');
+  base = gw.base;
+  appKey = gw.appKey;
 });
 afterAll(async () => {
-  await new Promise((r) => server?.close(r));
+  await gw?.stop();
   await stub?.close();
-  await sys?.stop();
 });
 
 const client = () => new Anthropic({ baseURL: `${base}/gateway/anthropic`, apiKey: appKey, maxRetries: 0 });
@@ -59,7 +43,7 @@ const messages = [{ role: 'user' as const, content: 'hello' }];
 async function target() {
   const name = uniqueName('gwa');
   const arms = ['a', 'b'].map((id) => ({ id, provider, model: `${name}-${id}` }));
-  const r = await call(sys, 'POST', '/v1/targets', {
+  const r = await call(gw.sys, 'POST', '/v1/targets', {
     name,
     arms,
     segments: ['default'],
@@ -69,24 +53,7 @@ async function target() {
   return name;
 }
 
-async function countsByArm(name: string) {
-  await sys.ingest!.pipeline.drain();
-  const from = new Date(Date.now() - 3_600_000).toISOString();
-  const to = new Date(Date.now() + 60_000).toISOString();
-  const r = await call(sys, 'GET', `/v1/targets/${name}/metrics?from=${from}&to=${to}&step=1d`);
-  const out: Record<string, { count: number; ok: number; input: number; output: number }> = {};
-  type Point = { count: number; ok: number; input_tokens: number; output_tokens: number };
-  for (const s of r.body.series as { arm: string; points: Point[] }[]) {
-    const acc = (out[s.arm] ??= { count: 0, ok: 0, input: 0, output: 0 });
-    for (const p of s.points) {
-      acc.count += p.count;
-      acc.ok += p.ok;
-      acc.input += p.input_tokens;
-      acc.output += p.output_tokens;
-    }
-  }
-  return out;
-}
+const countsByArm = (name: string) => gw.metricsByArm(name);
 
 describe('POST /gateway/anthropic/v1/messages', () => {
   it('answers through the official client, routed by the config, with the provider its key', async () => {

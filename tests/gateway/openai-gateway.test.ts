@@ -7,20 +7,14 @@
  */
 // Before any zod schema is built (api/main.ts does the same): zod-openapi extends zod on import.
 import '@hono/zod-openapi';
-import { mkdtempSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listenApi } from '../../api/server';
 import { eventually, uniqueName } from '../helpers/env';
-import { call, startTestSystem, type TestSystem } from '../helpers/system';
+import { call } from '../helpers/system';
+import { startGatewaySystem, type GatewaySystem } from './gateway-system';
 import { COMPLETION_TOKENS, PROMPT_TOKENS, startStubOpenAI, type StubOpenAI } from './stub-openai';
 
-let sys: TestSystem;
-let server: Server;
+let gw: GatewaySystem;
 let stub: StubOpenAI;
 let gatewayUrl: string;
 let appKey: string;
@@ -28,30 +22,14 @@ const provider = uniqueName('stub');
 const PROVIDER_KEY = 'sk-stub-provider-key';
 
 beforeAll(async () => {
-  sys = await startTestSystem({
-    workers: false,
-    cache: true,
-    ingest: {
-      name: uniqueName('gw'),
-      env: { DATA_DIR: mkdtempSync(join(tmpdir(), 'llmopt-gateway-')), INGEST_FLUSH_INTERVAL_MS: 100 },
-    },
-  });
-  server = await listenApi(sys.app, 0, '127.0.0.1');
-  gatewayUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/gateway/openai/v1`;
   stub = await startStubOpenAI();
-  const put = await call(sys, 'PUT', `/v1/providers/${provider}`, {
-    api: 'openai',
-    base_url: stub.url,
-    api_key: PROVIDER_KEY,
-  });
-  expect(put.status).toBe(201);
-  // Applications call with an ingest key: gateway:invoke is theirs.
-  appKey = await sys.keyFor('ingest');
+  gw = await startGatewaySystem({ name: provider, api: 'openai', base_url: stub.url, api_key: PROVIDER_KEY });
+  gatewayUrl = `${gw.base}/gateway/openai/v1`;
+  appKey = gw.appKey;
 });
 afterAll(async () => {
-  await new Promise((r) => server?.close(r));
+  await gw?.stop();
   await stub?.close();
-  await sys?.stop();
 });
 
 const client = (key = appKey) => new OpenAI({ baseURL: gatewayUrl, apiKey: key, maxRetries: 0 });
@@ -66,15 +44,15 @@ async function target(weights: Record<string, number>, servingOfA: Record<string
     model: `${name}-${id}`,
     ...(id === 'a' ? { serving: servingOfA } : {}),
   }));
-  const r = await call(sys, 'POST', '/v1/targets', { name, arms, segments: ['default'], weights });
+  const r = await call(gw.sys, 'POST', '/v1/targets', { name, arms, segments: ['default'], weights });
   expect(r.status).toBe(201);
   return name;
 }
 
 async function setWeights(name: string, weights: Record<string, number>) {
-  const etag = (await call(sys, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
+  const etag = (await call(gw.sys, 'GET', `/v1/targets/${name}/config`)).headers.get('etag')!;
   const r = await call(
-    sys,
+    gw.sys,
     'PUT',
     `/v1/targets/${name}/config`,
     { weights, reason: 'test' },
@@ -86,36 +64,7 @@ async function setWeights(name: string, weights: Record<string, number>) {
 
 const callsTo = (model: string) => stub.calls.filter((c) => c.model === model).length;
 
-/** Points of GET /v1/targets/{t}/metrics summed per arm, once the pipeline has written what it holds. */
-async function metricsByArm(name: string) {
-  await sys.ingest!.pipeline.drain();
-  const from = new Date(Date.now() - 3_600_000).toISOString();
-  const to = new Date(Date.now() + 60_000).toISOString();
-  const r = await call(sys, 'GET', `/v1/targets/${name}/metrics?from=${from}&to=${to}&step=1d`);
-  expect(r.status).toBe(200);
-  const out: Record<
-    string,
-    { count: number; ok: number; errors: Record<string, number>; input: number; output: number }
-  > = {};
-  type Point = {
-    count: number;
-    ok: number;
-    input_tokens: number;
-    output_tokens: number;
-    errors: Record<string, number>;
-  };
-  for (const s of r.body.series as { arm: string; points: Point[] }[]) {
-    const acc = (out[s.arm] ??= { count: 0, ok: 0, errors: {}, input: 0, output: 0 });
-    for (const p of s.points) {
-      acc.count += p.count;
-      acc.ok += p.ok;
-      acc.input += p.input_tokens;
-      acc.output += p.output_tokens;
-      for (const [k, v] of Object.entries(p.errors)) acc.errors[k] = (acc.errors[k] ?? 0) + v;
-    }
-  }
-  return out;
-}
+const metricsByArm = (name: string) => gw.metricsByArm(name);
 
 describe('POST /gateway/openai/v1/chat/completions', () => {
   it('routes by the live config, sends the provider its key and the arm model, and records each call', async () => {
@@ -245,7 +194,7 @@ describe('POST /gateway/openai/v1/chat/completions', () => {
   });
 
   it('refuses a caller without gateway:invoke, and a model that is no target', async () => {
-    const analyst = await sys.keyFor('analyst');
+    const analyst = await gw.sys.keyFor('analyst');
     const denied = await client(analyst)
       .chat.completions.create({ model: 'x', messages })
       .catch((e: unknown) => e);

@@ -3,8 +3,8 @@
  * streaming), for the gateway's tests: each model answers as its behaviour says, and every call is
  * recorded with the headers the gateway sent.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenStub } from './gateway-system';
 
 export interface AnthropicBehaviour {
   status?: number;
@@ -93,19 +93,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, s: StubAnthropi
 
 export async function startStubAnthropic(): Promise<StubAnthropic> {
   const stub = { behaviours: new Map(), calls: [] } as unknown as StubAnthropic;
-  const server = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/v1/messages') {
-      res.writeHead(404).end();
-      return;
-    }
-    handle(req, res, stub).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-  stub.close = () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const server = await listenStub('/v1/messages', (req, res) => handle(req, res, stub));
+  stub.url = server.url;
+  stub.close = server.close;
   return stub;
 }

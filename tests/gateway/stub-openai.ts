@@ -3,8 +3,8 @@
  * model answers as its behaviour says (status, latency before the headers, a streamed answer's chunks and
  * their pace), and the server records every call and every stream whose client went away before its end.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenStub } from './gateway-system';
 
 export interface ModelBehaviour {
   /** Status of the answer (default 200); a non-2xx answers an OpenAI-style error body. */
@@ -121,19 +121,8 @@ export async function startStubOpenAI(): Promise<StubOpenAI> {
     calls: [] as StubCall[],
     closedEarly: [] as string[],
   } as StubOpenAI;
-  const server: Server = createServer((req, res) => {
-    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
-      res.writeHead(404).end();
-      return;
-    }
-    handle(req, res, stub).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stub.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-  stub.close = () =>
-    new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const server = await listenStub('/v1/chat/completions', (req, res) => handle(req, res, stub));
+  stub.url = server.url;
+  stub.close = server.close;
   return stub;
 }
