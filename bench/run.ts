@@ -14,6 +14,7 @@ const SECTIONS: Record<string, () => Promise<Figures>> = {
   api: async () => (await import('./api')).runApiBench(),
   notify: async () => (await import('./notify')).runNotifyBench(),
   faults: async () => (await import('./faults')).runFaultsBench(),
+  gateway: async () => (await import('./gateway')).runGatewayBench(),
 };
 
 export function machine(): string {
