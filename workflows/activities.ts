@@ -3,7 +3,7 @@
  * policies of ./retry-policies.ts, typed by the interfaces of ./contracts.ts. A workflow asks for the
  * proxies of the queue it calls; it never builds its own.
  */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { DeliveryPolicy } from '../domain/delivery';
 import type { TaskQueues } from '../domain/names';
 import type {
@@ -19,12 +19,24 @@ import {
   WRITE_RETRY,
 } from './retry-policies';
 
+/**
+ * How a run that cleans up after a cancel calls its activities: it waits for each one to stop (at its
+ * next heartbeat) or finish, so whatever the activity wrote is known to the cleanup that follows.
+ */
+export interface CancelOptions {
+  waitForCancellation?: boolean;
+}
+
+const cancellation = (opts: CancelOptions) =>
+  opts.waitForCancellation ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {};
+
 /** Config versions, the rollout read model, decision status and domain events: 20 s a try. */
-export const orchestrationActivities = (queues: TaskQueues) =>
+export const orchestrationActivities = (queues: TaskQueues, opts: CancelOptions = {}) =>
   proxyActivities<OrchestrationActivities & PublishActivities>({
     taskQueue: queues.orchestration,
     startToCloseTimeout: '20 seconds',
     retry: WRITE_RETRY,
+    ...cancellation(opts),
   });
 
 /** The canary judge and the SLO check of a window: two minutes a try. */
@@ -35,12 +47,17 @@ export const judgeActivities = (queues: TaskQueues) =>
     retry: JUDGE_RETRY,
   });
 
-/** Loading a target, analyzing and deciding, recording decisions: 30 s a try. */
-export const cycleAnalysisActivities = (queues: TaskQueues) =>
+/**
+ * Loading a target, analyzing and deciding, recording decisions: 30 s a try. Waiting for cancellation,
+ * they heartbeat within 20 s (a worker that died is noticed then, not after the full 30 s).
+ */
+export const cycleAnalysisActivities = (queues: TaskQueues, opts: CancelOptions = {}) =>
   proxyActivities<Pick<AnalysisActivities, 'loadTarget' | 'decideCycle' | 'recordDecisions'>>({
     taskQueue: queues.analysis,
     startToCloseTimeout: '30 seconds',
     retry: CYCLE_ANALYSIS_RETRY,
+    ...(opts.waitForCancellation ? { heartbeatTimeout: '20 seconds' } : {}),
+    ...cancellation(opts),
   });
 
 /**

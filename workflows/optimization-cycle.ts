@@ -1,8 +1,10 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   ParentClosePolicy,
   condition,
+  isCancellation,
   patched,
   setHandler,
   startChild,
@@ -135,10 +137,18 @@ class OptimizationCycle {
   /** Segments in which this cycle started a rollout: a second change there would only conflict. */
   private readonly rollingSegments = new Set<string>();
 
+  /**
+   * Whether a cancel leaves nothing awaiting: activities are waited for until they stop, then the
+   * decisions still awaiting approval are marked `expired`. Runs recorded before left them as they were.
+   */
+  private readonly cleansUpOnCancel: boolean;
+
   constructor(input: CycleInput) {
     this.input = input;
-    this.analysis = cycleAnalysisActivities(input.taskQueues);
-    this.orchestration = orchestrationActivities(input.taskQueues);
+    this.cleansUpOnCancel = patched('cancelled-cycle-expires-decisions');
+    const opts = { waitForCancellation: this.cleansUpOnCancel };
+    this.analysis = cycleAnalysisActivities(input.taskQueues, opts);
+    this.orchestration = orchestrationActivities(input.taskQueues, opts);
   }
 
   setupHandlers(): void {
@@ -198,8 +208,30 @@ class OptimizationCycle {
       return { target: input.target, decisions: this.decisions, rolloutIds: this.rolloutIds };
     } catch (err) {
       this.phase = 'failed';
+      if (this.cleansUpOnCancel && isCancellation(err)) await this.expireOnCancel();
       throw err;
     }
+  }
+
+  /**
+   * A cancelled cycle carries nothing out any more: every decision of it still awaiting approval (asked
+   * of a person, or answered but not yet carried out) is marked `expired`, in a scope the cancel does
+   * not reach, so none is left awaiting an answer nobody can give.
+   */
+  private async expireOnCancel(): Promise<void> {
+    const pending = [...this.awaiting, ...this.answers.map((a) => a.decisionId)];
+    this.awaiting.clear();
+    this.answers.length = 0;
+    await CancellationScope.nonCancellable(async () => {
+      for (const id of pending) {
+        const idx = this.decisions.findIndex((d) => d.id === id);
+        this.decisions[idx] = await this.orchestration.setDecisionStatus.executeWithOptions(
+          { summary: 'mark decision expired: the cycle was cancelled' },
+          [{ decisionId: id, status: 'expired' }],
+        );
+      }
+    });
+    setCurrentDetails(`Cancelled\n\n${this.details()}`);
   }
 
   /** Loads the target; `InvalidInput` when the input names a segment it does not have. */

@@ -10,6 +10,7 @@ import type { Container } from '../../app/compose';
 import { runIntelligence } from '../../domain/intelligence/cycle';
 import { fnv1a32 } from '../../domain/routing';
 import type { AnalysisActivities, DecideInput } from '../../workflows/contracts';
+import { checkpoint } from '../cancellation';
 import { createJudgeActivities } from './judge-stage';
 import { FAILURE_TYPES } from '../../domain/errors';
 
@@ -51,9 +52,11 @@ export function createAnalysisActivities(c: AnalysisContainer) {
      * Runs the analyzers, strategies and coordinator (domain/intelligence) over the target's window
      * aggregates of the last ANALYSIS_LOOKBACK_MINUTES, stores the analysis report, and returns one or
      * more decision drafts per segment (`no_action` with its reasons when nothing should change).
-     * Non-retryable `InvalidConfig` when a segment has no routing config.
+     * Non-retryable `InvalidConfig` when a segment has no routing config; `CancelledFailure` when the
+     * cycle was cancelled (heartbeats at each step, stores no report then).
      */
     async decideCycle(input: DecideInput): Promise<DecisionDraft[]> {
+      checkpoint('loading the target');
       const target = await deps.targets.get(input.target);
       if (!target)
         throw ApplicationFailure.nonRetryable(
@@ -73,6 +76,7 @@ export function createAnalysisActivities(c: AnalysisContainer) {
         routing[segment] = { version: config.version, weights: config.weights };
         if (await deps.rollouts.active(input.target, segment)) activeRollouts.push(segment);
       }
+      checkpoint('reading the windows');
       const now = new Date();
       const from = new Date(now.getTime() - deps.lookbackMinutes * 60_000);
       const aggregates = (
@@ -89,6 +93,8 @@ export function createAnalysisActivities(c: AnalysisContainer) {
         // Deterministic per cycle: a retried activity draws the same posterior samples.
         seed: fnv1a32(input.cycleId),
       });
+      // A cancelled cycle stores no report of an analysis nobody will act on.
+      checkpoint('storing the report');
       await deps.reports.upsert({
         cycle_id: input.cycleId,
         target: input.target,
@@ -109,8 +115,14 @@ export function createAnalysisActivities(c: AnalysisContainer) {
       return out.decisions.filter((d) => input.segments.includes(d.segment));
     },
 
-    /** Stores the drafts as decisions of this cycle; a retry stores nothing twice. */
+    /**
+     * Stores the drafts as decisions of this cycle; a retry stores nothing twice. `CancelledFailure`
+     * when the cycle was cancelled before anything was stored.
+     */
     async recordDecisions(input: { cycleId: string; drafts: DecisionDraft[] }): Promise<Decision[]> {
+      // Given up before the first insert or not at all: the cycle learns of every decision stored, so
+      // its cleanup after a cancel can resolve them.
+      checkpoint('storing the decisions');
       const out: Decision[] = [];
       for (const draft of input.drafts) {
         const { requires_approval, ...rest } = draft;

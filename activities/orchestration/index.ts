@@ -16,6 +16,7 @@ import {
 } from '../../adapters/db/repos/rollouts';
 import type { TargetsRepo } from '../../adapters/db/repos/targets';
 import type { Container } from '../../app/compose';
+import { checkpoint } from '../cancellation';
 import { createPublishActivities, type PublishOptions } from '../integrations/publish';
 import type {
   AppliedConfig,
@@ -160,7 +161,8 @@ function createRolloutWrites(c: OrchestrationContainer) {
      * decision when it is a rate_limit or batching change.
      * Idempotent per rollout and step: a retry returns the version the first attempt wrote. Fails
      * non-retryably with `TargetNotFound`, `InvalidConfig` or `StaleConfigVersion` (someone else changed
-     * the config: the rollout must not overwrite it).
+     * the config: the rollout must not overwrite it); `CancelledFailure` when its run was cancelled
+     * before the write.
      */
     async applyRoutingConfig(input: ApplyConfigInput): Promise<AppliedConfig> {
       const existing = await deps.rollouts.configWrittenBy(
@@ -173,6 +175,8 @@ function createRolloutWrites(c: OrchestrationContainer) {
       const weights =
         input.weights ?? (await requireVersion(input.target, input.segment, input.expectedVersion)).weights;
       await checkWeights(deps.targets, input.target, input.segment, weights);
+      // A run cancelled meanwhile (a cycle applying an exploration) writes nothing.
+      checkpoint(`writing ${input.step}`);
       try {
         const serving = await servingOfRollout(input.rolloutId, input.target, input.segment);
         const cfg = await deps.targets.appendConfig({

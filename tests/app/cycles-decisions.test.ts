@@ -102,3 +102,36 @@ describe('answering a decision', { timeout: 90_000 }, () => {
       .catch(() => undefined);
   });
 });
+
+describe('cancelling a cycle', { timeout: 90_000 }, () => {
+  it('leaves none of its decisions awaiting approval', async () => {
+    const api = { app, adminKey: sys.adminKey };
+    const target = uniqueName('cancelled');
+    expect((await call(api, 'POST', '/v1/targets', { name: target, arms })).status).toBe(201);
+    const started = await call(api, 'POST', '/v1/optimizations', { target });
+    expect(started.status).toBe(202);
+    const cycleId = started.body.id as string;
+    const decision = await eventually(async () => {
+      const d = await call(api, 'GET', `/v1/decisions?target=${target}&status=awaiting_approval`);
+      return d.body.items?.[0] as { id: string } | undefined;
+    });
+
+    expect((await call(api, 'POST', `/v1/optimizations/${cycleId}/cancel`)).status).toBe(202);
+    const settled = await eventually(async () => {
+      const d = await call(api, 'GET', `/v1/decisions/${decision.id}`);
+      return d.body.status !== 'awaiting_approval' && (d.body as { status: string });
+    });
+    expect(settled.status).toBe('expired');
+    expect(
+      (await call(api, 'GET', `/v1/decisions?target=${target}&status=awaiting_approval`)).body.items,
+    ).toEqual([]);
+    const run = await eventually(async () => {
+      const d = await sys.client.workflow.getHandle(cycleId).describe();
+      return d.status.name !== 'RUNNING' && d;
+    });
+    expect(run.status.name).toBe('CANCELLED');
+    // Nobody can answer it any more: the cycle that would carry the answer out is gone.
+    const late = await call(api, 'POST', `/v1/decisions/${decision.id}/approve`, { reason: 'too late' });
+    expect(late.status).toBe(409);
+  });
+});
