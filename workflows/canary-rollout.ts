@@ -142,11 +142,11 @@ class CanaryRollout {
     const awaiting = this.awaitingApproval;
     if (awaiting === null || this.finishing || this.abortRequest !== null) {
       throw new Error(
-        `nothing awaits approval: rollout ${this.rolloutId} is ${this.state} at stage ${this.stage + 1}`,
+        `nothing awaits approval: rollout ${this.rolloutId} is ${this.state} at stage ${this.stage}`,
       );
     }
     if (req.stage !== undefined && req.stage !== awaiting) {
-      throw new Error(`stage ${req.stage + 1} does not await approval; stage ${awaiting + 1} does`);
+      throw new Error(`stage ${req.stage} does not await approval; stage ${awaiting} does`);
     }
   }
 
@@ -262,8 +262,8 @@ class CanaryRollout {
     const applied = await this.acts.applyRoutingConfig.executeWithOptions(
       {
         summary: input.serving
-          ? `apply stage ${n}: ${what}`
-          : `apply stage ${n}: ${input.canaryArm} at ${pct(spec.canary_bps)}`,
+          ? `apply stage ${this.stage}: ${what}`
+          : `apply stage ${this.stage} (${pct(spec.canary_bps)}): ${input.canaryArm}`,
       },
       [
         {
@@ -338,7 +338,7 @@ class CanaryRollout {
     const { input } = this;
     return this.judge.judgeStage.executeWithOptions(
       {
-        summary: `judge stage ${this.stage + 1} (bake ${attempt + 1}): ${input.canaryArm} vs ${input.baselineArm}`,
+        summary: `judge stage ${this.stage} (bake ${attempt + 1}): ${input.canaryArm} vs ${input.baselineArm}`,
       },
       [
         {
@@ -657,18 +657,28 @@ class CanaryRollout {
     ]);
   }
 
+  /**
+   * The stage as the API numbers it (0-based, as `current_stage`), with its canary share and the last
+   * index: "stage 0 (5%) of 0–3".
+   */
+  private stageText(): string {
+    const { stages } = this.input;
+    const spec = stages[this.stage];
+    return `stage ${this.stage}${spec ? ` (${pct(spec.canary_bps)})` : ''} of 0–${stages.length - 1}`;
+  }
+
   /** The run's details in the Temporal UI: state, stage, weights, last verdict, reason. */
   private describe(): void {
     const { input, state, paused } = this;
     const last = this.verdicts.at(-1);
     const lines = [
-      `**${state}**${paused && state !== 'paused' ? ' (pause requested)' : ''} · stage ${this.stage + 1}/${input.stages.length}` +
+      `**${state}**${paused && state !== 'paused' ? ' (pause requested)' : ''} · ${this.stageText()}` +
         ` · ${this.change} on ${input.target}/${input.segment}`,
       `Weights: ${formatWeights(this.weights)} (config v${this.version}, from v${input.fromVersion})`,
     ];
     if (last) {
       lines.push(
-        `Last verdict (stage ${last.stage + 1}, bake ${last.attempt + 1}): **${last.outcome}** — ${last.reasons.join('; ')}`,
+        `Last verdict (stage ${last.stage}, bake ${last.attempt + 1}): **${last.outcome}** — ${last.reasons.join('; ')}`,
       );
     }
     if (this.reason) lines.push(`Reason: ${this.reason}`);

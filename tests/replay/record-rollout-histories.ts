@@ -3,8 +3,9 @@
  * starts a rollout, on the running dev server, and saves their histories under tests/histories/ for
  * the replay tests. Verdicts and drafts are scripted (the runs, messages and timers are real).
  * Usage: eval "$(bash infra/services.sh env)"; DATABASE_URL=$TEST_DATABASE_URL npx tsx tests/replay/record-rollout-histories.ts [--tag TAG] [SECTION...]
- * Sections: messages, failed-stage, cycle-approval, health-watch, serving (all when none is named). Name
- * only the new ones: re-recording an existing history with today's code would drop what it guards.
+ * Sections: messages, failed-stage, cycle-approval, health-watch, serving, promoted-watch, exploration,
+ * manual-revert, cycle-cancelled (all when none is named). Name only the new ones: re-recording an
+ * existing history with today's code would drop what it guards.
  * `--tag TAG` saves each history as `<name>.TAG.json` beside the older ones, so a restructured
  * workflow adds its own recordings and keeps the old ones replaying (docs/workflows.md).
  */
@@ -21,11 +22,13 @@ import { createLogger } from '../../platform/logger';
 import { installRuntime, workflowBundlePath } from '../../platform/temporal';
 import {
   approveStageUpdate,
+  cycleStatusQuery,
   decideApprovalUpdate,
   pauseRolloutSignal,
   resumeRolloutSignal,
   rolloutStatusQuery,
   type CycleStatus,
+  type RollbackInput,
   type RolloutInput,
 } from '../../workflows/contracts';
 import { eventually, testEnv, uniqueName } from '../helpers/env';
@@ -39,7 +42,17 @@ import {
   switchDraft,
 } from '../helpers/rollout';
 
-const SECTIONS = ['messages', 'failed-stage', 'cycle-approval', 'health-watch', 'serving'];
+const SECTIONS = [
+  'messages',
+  'failed-stage',
+  'cycle-approval',
+  'health-watch',
+  'serving',
+  'promoted-watch',
+  'exploration',
+  'manual-revert',
+  'cycle-cancelled',
+];
 const args = process.argv.slice(2);
 const tagAt = args.indexOf('--tag');
 const tag = tagAt >= 0 ? args.splice(tagAt, 2)[1] : undefined;
@@ -220,6 +233,91 @@ if (want('serving')) {
   await save(id, 'optimization-cycle-serving-rollout.json');
   await client.workflow.getHandle(result.rolloutIds[0]!).result();
   await save(result.rolloutIds[0]!, 'canary-rollout-serving-rolled-back.json');
+}
+
+/** Starts a rollout and approves its second stage: it promotes and hands itself to a health watch. */
+async function promote(target: string, input: RolloutInput): Promise<string> {
+  const id = `rollout-${target}-${input.decisionId}`;
+  const h = await client.workflow.start(WORKFLOW_TYPES.canaryRollout, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [input],
+  });
+  await eventually(async () => (await h.query(rolloutStatusQuery)).awaitingApproval === 1, {
+    timeoutMs: 30_000,
+  });
+  await h.executeUpdate(approveStageUpdate, { args: [{}] });
+  await h.result();
+  return id;
+}
+
+// 6. A promoted rollout that starts its health watch (the watch itself is section 4's).
+if (want('promoted-watch')) {
+  const target = await seed();
+  const input = {
+    ...(await rolloutInput(target)),
+    healthWatch: { intervalSeconds: 60, durationSeconds: 600 },
+  };
+  const id = await promote(target, input);
+  await save(id, 'canary-rollout-promoted-starts-health-watch.json');
+  await client.workflow.getHandle(`health-${target}`).terminate('history recorded');
+}
+
+// 7. A cycle whose exploration re-spread is applied at once, with no rollout.
+if (want('exploration')) {
+  const target = await seed();
+  drafts.set(target, [
+    { ...switchDraft(target, false), kind: 'exploration', to_weights: { big: 9000, small: 1000 } },
+  ]);
+  const id = uniqueName(`cycle-${target}`);
+  await client.workflow.execute(WORKFLOW_TYPES.optimizationCycle, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [{ target, trigger: 'api', taskQueues, draftPromptVariants: false }],
+  });
+  await save(id, 'optimization-cycle-exploration-applied.json');
+}
+
+// 8. A person reverts a promoted rollout (as app/rollouts.ts starts it): the rollback records it rolled back.
+if (want('manual-revert')) {
+  const target = await seed();
+  const input = await rolloutInput(target);
+  const rolloutId = await promote(target, input);
+  const promoted = (await container.repos.targets.currentConfig(target, 'default'))!.version;
+  const revert: RollbackInput = {
+    target,
+    segment: 'default',
+    restoreVersion: input.fromVersion,
+    trigger: 'manual',
+    reason: 'reverted by recorder',
+    rolloutId,
+    decisionId: input.decisionId,
+    taskQueues,
+    expectedCurrentVersion: promoted,
+  };
+  const id = `rollback-${target}-default-v${input.fromVersion}`;
+  await client.workflow.execute(WORKFLOW_TYPES.rollback, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [revert],
+  });
+  await save(id, 'rollback-manual-revert.json');
+}
+
+// 9. A cycle cancelled while its decision awaits a person: the decision is marked expired.
+if (want('cycle-cancelled')) {
+  const target = await seed();
+  drafts.set(target, [switchDraft(target, true)]);
+  const id = uniqueName(`cycle-${target}`);
+  const h = await client.workflow.start(WORKFLOW_TYPES.optimizationCycle, {
+    workflowId: id,
+    taskQueue: taskQueues.orchestration,
+    args: [{ target, trigger: 'api', taskQueues, draftPromptVariants: false }],
+  });
+  await eventually(async () => (await h.query(cycleStatusQuery)).phase === 'awaiting_approval');
+  await h.cancel();
+  await h.result().catch(() => undefined);
+  await save(id, 'optimization-cycle-cancelled-awaiting-approval.json');
 }
 
 for (const w of workers) w.shutdown();

@@ -32,13 +32,41 @@ const RECORDED = [
   'optimization-cycle-approval-starts-rollout',
   'optimization-cycle-serving-rollout',
 ];
+/**
+ * For patches whose new branch no older recording takes, a history recorded on it (it holds the
+ * patch's marker). docs/workflows.md lists every patch with its histories on either side.
+ */
+const NEW_BRANCHES: Record<string, string> = {
+  'health-watch-after-promotion': 'canary-rollout-promoted-starts-health-watch.json',
+  'exploration-applied': 'optimization-cycle-exploration-applied.json',
+  'manual-revert-records-rollout': 'rollback-manual-revert.json',
+  'cancelled-cycle-expires-decisions': 'optimization-cycle-cancelled-awaiting-approval.json',
+};
+
 const REQUIRED = [
   ...RECORDED.flatMap((name) => [`${name}.json`, `${name}.state-class.json`]),
   'optimization-cycle-two-segments.json',
+  ...Object.values(NEW_BRANCHES),
 ];
 
 function load(file: string) {
   return historyFromJSON(JSON.parse(readFileSync(join(HISTORIES, file), 'utf8')));
+}
+
+/** The patch ids of the markers a history recorded (patched() writes one per id taken). */
+function patchesOf(file: string): string[] {
+  const { events } = JSON.parse(readFileSync(join(HISTORIES, file), 'utf8')) as {
+    events: {
+      markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data: string }[] }> };
+    }[];
+  };
+  return events.flatMap((e) =>
+    Object.values(e.markerRecordedEventAttributes?.details ?? {}).flatMap((d) =>
+      (d.payloads ?? []).map(
+        (p) => (JSON.parse(Buffer.from(p.data, 'base64').toString('utf8')) as { id: string }).id,
+      ),
+    ),
+  );
 }
 
 const bundle = (workflowsPath: string) =>
@@ -55,6 +83,10 @@ describe('replay of recorded histories', () => {
 
   it('has every required recorded history', () => {
     expect(files).toEqual(expect.arrayContaining(REQUIRED));
+  });
+
+  it.each(Object.entries(NEW_BRANCHES))('patch %s has a history of its new branch: %s', (patch, file) => {
+    expect(patchesOf(file)).toContain(patch);
   });
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
