@@ -55,6 +55,8 @@ const DOMINATED = 0.8;
 const CHALLENGERS = 4;
 
 interface MeanPlan {
+  /** Each draw's target quality with every segment on its primary (and its exploration mix). */
+  total: Float64Array;
   lambda: number;
   /** Quality per segment and arm at the lower quantile of the draws, [s * A + a]. */
   qbar: Float64Array;
@@ -151,7 +153,7 @@ export function proposeModelSelection(
   const candidates: Candidate[] = [];
   const posteriors: SegmentPosterior[] = [];
   const primaries = segments.map((seg) => armIds.indexOf(seg.primary));
-  const plan = meanPlanPrice(tables, drawn, primaries);
+  const plan = { ...meanPlanPrice(tables, drawn, primaries), total: plannedTotals(primaries, tables, drawn) };
   const ctx = { pooled, armIds, reference, floor: policy.quality_floor, params, tables, drawn, plan };
   const proposals = segments.flatMap((seg, s) => {
     const p = armIds.indexOf(seg.primary);
@@ -632,11 +634,18 @@ function challenger(
   const D = ctx.params.posterior_draws;
   let best = ranked[0] ?? p;
   let pNear = 0;
+  const w = ctx.tables.weight[s]!;
   for (const a of ranked) {
     let wins = 0;
     for (let d = 0; d < D; d++) {
       const base = d * S * A + s * A;
-      if (score(a, ctx.drawn.draws[base + a]!) < score(p, ctx.drawn.draws[base + p]!)) wins++;
+      const qa = ctx.drawn.draws[base + a]!;
+      const qp = ctx.drawn.draws[base + p]!;
+      // A draw counts when the switch is the better choice at the price and, in that draw, the target
+      // still keeps its floor with it: at a price of 0 (the plan has room) cost alone would decide, and
+      // a cheap arm seen three times would pass on its price.
+      const keeps = ctx.plan.total[d]! + w * slope * (qa - qp) >= ctx.drawn.needs[d]!;
+      if (keeps && score(a, qa) < score(p, qp)) wins++;
     }
     if (wins / D > pNear) {
       pNear = wins / D;
@@ -645,6 +654,28 @@ function challenger(
     if (pNear >= ctx.params.switch_threshold) break;
   }
   return { best, pNear };
+}
+
+/** Each draw's target quality with every segment on its primary (one without, as the draw plans it). */
+function plannedTotals(
+  primaries: readonly number[],
+  t: SelectionTables,
+  drawn: DrawnAssignments,
+): Float64Array {
+  const { A, S, weight, epsOf } = t;
+  const D = drawn.needs.length;
+  const total = new Float64Array(D);
+  for (let d = 0; d < D; d++) {
+    let x = 0;
+    for (let s = 0; s < S; s++) {
+      const a = primaries[s]! >= 0 ? primaries[s]! : drawn.picks[d * S + s]!;
+      const eps = epsOf[s]!;
+      const q = drawn.draws[d * S * A + s * A + a]!;
+      x += weight[s]! * ((1 - eps) * q + eps * exploredQuality(t, drawn.draws, d * S * A, s));
+    }
+    total[d] = x;
+  }
+  return total;
 }
 
 /**
@@ -665,17 +696,7 @@ function keepFloorTogether(
   const D = drawn.needs.length;
   const slope = (s: number) => 1 - epsOf[s]!;
   const q = (d: number, s: number, a: number) => drawn.draws[d * S * A + s * A + a]!;
-  // Every segment on its primary (a segment without one as the draw plans it), with its exploration mix.
-  const total = new Float64Array(D);
-  for (let d = 0; d < D; d++) {
-    let x = 0;
-    for (let s = 0; s < S; s++) {
-      const a = primaries[s]! >= 0 ? primaries[s]! : drawn.picks[d * S + s]!;
-      const eps = epsOf[s]!;
-      x += weight[s]! * ((1 - eps) * q(d, s, a) + eps * exploredQuality(t, drawn.draws, d * S * A, s));
-    }
-    total[d] = x;
-  }
+  const total = plannedTotals(primaries, t, drawn);
   const slack = (delta: (d: number) => number) => {
     let x = 0;
     for (let d = 0; d < D; d++) x += total[d]! + delta(d) - drawn.needs[d]!;
