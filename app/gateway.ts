@@ -21,6 +21,7 @@ import { DEFAULT_SEGMENT } from '../domain/names';
 import { assignArm } from '../domain/routing';
 import type { Logger } from '../platform/logger';
 import { registeredDeferredCounter, type Metrics } from '../platform/metrics';
+import { gatewayMetrics } from '../platform/stage-metrics';
 import { DestinationRefused } from '../platform/outbound';
 import type { Redis } from 'ioredis';
 import type { InvalidationBus, RoutingConfigCache } from '../adapters/cache';
@@ -478,6 +479,7 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
   );
   deps.bus?.subscribe(PROVIDER_NS, (m) => providers.forget(m.key));
   const telemetry = telemetryQueue(deps, opts.flushMs);
+  const calls = gatewayMetrics(deps.metrics.registry).requests;
   const gates = servingGates(deps);
 
   const configOf = (target: string, segment: string): Promise<RoutingConfig | null> =>
@@ -514,7 +516,10 @@ export function createGatewayService(deps: GatewayDeps, options: GatewayOptions 
     for (const arm of fallbackOrder(catalog, chosen, opts.maxAttempts)) {
       const ctx = { config, requestId, attempt: attempts.length + 1 };
       const at = performance.now();
-      const record = (o: Outcome) => recordAttempt(telemetry, call, ctx, arm, o);
+      const record = (o: Outcome) => {
+        calls.inc({ arm: arm.id, status: o.status });
+        recordAttempt(telemetry, call, ctx, arm, o);
+      };
       let release: (() => void) | undefined;
       try {
         const provider = await providerFor(wire, arm, config, attempts.length === 0);

@@ -169,7 +169,7 @@ export type FlowMetrics = ReturnType<typeof flowMetrics>;
 export const gatewayMetrics = memoized((registers) => ({
   requests: new Counter({
     name: 'llmopt_gateway_requests_total',
-    help: 'Calls the gateway made to providers, by arm and status (ok, error, timeout, refused)',
+    help: 'Provider attempts of the gateway (fallbacks included), by arm and status (ok, error, timeout, rate_limited)',
     labelNames: ['arm', 'status'],
     registers,
   }),

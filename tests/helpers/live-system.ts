@@ -27,6 +27,8 @@ export interface LiveSystem {
   taskQueues: TaskQueues;
   processes: Partial<Record<'api' | 'orchestration' | 'analysis' | 'integrations', Spawned>> &
     Record<'api' | 'orchestration' | 'analysis', Spawned>;
+  /** Where each process serves /healthz, /readyz and /metrics (the API on its own port). */
+  ports: Record<'api' | 'orchestration' | 'analysis' | 'integrations', number>;
   /** JSON over HTTP to the API process with the admin key. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read whatever JSON a route answers
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
@@ -151,6 +153,12 @@ export async function startLiveSystem(
     db: c.db,
     taskQueues,
     processes,
+    ports: {
+      api: apiPort,
+      orchestration: orchestrationPort,
+      analysis: analysisPort,
+      integrations: integrationsPort,
+    },
     call: apiClient(api, adminKey),
     stop,
   };
