@@ -41,6 +41,7 @@ const NEW_BRANCHES: Record<string, string> = {
   'exploration-applied': 'optimization-cycle-exploration-applied.json',
   'manual-revert-records-rollout': 'rollback-manual-revert.json',
   'cancelled-cycle-expires-decisions': 'optimization-cycle-cancelled-awaiting-approval.json',
+  'local-first-delivery-attempt': 'notify-event-first-try-local.json',
 };
 
 const REQUIRED = [
