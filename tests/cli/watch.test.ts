@@ -3,6 +3,8 @@
  * to pass) to promotion and exits 0: piped, one line per change; on a terminal (tmux), one view redrawn
  * in place, its stages and verdicts, checked through tmux capture-pane.
  */
+// First: zod-openapi must extend zod before any domain schema is built.
+import '@hono/zod-openapi';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

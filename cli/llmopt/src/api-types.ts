@@ -2165,6 +2165,65 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/integrations/{kind}/test': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a test message through the integration's real outbound path and say what happened
+     * @description The message goes the way a real notification of the kind goes (settings, message builder, outbound guard, timeout) and is not remembered as posted. A failure to deliver is an answer (200, delivered: false, with the outcome), not an error of the request. Slack posts a message; the other kinds answer unsupported.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          kind: 'slack' | 'github' | 'jira' | 'anthropic';
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description What happened to the test message */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['IntegrationTestResult'];
+          };
+        };
+        /** @description Unknown kind */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description This process cannot send integration messages */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/events/judge-samples': {
     parameters: {
       query?: never;
@@ -4444,6 +4503,300 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/admin/stats': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Counts and rates an operator looks at first
+     * @description Each figure is one cheap query; the cycle backlog is null when Temporal visibility is slow.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The figures */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['AdminStats'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/cache/flush': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Empty the caches of every API replica and worker
+     * @description Deletes the shared second tier (Redis), then tells every process through the invalidation bus to drop its first tier (routing configs, stored windows, verified API keys and tokens). Reads go to PostgreSQL until the caches fill again.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Flushed */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['CacheFlush'];
+          };
+        };
+        /** @description This process has no invalidation bus */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/me': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller's identity, roles and permissions */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The authenticated caller */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Me'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/providers': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Providers the gateway calls (an arm's "provider" names one), without their keys */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Every provider */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: components['schemas']['Provider'][];
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/providers/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One provider, without its key */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Provider name, the value of an arm's "provider" */
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The provider */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Provider'];
+          };
+        };
+        /** @description No such provider */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    /** Create or replace a provider; its key is sealed at rest and never returned or logged */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Provider name, the value of an arm's "provider" */
+          name: string;
+        };
+        cookie?: never;
+      };
+      /** @description Request body */
+      requestBody: {
+        content: {
+          'application/json': components['schemas']['PutProvider'];
+        };
+      };
+      responses: {
+        /** @description The provider, replaced */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Provider'];
+          };
+        };
+        /** @description The provider, created */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Provider'];
+          };
+        };
+        /** @description No such provider */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Invalid body, named by field; or base_url changed without api_key */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    /** Remove a provider; arms naming it fail at the gateway until it exists again */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Provider name, the value of an arm's "provider" */
+          name: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Deleted */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description No such provider */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export interface webhooks {
   '/decision.created': {
@@ -5844,6 +6197,34 @@ export interface components {
         [key: string]: string | null;
       };
     };
+    IntegrationTestResult: {
+      /** @enum {string} */
+      kind: 'slack' | 'github' | 'jira' | 'anthropic';
+      /** @description Whether the destination accepted the test message */
+      delivered: boolean;
+      /**
+       * @description delivered; not_configured (not configured, disabled, or missing what sending needs); blocked (the outbound guard refused the address, nothing was sent); rejected (the destination refused it: 4xx, or Slack ok:false); unavailable (5xx, 408, 429: a notification would be retried); timeout; network_error; throttled (this process's rate limit or circuit breaker for the kind); unreadable_secret (another SECRETS_KEY sealed it); unsupported (the kind has no harmless test message)
+       * @enum {string}
+       */
+      outcome:
+        | 'delivered'
+        | 'not_configured'
+        | 'blocked'
+        | 'rejected'
+        | 'unavailable'
+        | 'timeout'
+        | 'network_error'
+        | 'throttled'
+        | 'unreadable_secret'
+        | 'unsupported';
+      /** @description HTTP status the destination answered, if it answered */
+      status: number | null;
+      /** @description What happened: the destination's error, the guard's reason, the posted message's reference */
+      detail: string;
+      /** @description Host the message went to (never the URL: it may be a secret) */
+      destination: string | null;
+      duration_ms: number;
+    };
     /** @description Prompt and answer text of requests, for the LLM judge. Each target keeps the share set by the anthropic integration (settings.judge_sample_rates[target], else judge_default_sample_rate, else JUDGE_DEFAULT_SAMPLE_RATE), chosen by a hash of request_id; the kept text is stored until judged and deleted after JUDGE_SAMPLE_RETENTION_HOURS. The judge runs on a Temporal Schedule and sends an eval.result event per scored request into the ingest pipeline. */
     JudgeSamples: {
       samples: {
@@ -6145,6 +6526,110 @@ export interface components {
       /** @description Candidate decisions the strategies proposed, before the coordinator */
       candidates: unknown[];
       created_at: string;
+    };
+    AdminStats: {
+      /** @description When the figures were read (RFC 3339) */
+      at: string;
+      /** @description Targets configured */
+      targets: number;
+      events: {
+        /** @description llm.request events aggregated into today's windows (UTC midnight on, by event time), every shard */
+        today: number;
+        /** @description The same over the windows that started in the last hour */
+        last_hour: number;
+        /** @description last_hour / 3600: the recent ingest rate */
+        per_second_last_hour: number;
+      };
+      /** @description Rollouts not finished: pending, running, paused, awaiting approval */
+      open_rollouts: number;
+      /** @description Decisions waiting for a person's approval */
+      awaiting_decisions: number;
+      /** @description Optimization cycles running now (Temporal visibility); null when visibility did not answer within 2 s */
+      cycle_backlog: number | null;
+      dead_letters: {
+        /** @description Ingest dead letters not replayed (GET /v1/ingest/dead-letters) */
+        ingest: number;
+        /** @description Webhook deliveries that exhausted their attempts (GET /v1/webhooks/{id}/deliveries?status=dead_lettered) */
+        webhooks: number;
+      };
+    };
+    CacheFlush: {
+      flushed_at: string;
+      /** @description Shared (Redis) cache entries deleted; 0 without Redis */
+      second_tier_keys: number;
+      /**
+       * @description Every process subscribed to the invalidation bus dropped its in-memory caches
+       * @enum {string}
+       */
+      scope: 'every_process';
+    };
+    Me: {
+      /** @description Stable id: key:<prefix> for an API key, jwt:<iss>|<sub> for a token */
+      id: string;
+      /** @description Who acts, as audit and history record it: the key name or the token subject */
+      actor: string;
+      /** @enum {string} */
+      kind: 'api_key' | 'jwt';
+      roles: ('admin' | 'operator' | 'analyst' | 'ingest')[];
+      /** @description Every permission the roles grant, in table order */
+      permissions: (
+        | 'targets:read'
+        | 'targets:write'
+        | 'config:read'
+        | 'config:write'
+        | 'prices:read'
+        | 'prices:write'
+        | 'events:ingest'
+        | 'metrics:read'
+        | 'analysis:read'
+        | 'decisions:read'
+        | 'decisions:approve'
+        | 'optimizations:read'
+        | 'optimizations:trigger'
+        | 'rollouts:read'
+        | 'rollouts:manage'
+        | 'schedules:read'
+        | 'schedules:write'
+        | 'webhooks:read'
+        | 'webhooks:write'
+        | 'api_keys:manage'
+        | 'audit:read'
+        | 'dead_letters:read'
+        | 'dead_letters:replay'
+        | 'system:metrics'
+        | 'system:docs'
+        | 'providers:manage'
+        | 'gateway:invoke'
+        | 'system:admin'
+      )[];
+    };
+    Provider: {
+      name: string;
+      /** @enum {string} */
+      api: 'openai' | 'anthropic';
+      base_url: string;
+      /** @description Whether a key is stored; the key itself is never returned */
+      api_key_set: boolean;
+      created_at: string;
+      updated_at: string;
+    };
+    /**
+     * @example {
+     *       "api": "openai",
+     *       "base_url": "https://api.openai.com/v1",
+     *       "api_key": "sk-..."
+     *     }
+     */
+    PutProvider: {
+      /**
+       * @description The wire format the provider speaks
+       * @enum {string}
+       */
+      api: 'openai' | 'anthropic';
+      /** @description Where its API lives, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1 */
+      base_url: string;
+      /** @description Sealed at rest, never returned. null clears it; absent keeps the stored key unless base_url changes */
+      api_key?: string | null;
     };
   };
   responses: never;

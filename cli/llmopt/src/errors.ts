@@ -57,8 +57,9 @@ export function problemLine(status: number, body: unknown, fallback: string): st
         )
         .join('; ')
     : '';
-  const text = typeof body === 'string' && body && !title ? body.slice(0, 200) : '';
-  return `${status} ${title}${detail}${fields ? ` (${fields})` : ''}${text}`;
+  // A detail that already names the fields says it once.
+  const named = fields && !detail.includes(fields) ? ` (${fields})` : '';
+  return `${status} ${title}${detail}${named}`;
 }
 
 /** The error of a failed API call. */

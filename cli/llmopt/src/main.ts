@@ -11,6 +11,7 @@ import type { Ctx } from './context';
 import { CliError, EXIT } from './errors';
 import { FORMATS, stdoutOut, type Format } from './output';
 import { auditCommand, keysCommand } from './commands/access';
+import { adminCommand, whoamiCommand } from './commands/admin';
 import { completionCommand } from './commands/completion';
 import { configCommand } from './commands/config';
 import { decisionsCommand } from './commands/decisions';
@@ -59,6 +60,8 @@ export function buildProgram(): { program: Command; ctx: () => Ctx } {
   integrationsCommand(program, ctx);
   keysCommand(program, ctx);
   auditCommand(program, ctx);
+  adminCommand(program, ctx);
+  whoamiCommand(program, ctx);
   doctorCommand(program, ctx, () => resolveApiKey(opts().apiKey) !== undefined);
   completionCommand(program);
   // Subcommands inherit exitOverride and the error output of the program.

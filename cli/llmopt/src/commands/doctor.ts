@@ -103,8 +103,9 @@ async function readiness(api: Api): Promise<Finding[]> {
 }
 
 async function credential(api: Api, keyGiven: boolean): Promise<Finding> {
-  const r = await api.GET('/v1/targets', { params: { query: { limit: 1 } } });
-  if (r.response.ok) return { check: 'credential', ok: true, detail: 'accepted (can read targets)' };
+  const r = await api.GET('/v1/me');
+  if (r.data)
+    return { check: 'credential', ok: true, detail: `${r.data.actor} (${r.data.roles.join(', ')})` };
   const line = problemLine(r.response.status, r.error, r.response.statusText);
   const fix = keyGiven
     ? 'the key is unknown, revoked, expired or lacks a role: create one with `llmopt keys create <name> --role operator`'

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { components } from '../api-types';
 import { body } from '../client';
 import { intOption, readDocument, usage, type GetCtx } from '../context';
+import { CliError, EXIT } from '../errors';
 import { emit, fields, table } from '../output';
 
 type CreateWebhook = components['schemas']['CreateWebhookSubscription'];
@@ -160,4 +161,29 @@ export function integrationsCommand(program: Command, ctx: GetCtx): void {
         );
       },
     );
+
+  integrations
+    .command('test <kind>')
+    .description('send a test message through the real path and say what happened (exit 5 unless delivered)')
+    .action(async (kind: string) => {
+      const { api, out } = ctx();
+      const r = await body(
+        api.POST('/v1/integrations/{kind}/test', { params: { path: { kind: kind as Kind } } }),
+      );
+      emit(out, r, (x) =>
+        fields([
+          ['kind', x.kind],
+          ['outcome', x.outcome],
+          ['destination', x.destination],
+          ['status', x.status],
+          ['detail', x.detail],
+          ['took', `${x.duration_ms} ms`],
+        ]),
+      );
+      if (!r.delivered)
+        throw new CliError(
+          `${kind}: ${r.outcome}: ${r.detail}`,
+          r.outcome === 'not_configured' ? EXIT.usage : EXIT.unavailable,
+        );
+    });
 }
