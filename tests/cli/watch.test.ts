@@ -54,6 +54,10 @@ async function startShortRollout(): Promise<string> {
 describe('llmopt rollouts get --watch', () => {
   it('follows a rollout to promotion: exit 0, piped as lines, live under tmux with stages and verdicts', async () => {
     const id = await startShortRollout();
+    // The rollout's row is written by the run's first step; until then the id is unknown (exit 3).
+    await eventually(async () => (await s.cli(['rollouts', 'get', id])).code === 0, {
+      what: 'the rollout row',
+    });
     const env = { LLMOPT_API_URL: s.api, LLMOPT_API_KEY: s.sys.adminKey };
     // On a terminal: tmux runs it in a pane of its own; the pane stays open once it ends to be read.
     tmux(
