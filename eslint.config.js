@@ -41,6 +41,22 @@ layerFences.push({
   from: [...Object.keys(layers), 'bench', 'tests'].map((other) => `./${other}`),
   message: 'sdk/src/ imports nothing outside the SDK.',
 });
+/** The `llmopt` command line is a package of its own too: it reaches the service only through its HTTP API. */
+layerFences.push(
+  {
+    target: './cli/llmopt',
+    from: [...Object.keys(layers).filter((l) => l !== 'cli'), 'bench', 'tests', 'sdk'].map(
+      (other) => `./${other}`,
+    ),
+    message: 'cli/llmopt/ imports nothing of the service: it calls its HTTP API.',
+  },
+  {
+    target: './cli/llmopt',
+    from: './cli',
+    except: ['./llmopt'],
+    message: 'cli/llmopt/ imports nothing of the service: it calls its HTTP API.',
+  },
+);
 
 /** Domain code is pure: no I/O, so no Node built-ins and no client of a service. */
 const domainForbidden = [
