@@ -223,7 +223,9 @@ export async function guardedRequest(
     let res: OutboundResponse;
     try {
       // Each hop is a client span of its own, carrying the trace to the receiver (platform/tracing.ts).
-      res = await traceOutbound(method, parsed, (trace) => exchange(parsed, method, body, req, policy, trace));
+      res = await traceOutbound(method, parsed, (trace) =>
+        exchange(parsed, method, body, req, policy, trace),
+      );
     } catch (err) {
       if (req.signal?.aborted) throw req.signal.reason ?? err;
       if (err instanceof DestinationRefused) {

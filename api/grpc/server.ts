@@ -50,7 +50,10 @@ export async function startGrpcServer(
     OptimizationServiceService,
     traced(OptimizationServiceService, optimizationService(deps, guard, pollMs)),
   );
-  server.addService(RolloutServiceService, traced(RolloutServiceService, rolloutService(deps, guard, pollMs)));
+  server.addService(
+    RolloutServiceService,
+    traced(RolloutServiceService, rolloutService(deps, guard, pollMs)),
+  );
   server.addService(ConfigServiceService, traced(ConfigServiceService, configService(deps, guard, pollMs)));
   server.addService(HealthService, health.service);
   const port = await new Promise<number>((resolve, reject) =>

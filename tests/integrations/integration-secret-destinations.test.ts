@@ -83,7 +83,14 @@ describe('stored integration secrets and the address they are sent to', () => {
         { path: `secrets.${secret}`, message: `required when settings.${setting} changes` },
       ]);
       expect(moved.body.detail).toContain(`settings.${setting} changes where the stored secret ${secret}`);
-      const stored = await call({ app }, 'GET', `/v1/integrations/${kind}`, undefined, {}, { auth: operator });
+      const stored = await call(
+        { app },
+        'GET',
+        `/v1/integrations/${kind}`,
+        undefined,
+        {},
+        { auth: operator },
+      );
       expect(stored.body.settings[setting]).toBe(`${TRUSTED}/`);
 
       // Entering the secret again moves it: the operator knows what is being sent there.
