@@ -6,6 +6,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 bash infra/bootstrap.sh
+# The deployment tests' tools (helm and promtool build from source the first time, several minutes): their
+# install starts now, beside the services and the first test files; the deploy tests wait for it (one lock)
+# and report its failure themselves.
+(bash infra/deploy/tools.sh >/dev/null 2>&1 &)
 bash infra/services.sh up
 eval "$(bash infra/services.sh env)"
 export DATABASE_URL="$TEST_DATABASE_URL"

@@ -46,9 +46,11 @@ install_helm() {
   GOBIN="$1/bin" GOFLAGS=-mod=mod GOTOOLCHAIN=local nice -n 19 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
-# promtool (check/test rules) builds the same way, from the Prometheus module's own cmd/promtool.
+# promtool (check/test rules) builds the same way, from the Prometheus module's own cmd/promtool, without
+# the service-discovery plugins (`remove_all_sd`): checking and unit-testing rules needs none of them, and
+# they are most of the build (every cloud provider's SDK).
 install_promtool() {
-  GOBIN="$1/bin" GOFLAGS=-mod=mod GOTOOLCHAIN=local nice -n 19 go install \
+  GOBIN="$1/bin" GOFLAGS=-mod=mod GOTOOLCHAIN=local nice -n 19 go install -tags remove_all_sd \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
 }
 
