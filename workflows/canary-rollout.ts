@@ -273,7 +273,7 @@ class CanaryRollout {
           segment: input.segment,
           expectedVersion: this.version,
           ...stageWeights,
-          reason: `${what} (stage ${n}/${input.stages.length}, decision ${input.decisionId})`,
+          reason: `${what} (stage ${this.stage} of 0–${input.stages.length - 1}, decision ${input.decisionId})`,
         },
       ],
     );
@@ -400,21 +400,21 @@ class CanaryRollout {
     const last = this.verdicts.at(-1);
     const reasons = last?.reasons.join('; ') ?? 'no verdict';
     if (outcome === 'fail') {
-      return this.rollBack('stage_failed', `stage ${n} failed: ${reasons}`, 'rolled_back');
+      return this.rollBack('stage_failed', `stage ${this.stage} failed: ${reasons}`, 'rolled_back');
     }
     if (outcome === 'marginal') {
       return this.rollBack(
         'inconclusive',
-        `stage ${n} stayed inconclusive after ${input.maxBakeExtensions} bake extension(s): ${reasons}`,
+        `stage ${this.stage} stayed inconclusive after ${input.maxBakeExtensions} bake extension(s): ${reasons}`,
         'rolled_back',
       );
     }
     await this.publish(
       `stage-${n}-promoted`,
       'rollout.stage_promoted',
-      `Stage ${n}/${input.stages.length} of ${input.serving ? describeServingChange(input.serving) : input.canaryArm} on ${input.target}/${input.segment} passed`,
+      `Stage ${this.stage} (of 0–${input.stages.length - 1}) of ${input.serving ? describeServingChange(input.serving) : input.canaryArm} on ${input.target}/${input.segment} passed`,
       {
-        stage: n,
+        stage: this.stage,
         canary_bps: spec.canary_bps,
         config_version: this.version,
         verdict: last ?? null,
@@ -634,7 +634,7 @@ class CanaryRollout {
       `paused-${this.pauses}`,
       'rollout.paused',
       `Rollout of ${input.canaryArm} on ${input.target}/${input.segment} paused`,
-      { stage: this.stage + 1 },
+      { stage: this.stage },
     );
   }
 

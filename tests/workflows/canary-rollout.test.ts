@@ -82,7 +82,8 @@ describe('canaryRollout', () => {
     const result = await (await start(input, workflowId)).result();
 
     expect(result.state).toBe('rolled_back');
-    expect(result.reason).toContain('stage 3 failed');
+    // Stages are numbered from 0 in every text and payload, as on the API: the third stage is stage 2.
+    expect(result.reason).toContain('stage 2 failed');
     const configs = await history(target);
     expect(configs.map((c) => c.version)).toEqual([1, 2, 3, 4, 5]);
     expect(configs.at(-1)!.weights).toEqual(configs[0]!.weights);
