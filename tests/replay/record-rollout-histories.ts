@@ -200,17 +200,7 @@ if (want('health-watch')) {
   const target = await seed();
   script.set(target, ['pass', 'pass', 'pass', 'fail', 'fail']);
   const input = { ...(await rolloutInput(target)), healthWatch: { intervalSeconds: 1, durationSeconds: 30 } };
-  const id = `rollout-${target}-${input.decisionId}`;
-  const h = await client.workflow.start(WORKFLOW_TYPES.canaryRollout, {
-    workflowId: id,
-    taskQueue: taskQueues.orchestration,
-    args: [input],
-  });
-  await eventually(async () => (await h.query(rolloutStatusQuery)).awaitingApproval === 1, {
-    timeoutMs: 30_000,
-  });
-  await h.executeUpdate(approveStageUpdate, { args: [{}] });
-  await h.result();
+  await promote(target, input);
   await client.workflow.getHandle(`health-${target}`).result();
   await save(`health-${target}`, 'health-watch-rolled-back.json');
 }
