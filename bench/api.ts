@@ -13,8 +13,7 @@
  *
  *   npx tsx bench/api.ts [--json] [--workers <n>] [--profile <dir>] [--config-only]   (npm run bench -- api)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -24,6 +23,7 @@ import pg from 'pg';
 import { loadEnv } from '../platform/env';
 import { createApiKeysRepo } from '../adapters/db/repos/api-keys';
 import { freePort } from '../platform/net';
+import { spawnApi, waitReady } from './api-process';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
@@ -171,20 +171,6 @@ async function measured(pid: number, url: string, opts: LoadOptions) {
   return { ...r, cpuUsPerReq: Math.round(cpuUs) };
 }
 
-async function waitReady(base: string, api: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (api.exitCode !== null) throw new Error(`API exited with ${api.exitCode} before it was ready`);
-    try {
-      if ((await fetch(`${base}/readyz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('API not ready within 60 s');
-}
-
 /**
  * A ceiling server beside the figures, on the same machine, in as many processes (node:cluster) as the
  * API has workers: the empty Hono app, or node:http writing the route's answer (serveCeiling). Kept
@@ -292,24 +278,7 @@ export async function runApiBench(): Promise<Record<string, number | string>> {
   const profileAt = process.argv.indexOf('--profile');
   const profile =
     profileAt > 0 ? ['--cpu-prof', `--cpu-prof-dir=${process.argv[profileAt + 1] ?? '.local/profiles'}`] : [];
-  const api = spawn(process.execPath, [...profile, '--import', 'tsx', 'api/main.ts'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      // Production refuses to start without the key that encrypts stored secrets; the bench has none.
-      SECRETS_KEY: process.env.SECRETS_KEY ?? randomBytes(32).toString('base64'),
-      DATABASE_URL: dbUrl.toString(),
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      // The limiter runs (shared through Redis, as deployed) with a limit this one bench identity cannot
-      // reach, so the figure includes its cost but never a 429.
-      API_RATE_LIMIT_PER_MINUTE: '60000000',
-      API_WORKERS: String(workers),
-    },
-  });
+  const api = spawnApi({ databaseUrl: dbUrl.toString(), port, workers, nodeArgs: profile });
   const figures: Record<string, number | string> = {};
   try {
     await waitReady(base, api);

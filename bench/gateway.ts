@@ -9,7 +9,6 @@
  * (autocannon runs closed-loop at a fixed connection count).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import pg from 'pg';
 import { createApiKeysRepo } from '../adapters/db/repos/api-keys';
 import { loadEnv } from '../platform/env';
 import { freePort } from '../platform/net';
+import { spawnApi, waitReady } from './api-process';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
@@ -94,16 +94,6 @@ function autocannon(url: string, headers: Record<string, string>, body: string):
   });
 }
 
-async function waitReady(base: string, api: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (api.exitCode !== null) throw new Error(`API exited with ${api.exitCode} before it was ready`);
-    if ((await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('API not ready within 60 s');
-}
-
 async function put(url: string, key: string, body: unknown): Promise<void> {
   const r = await fetch(url, {
     method: 'PUT',
@@ -132,21 +122,7 @@ export async function runGatewayBench(): Promise<Record<string, number | string>
         env: { ...process.env, BENCH_GATEWAY_STUB_PORT: String(stubPort) },
       }),
     );
-    const api = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        ...process.env,
-        NODE_ENV: 'production',
-        SECRETS_KEY: process.env.SECRETS_KEY ?? randomBytes(32).toString('base64'),
-        DATABASE_URL: dbUrl.toString(),
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        API_RATE_LIMIT_PER_MINUTE: '60000000',
-        API_WORKERS: '1',
-      },
-    });
+    const api = spawnApi({ databaseUrl: dbUrl.toString(), port, workers: 1 });
     children.push(api);
     await waitReady(base, api);
     const db = new pg.Pool({ connectionString: dbUrl.toString(), max: 2 });
